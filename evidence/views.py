@@ -1,0 +1,68 @@
+"""Attaching evidence and downloading evidence files (permission-checked, as attachments)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from reviews import policy
+from reviews.models import Category
+from reviews.views import _apply, _get_review_for_user
+
+from . import services
+from .forms import FORMS
+from .models import Evidence, EvidenceKind
+
+TITLES = {
+    "link": "Attach a link",
+    "file": "Upload a file",
+    "restore_drill": "Record a restore drill (seed §11.3)",
+    "runbook": "Record a runbook (seed §18.2)",
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResponse:
+    review = _get_review_for_user(request, review_id, write=True)
+    form_class = FORMS.get(kind)
+    if form_class is None:
+        raise Http404
+    kwargs = {"review": review} if kind in ("link", "file") else {}
+    initial = {}
+    if kind in ("link", "file") and (code := request.GET.get("category")):
+        initial["category"] = Category.objects.filter(version_id=review.catalogue_id, code=code).first()
+    form = form_class(request.POST or None, request.FILES or None, initial=initial, **kwargs)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        if kind == "link":
+            add = lambda: services.add_link(review=review, actor=request.user, **data)  # noqa: E731
+        elif kind == "file":
+            upload = data.pop("file")
+            add = lambda: services.add_file(review=review, actor=request.user, upload=upload, **data)  # noqa: E731
+        elif kind == "restore_drill":
+            add = lambda: services.add_restore_drill(review=review, actor=request.user, **data)  # noqa: E731
+        else:
+            add = lambda: services.add_runbook(review=review, actor=request.user, **data)  # noqa: E731
+        item = _apply(form, add)
+        if item:
+            messages.success(request, f"Evidence attached to {item.category.name}.")
+            return redirect(f"{review.get_absolute_url()}#evidence")
+    return render(request, "evidence/evidence_form.html", {
+        "form": form, "review": review, "system": review.system, "kind": kind, "title": TITLES[kind],
+    })
+
+
+@login_required
+@require_GET
+def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
+    item = get_object_or_404(Evidence.objects.select_related("review__system"), pk=evidence_id,
+                             kind=EvidenceKind.FILE)
+    if not policy.can_view_system(request.user, item.review.system):
+        raise Http404
+    try:
+        handle = item.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing.")
+    return FileResponse(handle, as_attachment=True, filename=item.file.name.rsplit("/", 1)[-1])

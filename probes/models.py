@@ -1,0 +1,1 @@
+"""Probe targets, runs and results: the probe engine (issue 3) builds here."""

@@ -1,0 +1,15 @@
+"""Settings for the test suite: PostgreSQL on 127.0.0.1 unless DATABASE_URL says otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("READINESS_VAR_DIR", "/tmp/readiness-test-var")
+
+from .settings import *  # noqa: E402,F403
+
+# The manifest storage gives 404 for static files under live_server; the plain one does not.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

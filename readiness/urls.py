@@ -1,0 +1,37 @@
+"""URL map of Readiness."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from evidence import views as evidence_views
+from reviews import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("health/", views.health, name="health"),
+    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("systems/new/", views.system_create, name="system_create"),
+    path("systems/<slug:slug>/", views.system_detail, name="system_detail"),
+    path("systems/<slug:slug>/edit/", views.system_edit, name="system_edit"),
+    path("systems/<slug:slug>/reviews/new/", views.review_create, name="review_create"),
+    path("reviews/<int:review_id>/", views.review_detail, name="review_detail"),
+    path("reviews/<int:review_id>/edit/", views.review_edit, name="review_edit"),
+    path("reviews/<int:review_id>/audit/", views.review_audit, name="review_audit"),
+    path("reviews/<int:review_id>/checklist/<slug:code>/", views.review_checklist, name="review_checklist"),
+    path("reviews/<int:review_id>/answers/<int:item_id>/", views.checklist_answer, name="checklist_answer"),
+    path("reviews/<int:review_id>/scores/<slug:code>/", views.score_edit, name="score_edit"),
+    path("reviews/<int:review_id>/findings/new/", views.finding_create, name="finding_create"),
+    path("reviews/<int:review_id>/claims/new/", views.claim_create, name="claim_create"),
+    path("reviews/<int:review_id>/evidence/new/<slug:kind>/", evidence_views.evidence_create, name="evidence_create"),
+    path("reviews/<int:review_id>/decide/", views.decision_create, name="decision_create"),
+    path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
+    path("findings/<int:finding_id>/exceptions/new/", views.exception_request, name="exception_request"),
+    path("exceptions/", views.exception_queue, name="exception_queue"),
+    path("exceptions/<int:exception_id>/<slug:action>/", views.exception_decide, name="exception_decide"),
+    path("evidence/<int:evidence_id>/file/", evidence_views.evidence_file, name="evidence_file"),
+    path("decisions/<int:decision_id>/", views.decision_detail, name="decision_detail"),
+    path("decisions/<int:decision_id>/record.json", views.decision_json, name="decision_json"),
+    path("admin/", admin.site.urls),
+]

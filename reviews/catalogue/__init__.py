@@ -1,0 +1,36 @@
+"""The shipped checklist catalogue (seed §5–§18), one JSON file per version, and its loader."""
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def read_version(number: int) -> dict:
+    return json.loads((HERE / f"v{number}.json").read_text(encoding="utf-8"))
+
+
+def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publish: bool = True):  # noqa: N803
+    """Create or bring up to date catalogue version `number`. Safe to run any number of times.
+
+    Takes the model classes so a data migration can pass its historical models.
+    """
+    data = read_version(number)
+    version, _ = CatalogueVersion.objects.get_or_create(
+        number=data["version"], defaults={"label": data["label"], "published": publish}
+    )
+    for cat in data["categories"]:
+        category, _ = Category.objects.update_or_create(
+            version=version,
+            code=cat["code"],
+            defaults={"number": cat["number"], "name": cat["name"], "section": cat["section"],
+                      "description": cat.get("description", "")},
+        )
+        for position, item in enumerate(cat["items"], start=1):
+            ChecklistItem.objects.update_or_create(
+                category=category,
+                code=item["code"],
+                defaults={"section": item["section"], "text": item["text"], "guidance": item.get("guidance", ""),
+                          "position": position},
+            )
+    return version

@@ -1,0 +1,135 @@
+"""Forms parse and shape input; the services decide whether a change is allowed."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from .models import Answer, Category, Level, Review, Team
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def team_members(team_id: int):
+    return get_user_model().objects.filter(memberships__team_id=team_id).order_by("username")
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        full = obj.get_full_name()
+        return f"{full} ({obj.username})" if full else obj.username
+
+
+class SystemForm(forms.Form):
+    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    source_of_truth = forms.CharField(
+        label="Source-of-truth declaration",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=5000,
+        help_text="What this database is authoritative for; what is only a cache or projection (seed §5).",
+    )
+
+    def __init__(self, *args, teams=None, editing=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["team"]
+        else:
+            self.fields["team"].queryset = teams
+
+
+class ReviewForm(forms.Form):
+    release_scope = forms.CharField(max_length=200, help_text="What this release changes (seed §21, step 1).")
+    scope_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    schema_changing = forms.BooleanField(required=False, label="Schema-changing release")
+    production_traffic = forms.BooleanField(required=False, initial=True, label="Serves production traffic")
+    next_review_date = forms.DateField(required=False, widget=DateInput, label="Planned next review")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def clean_next_review_date(self):
+        value = self.cleaned_data["next_review_date"]
+        if value and value <= timezone.localdate():
+            raise forms.ValidationError("The next review date must be in the future.")
+        return value
+
+
+class ScoreForm(forms.Form):
+    score = forms.TypedChoiceField(choices=[(i, str(i)) for i in range(4)], coerce=int, widget=forms.RadioSelect)
+    owner = UserChoiceField(queryset=None, required=False)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = team_members(review.system.team_id)
+
+
+class AnswerForm(forms.Form):
+    answer = forms.ChoiceField(choices=Answer.choices)
+    note = forms.CharField(required=False, max_length=2000)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+
+class FindingForm(forms.Form):
+    category = forms.ModelChoiceField(queryset=Category.objects.none())
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000)
+    level = forms.ChoiceField(choices=Level.choices, help_text="P0 blocks release; P1 needs a signed exception; "
+                              "P2 needs a dated owner; P3 is an improvement (seed §3).")
+    owner = UserChoiceField(queryset=None, required=False)
+    due_date = forms.DateField(required=False, widget=DateInput)
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = Category.objects.filter(version_id=review.catalogue_id)
+        self.fields["owner"].queryset = team_members(review.system.team_id)
+
+
+class FindingEditForm(FindingForm):
+    status = forms.ChoiceField(choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")])
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["category"]
+
+
+class ClaimForm(forms.Form):
+    claim = forms.CharField(max_length=200, help_text="e.g. Tenant data is isolated")
+    risk = forms.CharField(max_length=200, help_text="e.g. Cross-tenant leak")
+    control = forms.CharField(max_length=200, help_text="e.g. Composite keys + RLS + test matrix")
+    category = forms.ModelChoiceField(queryset=Category.objects.none(), required=False)
+    evidence = forms.ModelChoiceField(queryset=None, required=False, help_text="Evidence already attached")
+    evidence_note = forms.CharField(max_length=200, required=False, label="Evidence (text)")
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = Category.objects.filter(version_id=review.catalogue_id)
+        self.fields["evidence"].queryset = review.evidence.all()
+
+
+class ExceptionRequestForm(forms.Form):
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    compensating_control = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
+    expires_at = forms.DateTimeField(widget=DateTimeInput, label="Expires at")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires_at"].initial = (timezone.localtime() + timedelta(days=30)).replace(second=0, microsecond=0)
+
+
+class DecisionForm(forms.Form):
+    next_review = forms.DateField(widget=DateInput, label="Next review")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)

@@ -1,0 +1,213 @@
+"""The readiness gate (seed §3–§4): a pure function from a review's state to its outcome and reasons.
+
+It knows nothing of the database; `selectors.gate_input_for` builds its input from a review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class GateOutcome(StrEnum):
+    APPROVED = "APPROVED"
+    APPROVED_WITH_EXCEPTIONS = "APPROVED_WITH_EXCEPTIONS"
+    BLOCKED = "BLOCKED"
+    INCOMPLETE = "INCOMPLETE"  # not yet decidable: categories are unscored
+
+    @property
+    def label(self) -> str:
+        return {
+            "APPROVED": "Approved",
+            "APPROVED_WITH_EXCEPTIONS": "Approved with exceptions",
+            "BLOCKED": "Blocked",
+            "INCOMPLETE": "Not yet decidable",
+        }[self.value]
+
+
+class ReasonStatus(StrEnum):
+    BLOCKS = "blocks"
+    EXCEPTION = "exception"  # passes only because of a signed, unexpired exception
+    PENDING = "pending"  # cannot be judged yet
+    MET = "met"
+
+
+# The category minimums of seed §4: (category code, minimum score, when it applies).
+BACKUP, SECURITY, MIGRATION, OBSERVABILITY = "backup", "security", "migration", "observability"
+MINIMUM_SCORE = 2
+# A score at or above this needs evidence to count (DESIGN.md: "2 or 3 with no evidence is not accepted").
+EVIDENCE_REQUIRED_FROM = 2
+
+
+@dataclass(frozen=True)
+class ScoreIn:
+    category_code: str
+    category_name: str
+    score: int | None  # None: not scored yet
+    evidence_count: int = 0
+
+
+@dataclass(frozen=True)
+class ExceptionIn:
+    state: str  # ExceptionState value
+    expires_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        return self.state == "signed" and self.expires_at > now
+
+
+@dataclass(frozen=True)
+class FindingIn:
+    id: int
+    title: str
+    level: str  # "P0".."P3"
+    status: str  # open / resolved / accepted
+    category_code: str = ""
+    exceptions: tuple[ExceptionIn, ...] = ()
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status != "resolved"
+
+
+@dataclass(frozen=True)
+class GateInput:
+    schema_changing: bool
+    production_traffic: bool
+    scores: tuple[ScoreIn, ...]
+    findings: tuple[FindingIn, ...]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str  # a stable id: "p0", "p1", "minimum:backup", "unscored"
+    status: ReasonStatus
+    message: str
+    category_code: str = ""
+    finding_id: int | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    outcome: GateOutcome
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+    @property
+    def blockers(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.status == ReasonStatus.BLOCKS)
+
+    @property
+    def exceptions(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.status == ReasonStatus.EXCEPTION)
+
+    @property
+    def pending(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.status == ReasonStatus.PENDING)
+
+
+def effective_score(score: ScoreIn) -> int | None:
+    """The score the gate believes: a 2 or 3 with no evidence counts as 1 (design, no evidence)."""
+    if score.score is None:
+        return None
+    if score.score >= EVIDENCE_REQUIRED_FROM and score.evidence_count == 0:
+        return 1
+    return score.score
+
+
+def _minimum_rules(gate: GateInput) -> list[tuple[str, str]]:
+    rules = [(BACKUP, "always"), (SECURITY, "always")]
+    if gate.schema_changing:
+        rules.append((MIGRATION, "schema-changing release"))
+    if gate.production_traffic:
+        rules.append((OBSERVABILITY, "production traffic"))
+    return rules
+
+
+def evaluate(gate: GateInput) -> GateResult:
+    reasons: list[Reason] = []
+
+    for finding in gate.findings:
+        if not finding.unresolved:
+            continue
+        if finding.level == "P0":
+            reasons.append(
+                Reason("p0", ReasonStatus.BLOCKS, f"Open P0 blocker: {finding.title}", finding.category_code, finding.id)
+            )
+        elif finding.level == "P1":
+            active = [e for e in finding.exceptions if e.active(gate.now)]
+            if active:
+                until = max(e.expires_at for e in active)
+                reasons.append(
+                    Reason(
+                        "p1",
+                        ReasonStatus.EXCEPTION,
+                        f"P1 ships on a signed exception until {until:%Y-%m-%d}: {finding.title}",
+                        finding.category_code,
+                        finding.id,
+                    )
+                )
+            else:
+                lapsed = any(e.state in {"signed", "expired"} for e in finding.exceptions)
+                why = "its exception has expired" if lapsed else "no signed exception"
+                reasons.append(
+                    Reason(
+                        "p1",
+                        ReasonStatus.BLOCKS,
+                        f"Open P1 with {why}: {finding.title}",
+                        finding.category_code,
+                        finding.id,
+                    )
+                )
+
+    by_code = {s.category_code: s for s in gate.scores}
+    for code, when in _minimum_rules(gate):
+        score = by_code.get(code)
+        name = score.category_name if score else code
+        rule = f"minimum:{code}"
+        condition = "" if when == "always" else f" ({when})"
+        if score is None or score.score is None:
+            reasons.append(Reason(rule, ReasonStatus.PENDING, f"{name} is not scored; it needs at least 2{condition}", code))
+            continue
+        believed = effective_score(score)
+        if believed >= MINIMUM_SCORE:
+            reasons.append(Reason(rule, ReasonStatus.MET, f"{name} scores {score.score}, at least 2{condition}", code))
+        elif believed != score.score:
+            reasons.append(
+                Reason(
+                    rule,
+                    ReasonStatus.BLOCKS,
+                    f"{name} scores {score.score} but has no evidence, so it counts as 1; it needs at least 2{condition}",
+                    code,
+                )
+            )
+        else:
+            reasons.append(
+                Reason(rule, ReasonStatus.BLOCKS, f"{name} scores {score.score}; it needs at least 2{condition}", code)
+            )
+
+    unscored = [s.category_name for s in gate.scores if s.score is None]
+    if unscored:
+        reasons.append(
+            Reason("unscored", ReasonStatus.PENDING, f"{len(unscored)} of {len(gate.scores)} categories unscored: "
+                   + ", ".join(unscored))
+        )
+
+    if not any(r.rule == "p0" for r in reasons):
+        reasons.append(Reason("p0", ReasonStatus.MET, "No open P0 blocker"))
+    if not any(r.rule == "p1" for r in reasons):
+        reasons.append(Reason("p1", ReasonStatus.MET, "No open P1 finding"))
+
+    statuses = {r.status for r in reasons}
+    if ReasonStatus.BLOCKS in statuses:
+        outcome = GateOutcome.BLOCKED
+    elif ReasonStatus.PENDING in statuses:
+        outcome = GateOutcome.INCOMPLETE
+    elif ReasonStatus.EXCEPTION in statuses:
+        outcome = GateOutcome.APPROVED_WITH_EXCEPTIONS
+    else:
+        outcome = GateOutcome.APPROVED
+    order = {ReasonStatus.BLOCKS: 0, ReasonStatus.EXCEPTION: 1, ReasonStatus.PENDING: 2, ReasonStatus.MET: 3}
+    reasons.sort(key=lambda r: order[r.status])
+    return GateResult(outcome, tuple(reasons))

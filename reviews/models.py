@@ -1,0 +1,437 @@
+"""The review domain: teams, systems, the versioned catalogue, reviews, scores, findings,
+exceptions, decisions, claims and the audit trail (seed §1–§4, §21)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    ARCHITECT = "architect", "Architect"
+    LEAD = "lead", "Team lead"
+    MEMBER = "member", "Member"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_one_role_per_team"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} of {self.team}"
+
+
+class System(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="systems")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    source_of_truth = models.TextField(
+        blank=True,
+        help_text="What this database is authoritative for, and what it only derives or caches (seed §5).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="system_name_unique_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("system_detail", args=[self.slug])
+
+
+# --- The catalogue: versioned, so a later edit never changes what an old review was scored against.
+
+
+class CatalogueVersion(models.Model):
+    number = models.PositiveIntegerField(unique=True)
+    label = models.CharField(max_length=120)
+    published = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"v{self.number} · {self.label}"
+
+
+class Category(models.Model):
+    version = models.ForeignKey(CatalogueVersion, on_delete=models.PROTECT, related_name="categories")
+    code = models.SlugField(max_length=40)
+    number = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=120)
+    section = models.CharField(max_length=10, help_text="Seed section the checklist comes from.")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["version", "number"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["version", "code"], name="category_code_unique_per_version"),
+            models.UniqueConstraint(fields=["version", "number"], name="category_number_unique_per_version"),
+            models.CheckConstraint(condition=Q(number__gte=1) & Q(number__lte=14), name="category_number_1_to_14"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number}. {self.name}"
+
+
+class ChecklistItem(models.Model):
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="items")
+    code = models.CharField(max_length=120)
+    section = models.CharField(max_length=10)
+    text = models.TextField()
+    guidance = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["category__number", "position"]
+        constraints = [models.UniqueConstraint(fields=["category", "code"], name="item_code_unique_per_category")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+# --- Reviews
+
+
+class ReviewState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_MEETING = "in_meeting", "In meeting"
+    DECIDED = "decided", "Decided"
+
+
+AGENDA_STEPS = (
+    "State the release scope",
+    "Ownership and source-of-truth boundary",
+    "Critical invariants",
+    "Top write paths",
+    "Top read paths and query plans",
+    "Migration plan",
+    "Backup and restore evidence",
+    "Observability and alerting",
+    "Security and privacy",
+    "Runbooks",
+    "Score readiness categories",
+    "Record blockers and exceptions",
+    "Assign owners and dates",
+)
+
+
+class Review(models.Model):
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="reviews")
+    catalogue = models.ForeignKey(CatalogueVersion, on_delete=models.PROTECT, related_name="reviews")
+    release_scope = models.CharField(max_length=200)
+    scope_notes = models.TextField(blank=True)
+    schema_changing = models.BooleanField(default=False)
+    production_traffic = models.BooleanField(default=True)
+    state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.DRAFT)
+    chair = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chaired_reviews", null=True, blank=True
+    )
+    current_step = models.PositiveSmallIntegerField(default=1)
+    next_review_date = models.DateField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(current_step__gte=1) & Q(current_step__lte=13), name="review_step_1_to_13"),
+            models.CheckConstraint(condition=Q(state__in=ReviewState.values), name="review_state_valid"),
+            models.CheckConstraint(condition=~Q(release_scope=""), name="review_scope_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system} — {self.release_scope}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("review_detail", args=[self.pk])
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.state == ReviewState.DECIDED
+
+
+class CategoryScore(models.Model):
+    """A 0–3 score of one category in one review (seed §4). A row exists once someone scores it."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="scores")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_scores", null=True, blank=True
+    )
+    notes = models.TextField(blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["category__number"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "category"], name="score_one_per_category"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=3), name="score_0_to_3"),
+        ]
+
+
+class Answer(models.TextChoices):
+    YES = "yes", "Yes"
+    NO = "no", "No"
+    NOT_APPLICABLE = "na", "Not applicable"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class ChecklistAnswer(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey(ChecklistItem, on_delete=models.PROTECT, related_name="+")
+    answer = models.CharField(max_length=8, choices=Answer.choices)
+    note = models.TextField(blank=True)
+    evidence = models.ForeignKey(
+        "evidence.Evidence", on_delete=models.SET_NULL, null=True, blank=True, related_name="answers"
+    )
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "item"], name="answer_one_per_item"),
+            models.CheckConstraint(condition=Q(answer__in=Answer.values), name="answer_valid"),
+        ]
+
+
+class Level(models.TextChoices):
+    P0 = "P0", "P0 blocker"
+    P1 = "P1", "P1 serious"
+    P2 = "P2", "P2 moderate"
+    P3 = "P3", "P3 improvement"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class FindingSource(models.TextChoices):
+    MANUAL = "manual", "Person"
+    PROBE = "probe", "Probe"
+
+
+class Finding(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="findings")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    level = models.CharField(max_length=2, choices=Level.choices)
+    status = models.CharField(max_length=10, choices=FindingStatus.choices, default=FindingStatus.OPEN)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_findings", null=True, blank=True
+    )
+    due_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=8, choices=FindingSource.choices, default=FindingSource.MANUAL)
+    # For probe findings: "<probe id>:<object>", one finding per (probe, object) and review.
+    probe_key = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["level", "-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=Level.values), name="finding_level_valid"),
+            models.CheckConstraint(condition=Q(status__in=FindingStatus.values), name="finding_status_valid"),
+            models.CheckConstraint(condition=Q(source__in=FindingSource.values), name="finding_source_valid"),
+            models.CheckConstraint(
+                condition=~Q(level=Level.P2) | (Q(owner__isnull=False) & Q(due_date__isnull=False)),
+                name="finding_p2_has_dated_owner",
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="finding_title_required"),
+            models.UniqueConstraint(
+                fields=["review", "probe_key"], condition=~Q(probe_key=""), name="finding_one_per_probe_object"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.title}"
+
+
+class ExceptionState(models.TextChoices):
+    REQUESTED = "requested", "Awaiting signature"
+    SIGNED = "signed", "Signed"
+    REJECTED = "rejected", "Rejected"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class RiskException(models.Model):
+    """An exception that lets a P1 finding ship (seed §3–§4). Called "exception" everywhere users look."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="exceptions")
+    justification = models.TextField()
+    compensating_control = models.TextField()
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=ExceptionState.choices, default=ExceptionState.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_digest = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        db_table = "reviews_exception"
+        verbose_name = "exception"
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=ExceptionState.values), name="exception_state_valid"),
+            models.CheckConstraint(condition=~Q(signer=models.F("requested_by")), name="exception_four_eyes"),
+            models.CheckConstraint(
+                condition=~Q(state=ExceptionState.SIGNED) | (Q(signer__isnull=False) & Q(signed_at__isnull=False)),
+                name="exception_signed_has_signer",
+            ),
+            models.CheckConstraint(condition=~Q(justification=""), name="exception_justification_required"),
+            models.CheckConstraint(
+                condition=~Q(compensating_control=""), name="exception_compensating_control_required"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Exception for {self.finding}"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.state == ExceptionState.SIGNED and self.expires_at > now
+
+
+class Claim(models.Model):
+    """A readiness claim with its risk, control and evidence (seed §1)."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="claims")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    claim = models.CharField(max_length=200)
+    risk = models.CharField(max_length=200)
+    control = models.CharField(max_length=200)
+    evidence = models.ForeignKey(
+        "evidence.Evidence", on_delete=models.SET_NULL, null=True, blank=True, related_name="claims"
+    )
+    evidence_note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(claim=""), name="claim_text_required")]
+
+    def __str__(self) -> str:
+        return self.claim
+
+
+# --- Append-only records: refused in the model layer here, and by triggers on PostgreSQL.
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows cannot be changed")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows cannot be deleted")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows cannot be deleted")
+
+
+class Outcome(models.TextChoices):
+    APPROVED = "APPROVED", "Approved"
+    APPROVED_WITH_EXCEPTIONS = "APPROVED_WITH_EXCEPTIONS", "Approved with exceptions"
+    BLOCKED = "BLOCKED", "Blocked"
+
+
+class Decision(AppendOnlyModel):
+    """The frozen decision record of a review (seed §21). A later decision supersedes, never edits, it."""
+
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="decisions")
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    blockers = models.JSONField(default=list)
+    exceptions = models.JSONField(default=list)
+    follow_up = models.JSONField(default=list)
+    next_review = models.DateField()
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    record = models.JSONField(help_text="The canonical decision record that the digest covers.")
+    digest = models.CharField(max_length=64, unique=True)
+    previous_digest = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        get_latest_by = "recorded_at"
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=Outcome.values), name="decision_outcome_valid"),
+            models.UniqueConstraint(fields=["review"], name="decision_one_per_review"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} — {self.system} ({self.recorded_at:%Y-%m-%d})"
+
+
+class AuditEvent(AppendOnlyModel):
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=60)
+    object_repr = models.CharField(max_length=200)
+    review = models.ForeignKey(Review, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"

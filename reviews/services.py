@@ -1,0 +1,546 @@
+"""Every state change of the review domain. Each validates, writes and audits in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import audit, policy
+from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
+from .models import (
+    Answer,
+    CatalogueVersion,
+    Category,
+    CategoryScore,
+    ChecklistAnswer,
+    ChecklistItem,
+    Claim,
+    Decision,
+    ExceptionState,
+    Finding,
+    FindingSource,
+    FindingStatus,
+    Level,
+    Review,
+    ReviewState,
+    RiskException,
+    System,
+    Team,
+)
+
+
+class ServiceError(ValidationError):
+    """A change refused for a reason the user can act on. Carries field errors like a form."""
+
+
+class ConflictError(ServiceError):
+    """Somebody else changed the object since it was loaded; `current` is what they saved."""
+
+    def __init__(self, message: str, current=None):
+        super().__init__(message)
+        self.current = current
+
+
+SYSTEM_FIELDS = ("team", "name", "slug", "description", "source_of_truth")
+REVIEW_FIELDS = (
+    "release_scope", "scope_notes", "schema_changing", "production_traffic", "state", "chair",
+    "current_step", "next_review_date",
+)
+SCORE_FIELDS = ("score", "owner", "notes")
+FINDING_FIELDS = ("title", "description", "level", "status", "owner", "due_date", "category")
+EXCEPTION_FIELDS = ("justification", "compensating_control", "expires_at", "state", "signer", "signed_at")
+
+
+def _require(allowed: bool, message: str = "You may not make this change.") -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _require_open(review: Review) -> None:
+    if review.is_frozen:
+        raise ServiceError("This review is decided and frozen; start a new review to change anything.")
+
+
+def _check_version(obj, version: int | None) -> None:
+    if version is not None and obj.version != version:
+        raise ConflictError(
+            f"Someone else changed this {obj._meta.verbose_name} since you loaded it. "
+            "Their version is shown; apply your change again if it still holds.",
+            current=obj,
+        )
+
+
+# --- Systems
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:100] or "system"
+    slug, n = base, 2
+    while System.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+@transaction.atomic
+def create_system(*, team: Team, name: str, description: str = "", source_of_truth: str = "", actor) -> System:
+    _require(policy.can_create_system(actor, team), "Only an architect or lead of the team may add its systems.")
+    name = name.strip()
+    if not name:
+        raise ServiceError({"name": "Give the system a name."})
+    if System.objects.filter(team=team, name__iexact=name).exists():
+        raise ServiceError({"name": f"{team} already has a system called {name!r}."})
+    system = System.objects.create(
+        team=team, name=name, slug=_unique_slug(name), description=description, source_of_truth=source_of_truth
+    )
+    audit.record(actor=actor, action="system.create", obj=system, after=audit.snapshot(system, SYSTEM_FIELDS))
+    return system
+
+
+@transaction.atomic
+def update_system(*, system: System, name: str, description: str, source_of_truth: str, actor) -> System:
+    system = System.objects.select_for_update().get(pk=system.pk)
+    _require(policy.can_edit_system(actor, system), "Only an architect or lead of the team may edit the system.")
+    name = name.strip()
+    if not name:
+        raise ServiceError({"name": "Give the system a name."})
+    if System.objects.filter(team_id=system.team_id, name__iexact=name).exclude(pk=system.pk).exists():
+        raise ServiceError({"name": f"{system.team} already has a system called {name!r}."})
+    before = audit.snapshot(system, SYSTEM_FIELDS)
+    system.name, system.description, system.source_of_truth = name, description, source_of_truth
+    system.save()
+    audit.record(actor=actor, action="system.update", obj=system, before=before,
+                 after=audit.snapshot(system, SYSTEM_FIELDS))
+    return system
+
+
+# --- Reviews
+
+
+def current_catalogue() -> CatalogueVersion:
+    version = CatalogueVersion.objects.filter(published=True).order_by("-number").first()
+    if version is None:
+        raise ServiceError("No published checklist catalogue: run `python manage.py migrate`.")
+    return version
+
+
+@transaction.atomic
+def start_review(
+    *,
+    system: System,
+    release_scope: str,
+    actor,
+    scope_notes: str = "",
+    schema_changing: bool = False,
+    production_traffic: bool = True,
+    chair=None,
+    next_review_date: date | None = None,
+) -> Review:
+    _require(policy.role_in(actor, system.team_id) in policy.CHAIR_ROLES,
+             "Only an architect or lead of the team may start a review.")
+    if not release_scope.strip():
+        raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
+    chair = chair or actor
+    if policy.role_in(chair, system.team_id) not in policy.CHAIR_ROLES:
+        raise ServiceError({"chair": "The chair must be an architect or lead of the system's team."})
+    review = Review.objects.create(
+        system=system,
+        catalogue=current_catalogue(),
+        release_scope=release_scope.strip(),
+        scope_notes=scope_notes,
+        schema_changing=schema_changing,
+        production_traffic=production_traffic,
+        chair=chair,
+        next_review_date=next_review_date,
+        created_by=actor,
+    )
+    audit.record(actor=actor, action="review.start", obj=review, review=review,
+                 after=audit.snapshot(review, REVIEW_FIELDS))
+    return review
+
+
+@transaction.atomic
+def update_review(
+    *,
+    review: Review,
+    actor,
+    version: int | None,
+    release_scope: str,
+    scope_notes: str,
+    schema_changing: bool,
+    production_traffic: bool,
+    next_review_date: date | None,
+) -> Review:
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_chair(actor, review), "Only an architect or lead of the team may change the scope.")
+    _require_open(review)
+    _check_version(review, version)
+    if not release_scope.strip():
+        raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
+    before = audit.snapshot(review, REVIEW_FIELDS)
+    review.release_scope = release_scope.strip()
+    review.scope_notes = scope_notes
+    review.schema_changing = schema_changing
+    review.production_traffic = production_traffic
+    review.next_review_date = next_review_date
+    review.version += 1
+    review.save()
+    audit.record(actor=actor, action="review.update", obj=review, review=review, before=before,
+                 after=audit.snapshot(review, REVIEW_FIELDS))
+    return review
+
+
+def _category_of(review: Review, category: Category) -> Category:
+    if category.version_id != review.catalogue_id:
+        raise ServiceError({"category": "That category is not in this review's catalogue version."})
+    return category
+
+
+@transaction.atomic
+def set_score(
+    *,
+    review: Review,
+    category: Category,
+    score: int,
+    actor,
+    version: int | None = None,
+    owner=None,
+    notes: str = "",
+) -> CategoryScore:
+    """Score a category 0–3. `version` is the score's version as loaded (0 when it was unscored)."""
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    _category_of(review, category)
+    if score not in (0, 1, 2, 3):
+        raise ServiceError({"score": "A score is 0, 1, 2 or 3 (seed §4)."})
+    if score >= EVIDENCE_REQUIRED_FROM and not review.evidence.filter(category=category).exists():
+        raise ServiceError(
+            {"score": f"Attach evidence to {category.name} before scoring it {score}: no evidence, no readiness."}
+        )
+    if owner is not None and policy.role_in(owner, review.system.team_id) is None:
+        raise ServiceError({"owner": "The owner must be a member of the system's team."})
+    existing = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
+    if existing is None:
+        if version:
+            raise ConflictError("Someone else removed this score since you loaded it.")
+        row = CategoryScore(review=review, category=category, score=score, owner=owner, notes=notes,
+                            updated_by=actor)
+        row.save()
+        audit.record(actor=actor, action="score.set", obj=row, review=review, after=audit.snapshot(row, SCORE_FIELDS))
+        return row
+    if version == 0:
+        raise ConflictError(f"{category.name} was scored by someone else meanwhile.", current=existing)
+    _check_version(existing, version)
+    before = audit.snapshot(existing, SCORE_FIELDS)
+    existing.score, existing.owner, existing.notes = score, owner, notes
+    existing.updated_by, existing.updated_at = actor, timezone.now()
+    existing.version += 1
+    existing.save()
+    audit.record(actor=actor, action="score.set", obj=existing, review=review, before=before,
+                 after=audit.snapshot(existing, SCORE_FIELDS))
+    return existing
+
+
+@transaction.atomic
+def answer_item(
+    *,
+    review: Review,
+    item: ChecklistItem,
+    answer: str,
+    actor,
+    note: str = "",
+    evidence=None,
+    version: int | None = None,
+) -> ChecklistAnswer:
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    if item.category.version_id != review.catalogue_id:
+        raise ServiceError("That checklist item is not in this review's catalogue version.")
+    if answer not in Answer.values:
+        raise ServiceError({"answer": "Answer yes, no, not applicable or unknown."})
+    if evidence is not None and evidence.review_id != review.pk:
+        raise ServiceError({"evidence": "That evidence belongs to another review."})
+    row = ChecklistAnswer.objects.select_for_update().filter(review=review, item=item).first()
+    fields = ("answer", "note", "evidence")
+    if row is None:
+        row = ChecklistAnswer.objects.create(review=review, item=item, answer=answer, note=note, evidence=evidence,
+                                             answered_by=actor)
+        audit.record(actor=actor, action="checklist.answer", obj=row, review=review,
+                     after=audit.snapshot(row, fields))
+        return row
+    _check_version(row, version)
+    before = audit.snapshot(row, fields)
+    row.answer, row.note, row.evidence = answer, note, evidence
+    row.answered_by, row.answered_at = actor, timezone.now()
+    row.version += 1
+    row.save()
+    audit.record(actor=actor, action="checklist.answer", obj=row, review=review, before=before,
+                 after=audit.snapshot(row, fields))
+    return row
+
+
+# --- Findings
+
+
+def _validate_finding(*, review: Review, level: str, owner, due_date: date | None, title: str) -> None:
+    errors = {}
+    if not title.strip():
+        errors["title"] = "Say what the finding is."
+    if level not in Level.values:
+        errors["level"] = "A finding is P0, P1, P2 or P3 (seed §3)."
+    if level == Level.P2:
+        if owner is None:
+            errors["owner"] = "A P2 needs an owner (seed §3: follow-up with a dated owner)."
+        if due_date is None:
+            errors["due_date"] = "A P2 needs a due date (seed §3: follow-up with a dated owner)."
+    if owner is not None and policy.role_in(owner, review.system.team_id) is None:
+        errors["owner"] = "The owner must be a member of the system's team."
+    if errors:
+        raise ServiceError(errors)
+
+
+@transaction.atomic
+def add_finding(
+    *,
+    review: Review,
+    category: Category,
+    title: str,
+    level: str,
+    actor,
+    description: str = "",
+    owner=None,
+    due_date: date | None = None,
+) -> Finding:
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    _category_of(review, category)
+    _validate_finding(review=review, level=level, owner=owner, due_date=due_date, title=title)
+    finding = Finding.objects.create(
+        review=review, category=category, title=title.strip(), description=description, level=level,
+        owner=owner, due_date=due_date, source=FindingSource.MANUAL, created_by=actor,
+    )
+    audit.record(actor=actor, action="finding.add", obj=finding, review=review,
+                 after=audit.snapshot(finding, FINDING_FIELDS))
+    return finding
+
+
+@transaction.atomic
+def update_finding(
+    *,
+    finding: Finding,
+    actor,
+    version: int | None,
+    title: str,
+    description: str,
+    level: str,
+    status: str,
+    owner=None,
+    due_date: date | None = None,
+) -> Finding:
+    finding = Finding.objects.select_for_update().select_related("review__system").get(pk=finding.pk)
+    review = finding.review
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    _check_version(finding, version)
+    _validate_finding(review=review, level=level, owner=owner, due_date=due_date, title=title)
+    if status not in FindingStatus.values:
+        raise ServiceError({"status": "A finding is open, resolved or accepted."})
+    if status == FindingStatus.ACCEPTED and level == Level.P0:
+        raise ServiceError({"status": "A P0 blocker cannot be accepted: it must be resolved before release (seed §3)."})
+    before = audit.snapshot(finding, FINDING_FIELDS)
+    if status == FindingStatus.RESOLVED and finding.status != FindingStatus.RESOLVED:
+        finding.resolved_at = timezone.now()
+    elif status != FindingStatus.RESOLVED:
+        finding.resolved_at = None
+    finding.title, finding.description, finding.level = title.strip(), description, level
+    finding.status, finding.owner, finding.due_date = status, owner, due_date
+    finding.version += 1
+    finding.save()
+    action = "finding.regrade" if before["level"] != level else "finding.update"
+    audit.record(actor=actor, action=action, obj=finding, review=review, before=before,
+                 after=audit.snapshot(finding, FINDING_FIELDS))
+    return finding
+
+
+# --- Claims (seed §1)
+
+
+@transaction.atomic
+def add_claim(
+    *, review: Review, claim: str, risk: str, control: str, actor, category: Category | None = None,
+    evidence=None, evidence_note: str = "",
+) -> Claim:
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    errors = {}
+    for name, value in (("claim", claim), ("risk", risk), ("control", control)):
+        if not value.strip():
+            errors[name] = f"Say the {name}."
+    if errors:
+        raise ServiceError(errors)
+    if category is not None:
+        _category_of(review, category)
+    if evidence is not None and evidence.review_id != review.pk:
+        raise ServiceError({"evidence": "That evidence belongs to another review."})
+    row = Claim.objects.create(review=review, category=category, claim=claim.strip(), risk=risk.strip(),
+                               control=control.strip(), evidence=evidence, evidence_note=evidence_note,
+                               created_by=actor)
+    audit.record(actor=actor, action="claim.add", obj=row, review=review,
+                 after=audit.snapshot(row, ("claim", "risk", "control", "evidence", "evidence_note")))
+    return row
+
+
+# --- Exceptions (seed §3–§4: a P1 ships only with a signed exception)
+
+
+def exception_digest(exc: RiskException) -> str:
+    """What a signature covers: the finding and the exact terms. Editing any of them voids it."""
+    terms = {
+        "finding": exc.finding_id,
+        "finding_title": exc.finding.title,
+        "level": exc.finding.level,
+        "justification": exc.justification,
+        "compensating_control": exc.compensating_control,
+        "expires_at": exc.expires_at.isoformat(),
+        "requested_by": exc.requested_by_id,
+    }
+    return hashlib.sha256(canonical_json(terms)).hexdigest()
+
+
+@transaction.atomic
+def request_exception(
+    *, finding: Finding, justification: str, compensating_control: str, expires_at: datetime, actor
+) -> RiskException:
+    finding = Finding.objects.select_for_update().select_related("review__system").get(pk=finding.pk)
+    _require(policy.can_edit_review(actor, finding.review))
+    _require_open(finding.review)
+    errors = {}
+    if finding.level != Level.P1:
+        errors["finding"] = "Exceptions are for P1 findings only: a P0 must be fixed, a P2 needs a dated owner."
+    if finding.status == FindingStatus.RESOLVED:
+        errors["finding"] = "The finding is resolved; it needs no exception."
+    if not justification.strip():
+        errors["justification"] = "Say why the release may ship with this risk."
+    if not compensating_control.strip():
+        errors["compensating_control"] = "Name the compensating control."
+    now = timezone.now()
+    limit = now + timedelta(days=settings.EXCEPTION_MAX_DAYS)
+    if expires_at <= now:
+        errors["expires_at"] = "The expiry must be in the future."
+    elif expires_at > limit:
+        errors["expires_at"] = f"An exception lasts at most {settings.EXCEPTION_MAX_DAYS} days."
+    if errors:
+        raise ServiceError(errors)
+    exc = RiskException.objects.create(
+        finding=finding, justification=justification.strip(), compensating_control=compensating_control.strip(),
+        expires_at=expires_at, requested_by=actor,
+    )
+    audit.record(actor=actor, action="exception.request", obj=exc, review=finding.review,
+                 after=audit.snapshot(exc, EXCEPTION_FIELDS))
+    return exc
+
+
+def _decide_exception(*, exception: RiskException, actor, to_state: str, version: int | None) -> RiskException:
+    exc = RiskException.objects.select_for_update().select_related("finding__review__system").get(pk=exception.pk)
+    review = exc.finding.review
+    _require(policy.can_sign_exceptions(actor, review.system), "Only a lead of the system's team may sign exceptions.")
+    if exc.requested_by_id == actor.pk:
+        raise PermissionDenied("Four eyes: you cannot sign or reject your own request.")
+    _check_version(exc, version)
+    if exc.state != ExceptionState.REQUESTED:
+        raise ServiceError(f"This exception is {exc.get_state_display().lower()}, not awaiting a signature.")
+    if to_state == ExceptionState.SIGNED and exc.expires_at <= timezone.now():
+        raise ServiceError("This exception has already passed its expiry; ask for a new one.")
+    before = audit.snapshot(exc, EXCEPTION_FIELDS)
+    exc.state = to_state
+    exc.signer, exc.signed_at = actor, timezone.now()
+    if to_state == ExceptionState.SIGNED:
+        exc.signed_digest = exception_digest(exc)
+    exc.version += 1
+    exc.save()
+    audit.record(actor=actor, action=f"exception.{'sign' if to_state == ExceptionState.SIGNED else 'reject'}",
+                 obj=exc, review=review, before=before,
+                 after={**audit.snapshot(exc, EXCEPTION_FIELDS), "signed_digest": exc.signed_digest})
+    return exc
+
+
+@transaction.atomic
+def sign_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
+    return _decide_exception(exception=exception, actor=actor, to_state=ExceptionState.SIGNED, version=version)
+
+
+@transaction.atomic
+def reject_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
+    return _decide_exception(exception=exception, actor=actor, to_state=ExceptionState.REJECTED, version=version)
+
+
+@transaction.atomic
+def revoke_exception(*, exception: RiskException, actor) -> RiskException:
+    exc = RiskException.objects.select_for_update().select_related("finding__review__system").get(pk=exception.pk)
+    review = exc.finding.review
+    _require(policy.can_sign_exceptions(actor, review.system), "Only a lead of the system's team may revoke exceptions.")
+    if exc.state != ExceptionState.SIGNED:
+        raise ServiceError("Only a signed exception can be revoked.")
+    before = audit.snapshot(exc, EXCEPTION_FIELDS)
+    exc.state = ExceptionState.REVOKED
+    exc.version += 1
+    exc.save()
+    audit.record(actor=actor, action="exception.revoke", obj=exc, review=review, before=before,
+                 after=audit.snapshot(exc, EXCEPTION_FIELDS))
+    return exc
+
+
+# --- Decisions (seed §21)
+
+
+def canonical_json(data) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def record_digest(record: dict) -> str:
+    return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+@transaction.atomic
+def record_decision(*, review: Review, actor, next_review: date, notes: str = "") -> Decision:
+    from .selectors import decision_record, review_gate  # selectors import services' models only
+
+    review = Review.objects.select_for_update().select_related("system__team").get(pk=review.pk)
+    _require(policy.can_chair(actor, review), "Only the chair (an architect or lead of the team) records the decision.")
+    _require_open(review)
+    now = timezone.now()
+    if next_review <= now.date():
+        raise ServiceError({"next_review": "The next review date must be in the future."})
+    gate = review_gate(review, now=now)
+    if gate.outcome == GateOutcome.INCOMPLETE:
+        raise ServiceError("The gate cannot decide yet: " + "; ".join(r.message for r in gate.pending))
+    previous = Decision.objects.filter(system=review.system).order_by("-recorded_at", "-id").first()
+    record = decision_record(review, gate=gate, approver=actor, recorded_at=now, next_review=next_review,
+                             previous_digest=previous.digest if previous else "", notes=notes)
+    try:
+        decision = Decision.objects.create(
+            review=review, system=review.system, outcome=gate.outcome.value,
+            blockers=record["blockers"], exceptions=record["exceptions"], follow_up=record["follow_up"],
+            next_review=next_review, approver=actor, recorded_at=now, record=record,
+            digest=record_digest(record), previous_digest=record["previous_digest"],
+        )
+    except IntegrityError:
+        raise ServiceError("This review already has a decision.")
+    before = audit.snapshot(review, REVIEW_FIELDS)
+    review.state = ReviewState.DECIDED
+    review.next_review_date = next_review
+    review.version += 1
+    review.save()
+    audit.record(actor=actor, action="decision.record", obj=decision, review=review,
+                 before=before, after={"outcome": decision.outcome, "digest": decision.digest})
+    return decision
