@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.fields.files import FieldFile
 
 from .models import AuditEvent, Review
 
@@ -15,7 +16,10 @@ def snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
     data = {}
     for name in fields:
         field = obj._meta.get_field(name)
-        data[name] = getattr(obj, field.attname)
+        value = getattr(obj, field.attname)
+        if isinstance(value, FieldFile):
+            value = value.name or ""
+        data[name] = value
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 

@@ -1,4 +1,7 @@
-"""On PostgreSQL, decisions and audit events refuse UPDATE and DELETE even from raw SQL (seed §6.4)."""
+"""On PostgreSQL, decisions and audit events refuse UPDATE and DELETE even from raw SQL (seed §6.4).
+
+TRUNCATE is left to privileges (the runtime role should not hold it): the test runner's flush needs it.
+"""
 
 from django.db import migrations
 
@@ -24,10 +27,6 @@ def create(apps, schema_editor):
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION readiness_refuse_change()"
         )
-        schema_editor.execute(
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            f"FOR EACH STATEMENT EXECUTE FUNCTION readiness_refuse_change()"
-        )
 
 
 def drop(apps, schema_editor):
@@ -35,7 +34,6 @@ def drop(apps, schema_editor):
         return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS readiness_refuse_change()")
 
 

@@ -1,0 +1,931 @@
+"""`python manage.py demo`: a realistic demo installation, safe to run again.
+
+Teams, users and memberships are created directly; every change of the review domain (systems, reviews,
+evidence, scores, answers, findings, claims, exceptions, decisions) goes through the services with the
+person who would really make it, so the audit trail reads like a real history. A second run finds what
+the first created (systems by team and name, reviews by system and release scope) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from evidence import services as evidence_services
+from reviews import services
+from reviews.models import (
+    Category,
+    ChecklistItem,
+    FindingStatus,
+    Level,
+    Membership,
+    Review,
+    Role,
+    System,
+    Team,
+)
+
+URL = "http://127.0.0.1:8000/"
+WIKI = "https://wiki.example.com"
+GIT = "https://git.example.com"
+GRAFANA = "https://grafana.example.com"
+
+TEAMS = (("payments", "Payments"), ("identity", "Identity"))
+
+# username, first name, last name, [(team slug, role)]
+PEOPLE = (
+    ("ada", "Ada", "Lovelace", [("payments", Role.ARCHITECT)]),
+    ("linus", "Linus", "Pauling", [("payments", Role.LEAD)]),
+    ("mia", "Mia", "Hamm", [("payments", Role.MEMBER)]),
+    ("audrey", "Audrey", "Tang", [("payments", Role.AUDITOR), ("identity", Role.AUDITOR)]),
+    ("ivan", "Ivan", "Sutherland", [("identity", Role.LEAD)]),
+    ("ines", "Ines", "Moreno", [("identity", Role.ARCHITECT)]),
+)
+
+
+def password_for(username: str) -> str:
+    return f"{username}-demo-2026"
+
+
+LEDGER_SOURCE_OF_TRUTH = """\
+Authoritative for: accounts (holder, currency, status), journal entries and their postings (append-only; \
+a correction is a reversing entry, never an edit), and account balances (maintained in the posting \
+transaction; a balance row is the sum of its postings).
+Derived, never authoritative: the account search index (fed from the outbox, < 30 s fresh, full reindex \
+from the ledger) and the finance warehouse tables (CDC ETL, T+1, reload by date range).
+Writes: only the ledger-api service writes; support corrections go through the correction workflow."""
+
+PAYOUTS_SOURCE_OF_TRUTH = """\
+Authoritative for: payout instructions, payout batches and their bank submission state.
+Derived: the amounts to pay come from Ledger balances (read through the ledger-api, never the ledger \
+database); the payout status page is a projection of the bank callbacks."""
+
+DIRECTORY_SOURCE_OF_TRUTH = """\
+Authoritative for: user accounts, credentials (password hashes, passkeys), sessions and group membership.
+Derived: the HR feed is imported nightly and never edited here; the audit search index is a projection \
+of the directory audit log."""
+
+VALIDATION_QUERIES = """\
+-- Row counts for critical tables (seed §11.4)
+select 'account' as table_name, count(*) from account
+union all
+select 'journal_entry', count(*) from journal_entry
+union all
+select 'posting', count(*) from posting;
+
+-- Business invariant: every journal entry balances, per currency
+select journal_entry_id, currency
+from posting
+group by journal_entry_id, currency
+having sum(amount_minor) <> 0;
+
+-- Audit completeness: every journal entry has its audit event
+select je.id
+from journal_entry je
+left join ledger_audit_event ae
+  on ae.entity_type = 'journal_entry'
+ and ae.entity_id = je.id
+where ae.id is null
+limit 100;"""
+
+
+class Command(BaseCommand):
+    help = "Create a realistic demo (teams, people, systems, reviews). Safe to run again: it changes nothing."
+
+    def handle(self, *args, **options):
+        self.now = timezone.now()
+        self.today = timezone.localdate()
+        try:
+            with transaction.atomic():
+                self.teams = self._teams()
+                self.users = self._people()
+                catalogue = services.current_catalogue()
+                self.categories = {c.code: c for c in Category.objects.filter(version=catalogue)}
+                self.items = {
+                    i.code: i
+                    for i in ChecklistItem.objects.filter(category__version=catalogue).select_related(
+                        "category"
+                    )
+                }
+                self._ledger()
+                self._payouts()
+                self._accounts_directory()
+        except (services.ServiceError, PermissionDenied) as exc:
+            raise CommandError(f"The demo could not be created, nothing was changed: {exc}") from exc
+        self._print_credentials()
+
+    # --- Helpers
+
+    def say(self, message: str) -> None:
+        self.stdout.write(message)
+
+    def ago(self, days: float, hours: float = 0) -> datetime:
+        return self.now - timedelta(days=days, hours=hours)
+
+    def in_days(self, days: int) -> date:
+        return self.today + timedelta(days=days)
+
+    def cat(self, code: str) -> Category:
+        return self.categories[code]
+
+    def link(self, review: Review, code: str, title: str, url: str, actor, days_ago: float, notes: str = ""):
+        return evidence_services.add_link(
+            review=review,
+            category=self.cat(code),
+            title=title,
+            url=url,
+            actor=actor,
+            notes=notes,
+            observed_at=self.ago(days_ago),
+        )
+
+    def score(self, review: Review, code: str, score: int, actor, owner=None, notes: str = ""):
+        return services.set_score(
+            review=review, category=self.cat(code), score=score, actor=actor, owner=owner, notes=notes
+        )
+
+    def answer(self, review: Review, code: str, answer: str, actor, note: str = "", evidence=None):
+        return services.answer_item(
+            review=review, item=self.items[code], answer=answer, actor=actor, note=note, evidence=evidence
+        )
+
+    def resolve(self, finding, actor, description: str):
+        return services.update_finding(
+            finding=finding,
+            actor=actor,
+            version=finding.version,
+            title=finding.title,
+            description=description,
+            level=finding.level,
+            status=FindingStatus.RESOLVED,
+            owner=finding.owner,
+            due_date=finding.due_date,
+        )
+
+    def _system(self, team_slug: str, name: str, actor, description: str, source_of_truth: str) -> System:
+        team = self.teams[team_slug]
+        system = System.objects.filter(team=team, name__iexact=name).first()
+        if system is not None:
+            self.say(f"System {name}: already present")
+            return system
+        system = services.create_system(
+            team=team, name=name, description=description, source_of_truth=source_of_truth, actor=actor
+        )
+        self.say(f"System {name}: created")
+        return system
+
+    def _existing_review(self, system: System, scope: str) -> Review | None:
+        review = Review.objects.filter(system=system, release_scope=scope).first()
+        if review is not None:
+            self.say(f"  Review {scope!r}: already present, left as it is")
+        return review
+
+    # --- Teams and people (created directly: they are not part of the review domain)
+
+    def _teams(self) -> dict[str, Team]:
+        teams = {}
+        for slug, name in TEAMS:
+            team = Team.objects.filter(slug=slug).first() or Team.objects.filter(name=name).first()
+            if team is None:
+                team = Team.objects.create(slug=slug, name=name)
+                self.say(f"Team {name}: created")
+            teams[slug] = team
+        return teams
+
+    def _people(self) -> dict:
+        User = get_user_model()
+        users = {}
+        self.password_changed = set()
+        for username, first, last, memberships in PEOPLE:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(
+                    username=username,
+                    password=password_for(username),
+                    first_name=first,
+                    last_name=last,
+                    email=f"{username}@example.com",
+                )
+                self.say(f"User {username}: created")
+            elif not check_password(password_for(username), user.password):
+                self.password_changed.add(username)  # somebody changed it; the demo does not reset it
+            for team_slug, role in memberships:
+                team = self.teams[team_slug]
+                membership, created = Membership.objects.get_or_create(
+                    user=user, team=team, defaults={"role": role}
+                )
+                if not created and membership.role != role:
+                    raise CommandError(
+                        f"{username} is already {membership.get_role_display()} of {team}, "
+                        "but the demo needs "
+                        f"{Role(role).label}; change or remove that membership first."
+                    )
+            users[username] = user
+        return users
+
+    # --- Payments: Ledger
+
+    def _ledger(self) -> None:
+        ada, linus, mia = self.users["ada"], self.users["linus"], self.users["mia"]
+        ledger = self._system(
+            "payments",
+            "Ledger",
+            ada,
+            description="Double-entry ledger of customer and merchant accounts (PostgreSQL 16, ledger-api).",
+            source_of_truth=LEDGER_SOURCE_OF_TRUTH,
+        )
+        self._ledger_previous(ledger, ada, linus, mia)
+        self._ledger_current(ledger, ada, linus, mia)
+
+    def _ledger_previous(self, ledger: System, ada, linus, mia) -> None:
+        scope = "Ledger 2.3 — idempotent postings"
+        if self._existing_review(ledger, scope):
+            return
+        review = services.start_review(
+            system=ledger,
+            release_scope=scope,
+            actor=ada,
+            schema_changing=True,
+            production_traffic=True,
+            scope_notes="Adds an idempotency key to the posting API: a unique (client_id, idempotency_key) "
+            "constraint on journal_entry and replay of the stored response on retry.",
+        )
+        # One piece of evidence per category, observed months ago, then the score it supports.
+        evidence = (
+            (
+                "ownership",
+                3,
+                linus,
+                "Source-of-truth declaration and data ownership map",
+                f"{WIKI}/payments/ledger/source-of-truth",
+                140,
+            ),
+            (
+                "data-model",
+                3,
+                mia,
+                "Invariant inventory: balanced journal entries, append-only postings",
+                f"{WIKI}/payments/ledger/invariants",
+                135,
+            ),
+            (
+                "schema",
+                2,
+                mia,
+                "Schema review of journal_entry and posting",
+                f"{GIT}/payments/ledger/-/merge_requests/812",
+                133,
+            ),
+            (
+                "query-index",
+                2,
+                mia,
+                "EXPLAIN ANALYZE: journal entry lookup by idempotency key",
+                f"{GIT}/payments/ledger/-/snippets/77",
+                131,
+            ),
+            (
+                "transaction",
+                3,
+                mia,
+                "Chaos retry test: same posting retried 10x gives one effect",
+                f"{GIT}/payments/ledger/-/pipelines/40211",
+                130,
+            ),
+            (
+                "migration",
+                2,
+                linus,
+                "Staging migration replay on 2x production data",
+                f"{WIKI}/payments/ledger/migrations/2.3-replay",
+                129,
+            ),
+            (
+                "backup",
+                2,
+                linus,
+                "Restore drill report, PITR to staging",
+                f"{WIKI}/payments/ledger/restore-drills/2025-q4",
+                150,
+            ),
+            (
+                "replication",
+                2,
+                linus,
+                "Failover game day notes",
+                f"{WIKI}/payments/ledger/game-days/failover",
+                145,
+            ),
+            (
+                "observability",
+                2,
+                mia,
+                "Ledger database workload dashboard",
+                f"{GRAFANA}/d/ledger-db/ledger-database-workload",
+                128,
+            ),
+            (
+                "security",
+                2,
+                linus,
+                "Grant review of ledger_runtime and ledger_migration",
+                f"{GIT}/payments/ledger-infra/-/blob/main/roles.sql",
+                132,
+            ),
+            (
+                "privacy",
+                2,
+                ada,
+                "PII inventory of account holders",
+                f"{WIKI}/payments/ledger/pii-inventory",
+                138,
+            ),
+            (
+                "integration",
+                2,
+                ada,
+                "Derived store inventory: search index and warehouse",
+                f"{WIKI}/payments/ledger/derived-stores",
+                137,
+            ),
+            (
+                "capacity",
+                2,
+                mia,
+                "Load test at 3x peak posting TPS",
+                f"{GIT}/payments/ledger/-/pipelines/40388",
+                127,
+            ),
+            ("runbooks", 2, mia, "Ledger on-call runbook index", f"{WIKI}/payments/ledger/runbooks", 126),
+        )
+        for code, value, by, title, url, days in evidence:
+            self.link(review, code, title, url, by, days)
+            self.score(review, code, value, ada, owner=by)
+        duplicates = services.add_finding(
+            review=review,
+            category=self.cat("transaction"),
+            level=Level.P1,
+            actor=ada,
+            title="Posting retries can create duplicate journal entries",
+            description="Clients retry on timeout; without an idempotency key a retried posting "
+            "is booked twice.",
+        )
+        self.resolve(
+            duplicates,
+            ada,
+            "Fixed in 2.3: unique (client_id, idempotency_key) and response replay; "
+            "covered by the chaos retry test.",
+        )
+        retention = services.add_finding(
+            review=review,
+            category=self.cat("data-model"),
+            level=Level.P2,
+            actor=ada,
+            owner=mia,
+            due_date=self.today - timedelta(days=100),
+            title="Idempotency keys are never purged",
+            description="The idempotency_key table grows without bound; keys are only needed for 7 days.",
+        )
+        self.resolve(
+            retention, mia, "Nightly purge of keys older than 7 days, chunked, with an alert on failure."
+        )
+        services.add_finding(
+            review=review,
+            category=self.cat("integration"),
+            level=Level.P3,
+            actor=ada,
+            owner=ada,
+            due_date=self.in_days(45),
+            title="Warehouse load lag not shown on the ledger dashboard",
+        )
+        decision = services.record_decision(
+            review=review,
+            actor=ada,
+            next_review=self.in_days(90),
+            notes="Idempotent postings approved; next review before 3.0.",
+        )
+        self.say(f"  Review {scope!r}: created and decided {decision.outcome}")
+
+    def _ledger_current(self, ledger: System, ada, linus, mia) -> None:
+        scope = "Ledger 3.0 — multi-currency balances"
+        if self._existing_review(ledger, scope):
+            return
+        review = services.start_review(
+            system=ledger,
+            release_scope=scope,
+            actor=ada,
+            schema_changing=True,
+            production_traffic=True,
+            scope_notes="Adds a currency to accounts and postings; balances are re-keyed by "
+            "(account_id, currency) "
+            "and existing balances are backfilled in the account's base currency. FX rates come "
+            "from a versioned reference table.",
+        )
+
+        # Ownership: the declaration is updated for multi-currency.
+        sot = self.link(
+            review,
+            "ownership",
+            "Source-of-truth declaration v3 (multi-currency)",
+            f"{WIKI}/payments/ledger/source-of-truth?version=3",
+            ada,
+            6,
+        )
+        self.score(
+            review,
+            "ownership",
+            3,
+            ada,
+            owner=ada,
+            notes="Declaration, ownership map and correction policy updated for currencies.",
+        )
+        self.answer(review, "ownership.source-of-truth-declared", "yes", ada, evidence=sot)
+        self.answer(
+            review,
+            "ownership.derived-entities-listed",
+            "yes",
+            ada,
+            evidence=sot,
+            note="Search index and warehouse are listed as derived.",
+        )
+
+        # Data model: the balancing invariant now holds per currency.
+        invariant = self.link(
+            review,
+            "data-model",
+            "Invariant: postings of an entry sum to zero per currency",
+            f"{GIT}/payments/ledger/-/merge_requests/1044",
+            mia,
+            4,
+            notes="Deferred constraint trigger plus negative SQL test.",
+        )
+        self.score(review, "data-model", 2, mia, owner=mia)
+        self.answer(review, "data-model.invariant-enforcement-location", "yes", mia, evidence=invariant)
+
+        # Transaction: designed, not yet tested.
+        self.score(
+            review,
+            "transaction",
+            1,
+            mia,
+            owner=mia,
+            notes="FX conversion postings reuse the idempotency key design; retry test not written yet.",
+        )
+
+        # Migration: expand phase rehearsed on production-sized data.
+        replay = self.link(
+            review,
+            "migration",
+            "Staging migration replay: expand phase on 2x production data",
+            f"{WIKI}/payments/ledger/migrations/3.0-replay",
+            linus,
+            3,
+            notes="Concurrent index builds; lock_timeout 2s; 41 min in total.",
+        )
+        self.score(review, "migration", 2, linus, owner=linus)
+        self.answer(review, "migration.concurrent-index-build", "yes", linus, evidence=replay)
+        self.answer(
+            review,
+            "migration.backfill-chunked-resumable",
+            "no",
+            linus,
+            note="The balance backfill is a single UPDATE; see the P1 finding.",
+        )
+
+        # Backup: a measured restore drill (seed §11.3).
+        drill_start = self.ago(12).replace(hour=9, minute=0, second=0, microsecond=0)
+        requested = drill_start - timedelta(minutes=10)
+        drill = evidence_services.add_restore_drill(
+            review=review,
+            actor=linus,
+            title=f"Restore drill {drill_start:%Y-%m-%d}: ledger PITR to restore-staging",
+            database="ledger (PostgreSQL 16, primary ledger-db-1)",
+            backup_source="pgBackRest repository ledger-backups (weekly full, daily diff, WAL archive)",
+            target_environment="restore-staging (isolated network, no application traffic)",
+            requested_recovery_point=requested,
+            actual_recovery_point=requested - timedelta(minutes=2),
+            started_at=drill_start,
+            ended_at=drill_start + timedelta(minutes=43),
+            rpo_target_minutes=5,
+            rto_target_minutes=60,
+            validation_queries=VALIDATION_QUERIES,
+            validation_passed=True,
+            validation_result="Row counts match the source at the recovery point (account 412,903; "
+            "journal_entry 18,204,551; posting 36,409,102). 0 unbalanced entries. "
+            "0 journal entries without an audit event. Balance checksums per currency match.",
+            issues_found="WAL fetch from the archive was throttled to 40 MB/s: "
+            "replay took 31 of the 43 minutes.",
+            follow_up_owner="linus",
+            next_drill_date=self.in_days(80),
+            url=f"{WIKI}/payments/ledger/restore-drills/{drill_start:%Y-%m-%d}",
+        )
+        self.score(
+            review,
+            "backup",
+            3,
+            linus,
+            owner=linus,
+            notes="PITR, measured drill (RPO 2 min, RTO 43 min), backup failure alert pages on-call.",
+        )
+        for code in (
+            "backup.restore-drill-recent",
+            "backup.restore-time-measured",
+            "backup.restored-data-validated",
+        ):
+            self.answer(review, code, "yes", linus, evidence=drill)
+
+        # Observability.
+        dashboard = self.link(
+            review,
+            "observability",
+            "Ledger workload dashboard and p95 write latency alert",
+            f"{GRAFANA}/d/ledger-db/ledger-database-workload?var-release=3.0",
+            mia,
+            2,
+        )
+        self.score(
+            review,
+            "observability",
+            2,
+            mia,
+            owner=mia,
+            notes="Impact-based write latency alert; replication slot lag is not alerted yet (P2).",
+        )
+        self.answer(review, "observability.alerts-impact-based", "yes", mia, evidence=dashboard)
+
+        # Security: designed, but the runtime still connects as the owner.
+        self.score(
+            review,
+            "security",
+            1,
+            ada,
+            owner=linus,
+            notes="ledger_runtime / ledger_migration separation is designed; ledger-api still "
+            "connects as ledger_owner.",
+        )
+        self.answer(
+            review,
+            "security.app-not-superuser",
+            "no",
+            ada,
+            note="ledger-api connects as ledger_owner, which owns every table; see the P0 finding.",
+        )
+
+        # Runbooks.
+        lock_storm = evidence_services.add_runbook(
+            review=review,
+            actor=mia,
+            name="Lock storm or deadlock spike on postings",
+            owner="mia",
+            last_tested=self.today - timedelta(days=20),
+            severity="SEV2",
+            symptoms="p95 posting latency above SLO; blocked sessions rising; deadlock count above baseline.",
+            immediate_safe_actions="Identify the blocker tree (seed §19.2); pause the balance backfill; "
+            "shed batch payout traffic.",
+            actions_forbidden="Do not kill sessions randomly without the blocker tree. "
+            "Do not run VACUUM FULL "
+            "during the incident. Do not create indexes blindly. Do not restart the primary "
+            "without the failover owner's approval.",
+            url=f"{WIKI}/payments/ledger/runbooks/lock-storm",
+        )
+        evidence_services.add_runbook(
+            review=review,
+            actor=linus,
+            name="Restore request for the ledger",
+            owner="linus",
+            last_tested=drill_start.date(),
+            severity="SEV1",
+            symptoms="Data loss or corruption that the correction workflow cannot repair.",
+            immediate_safe_actions="Stop writers (ledger-api maintenance mode); "
+            "record the last good point in time.",
+            actions_forbidden="Do not restore over the primary. Do not skip the validation queries.",
+            url=f"{WIKI}/payments/ledger/runbooks/restore-request",
+        )
+        self.score(review, "runbooks", 2, mia, owner=mia)
+        self.answer(review, "runbooks.lock-storm-deadlock", "yes", mia, evidence=lock_storm)
+
+        # Links for categories not scored yet.
+        self.link(
+            review,
+            "replication",
+            "Replica lag simulation plan",
+            f"{WIKI}/payments/ledger/lag-simulation",
+            linus,
+            1,
+        )
+        self.link(
+            review,
+            "integration",
+            "Warehouse CDC contract for multi-currency balances",
+            f"{GIT}/data/contracts/-/blob/main/ledger/balances.v2.avsc",
+            ada,
+            5,
+        )
+        self.answer(
+            review,
+            "replication.slots-cannot-fill-disk",
+            "unknown",
+            linus,
+            note="Slot lag is visible on the dashboard but nobody is paged; see the P2 finding.",
+        )
+
+        # Claims (seed §1).
+        claims = (
+            (
+                "transaction",
+                "Write path retry-safe",
+                "Duplicate posting created",
+                "Idempotency key + unique constraint",
+                None,
+                "Chaos retry test (Ledger 2.3); not rerun for FX yet",
+            ),
+            (
+                "migration",
+                "Migration zero-downtime",
+                "DDL lock outage",
+                "Expand-contract + timeout + concurrent index",
+                replay,
+                "",
+            ),
+            (
+                "backup",
+                "Backup valid",
+                "Restore fails during incident",
+                "PITR + restore drill",
+                drill,
+                "Restore report with checksum",
+            ),
+            (
+                "replication",
+                "Read scaling safe",
+                "Stale balance shown",
+                "Freshness contract + primary routing",
+                None,
+                "Lag simulation test planned, not run",
+            ),
+        )
+        for code, claim, risk, control, evidence, note in claims:
+            services.add_claim(
+                review=review,
+                category=self.cat(code),
+                claim=claim,
+                risk=risk,
+                control=control,
+                evidence=evidence,
+                evidence_note=note,
+                actor=ada,
+            )
+
+        # Findings of every level.
+        services.add_finding(
+            review=review,
+            category=self.cat("security"),
+            level=Level.P0,
+            actor=ada,
+            owner=linus,
+            due_date=self.in_days(7),
+            title="Application connects as database owner role",
+            description="ledger-api uses ledger_owner, which owns the schema: "
+            "a SQL injection or a bug can drop "
+            "or rewrite postings and audit rows. Switch to ledger_runtime with table grants (seed §14.2).",
+        )
+        backfill = services.add_finding(
+            review=review,
+            category=self.cat("migration"),
+            level=Level.P1,
+            actor=ada,
+            owner=mia,
+            due_date=self.in_days(30),
+            title="Backfill of balances runs in one transaction",
+            description="The 3.0 backfill updates every balance row in one UPDATE: "
+            "not resumable, holds row locks "
+            "for minutes and bloats the table. Chunk it by account id range.",
+        )
+        stale_reads = services.add_finding(
+            review=review,
+            category=self.cat("replication"),
+            level=Level.P1,
+            actor=ada,
+            owner=linus,
+            title="Balance reads routed to a replica without a freshness check",
+            description="The new multi-currency balance endpoint reads from the replica; "
+            "a payout decision can "
+            "use a stale balance after a posting (seed §1: read scaling safe).",
+        )
+        services.add_finding(
+            review=review,
+            category=self.cat("replication"),
+            level=Level.P2,
+            actor=linus,
+            owner=mia,
+            due_date=self.in_days(21),
+            title="No alert on replication slot lag",
+            description="An idle CDC slot can retain WAL until the disk fills; alert on retained WAL bytes.",
+        )
+        services.add_finding(
+            review=review,
+            category=self.cat("query-index"),
+            level=Level.P3,
+            actor=mia,
+            title="Index naming convention not documented",
+        )
+
+        # Exceptions: one signed (four eyes: mia asks, linus signs), one still awaiting a signature.
+        signed = services.request_exception(
+            finding=backfill,
+            actor=mia,
+            expires_at=self.now + timedelta(days=30),
+            justification="1.8M balance rows; the staging replay ran the single UPDATE in 4 minutes. "
+            "Chunking is "
+            "planned for 3.1 and the release cannot wait for it.",
+            compensating_control="Run in the 02:00–03:00 UTC low-traffic window with lock_timeout 2s and "
+            "statement_timeout 10min; DBA on call watches blocked sessions; abort and retry "
+            "plan in the runbook.",
+        )
+        services.sign_exception(exception=signed, actor=linus)
+        services.request_exception(
+            finding=stale_reads,
+            actor=ada,
+            expires_at=self.now + timedelta(days=30),
+            justification="Primary routing for the balance endpoint lands in 3.0.1, "
+            "two weeks after the release.",
+            compensating_control="Payout batches re-read balances from the primary before submission.",
+        )
+        self.say(f"  Review {scope!r}: created, in progress")
+
+    # --- Payments: Payouts
+
+    def _payouts(self) -> None:
+        linus, mia = self.users["linus"], self.users["mia"]
+        payouts = self._system(
+            "payments",
+            "Payouts",
+            linus,
+            description="Schedules merchant payouts and submits them to the bank in batches.",
+            source_of_truth=PAYOUTS_SOURCE_OF_TRUTH,
+        )
+        scope = "Payouts 1.4 — scheduled payout batches"
+        if self._existing_review(payouts, scope):
+            return
+        review = services.start_review(
+            system=payouts, release_scope=scope, actor=linus, schema_changing=False, production_traffic=True
+        )
+        self.link(
+            review,
+            "ownership",
+            "Payouts source-of-truth declaration",
+            f"{WIKI}/payments/payouts/source-of-truth",
+            mia,
+            9,
+        )
+        self.score(review, "ownership", 2, mia, owner=linus)
+        self.score(
+            review,
+            "transaction",
+            1,
+            mia,
+            owner=mia,
+            notes="Batch claiming with FOR UPDATE SKIP LOCKED is designed, not yet tested.",
+        )
+        self.say(f"  Review {scope!r}: created, draft")
+
+    # --- Identity: Accounts directory
+
+    def _accounts_directory(self) -> None:
+        ivan, ines = self.users["ivan"], self.users["ines"]
+        directory = self._system(
+            "identity",
+            "Accounts directory",
+            ines,
+            description="Users, credentials, sessions and groups for every internal "
+            "and customer-facing login.",
+            source_of_truth=DIRECTORY_SOURCE_OF_TRUTH,
+        )
+        scope = "Accounts directory 5.1 — passkey credentials"
+        if self._existing_review(directory, scope):
+            return
+        review = services.start_review(
+            system=directory,
+            release_scope=scope,
+            actor=ines,
+            schema_changing=True,
+            production_traffic=True,
+            scope_notes="Adds a passkey_credential table and a credential_kind column on login_event.",
+        )
+        scores = (
+            (
+                "ownership",
+                3,
+                "Directory source-of-truth declaration",
+                f"{WIKI}/identity/directory/source-of-truth",
+            ),
+            ("data-model", 2, "Credential lifecycle and invariants", f"{WIKI}/identity/directory/invariants"),
+            (
+                "schema",
+                2,
+                "Schema review: passkey_credential",
+                f"{GIT}/identity/directory/-/merge_requests/530",
+            ),
+            (
+                "query-index",
+                2,
+                "EXPLAIN ANALYZE of the login lookup",
+                f"{GIT}/identity/directory/-/snippets/12",
+            ),
+            (
+                "transaction",
+                2,
+                "Concurrent passkey registration test",
+                f"{GIT}/identity/directory/-/pipelines/9921",
+            ),
+            ("migration", 2, "Staging migration replay", f"{WIKI}/identity/directory/migrations/5.1-replay"),
+            ("backup", 3, "Restore drill report", f"{WIKI}/identity/directory/restore-drills/latest"),
+            ("replication", 2, "Failover test notes", f"{WIKI}/identity/directory/failover"),
+            (
+                "observability",
+                2,
+                "Directory database dashboard",
+                f"{GRAFANA}/d/directory-db/directory-database",
+            ),
+            (
+                "security",
+                3,
+                "Role separation and grant review",
+                f"{GIT}/identity/directory-infra/-/blob/main/roles.sql",
+            ),
+            ("privacy", 2, "PII inventory and retention jobs", f"{WIKI}/identity/directory/pii"),
+            (
+                "integration",
+                2,
+                "Audit search index rebuild procedure",
+                f"{WIKI}/identity/directory/audit-index",
+            ),
+            ("capacity", 2, "Login load test at 2x peak", f"{GIT}/identity/directory/-/pipelines/9950"),
+            ("runbooks", 2, "Directory on-call runbooks", f"{WIKI}/identity/directory/runbooks"),
+        )
+        for n, (code, value, title, url) in enumerate(scores):
+            self.link(review, code, title, url, ines, 3 + n)
+            self.score(review, code, value, ines, owner=ines)
+        purge = services.add_finding(
+            review=review,
+            category=self.cat("transaction"),
+            level=Level.P1,
+            actor=ines,
+            owner=ivan,
+            due_date=self.in_days(40),
+            title="Session purge job deletes expired sessions in one transaction",
+            description="The nightly purge holds a long transaction on the sessions table "
+            "and blocks autovacuum.",
+        )
+        exception = services.request_exception(
+            finding=purge,
+            actor=ines,
+            expires_at=self.now + timedelta(days=45),
+            justification="The purge runs at 03:00 UTC when logins are at 2% of peak; chunking ships in 5.2.",
+            compensating_control="statement_timeout 5min on the purge role; "
+            "alert on transactions older than 10 min.",
+        )
+        services.sign_exception(exception=exception, actor=ivan)
+        services.add_finding(
+            review=review,
+            category=self.cat("observability"),
+            level=Level.P3,
+            actor=ines,
+            title="Failed login rate not on the security dashboard",
+        )
+        decision = services.record_decision(
+            review=review,
+            actor=ines,
+            next_review=self.in_days(60),
+            notes="Approved with the session purge exception; revisit with 5.2.",
+        )
+        self.say(f"  Review {scope!r}: created and decided {decision.outcome}")
+
+    # --- Output
+
+    def _print_credentials(self) -> None:
+        rows = []
+        for username, _first, _last, memberships in PEOPLE:
+            roles = sorted({Role(role).label for _team, role in memberships})
+            teams = ", ".join(self.teams[slug].name for slug, _role in memberships)
+            password = password_for(username)
+            if username in self.password_changed:
+                password += "  (changed since the demo was created; not reset)"
+            rows.append((username, " / ".join(roles), teams, password))
+        header = ("username", "role", "team", "password")
+        widths = [max(len(r[i]) for r in (*rows, header)) for i in range(3)]
+        self.say("")
+        self.say(self.style.SUCCESS("Demo ready. Sign in with:"))
+        line = "  ".join(h.ljust(w) for h, w in zip(header[:3], widths, strict=True)) + "  " + header[3]
+        self.say(line)
+        self.say("-" * len(line))
+        for row in rows:
+            self.say("  ".join(v.ljust(w) for v, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        self.say("")
+        self.say(f"Open {URL}")

@@ -1,0 +1,66 @@
+"""factory-boy factories. Domain rows that services own are built through the services where a
+test is about behaviour; these factories give the plain starting state."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from reviews.models import CatalogueVersion, Category, Membership, Review, Role, System, Team
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.django.Password("pw")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = Role.MEMBER
+
+
+class SystemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = System
+
+    team = factory.SubFactory(TeamFactory)
+    name = factory.Sequence(lambda n: f"System {n}")
+    slug = factory.Sequence(lambda n: f"system-{n}")
+    source_of_truth = "Authoritative for orders; search index is derived."
+
+
+def catalogue() -> CatalogueVersion:
+    return CatalogueVersion.objects.filter(published=True).order_by("-number").first()
+
+
+class ReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Review
+
+    system = factory.SubFactory(SystemFactory)
+    catalogue = factory.LazyFunction(catalogue)
+    release_scope = factory.Sequence(lambda n: f"Release {n}")
+    schema_changing = True
+    production_traffic = True
+    created_by = factory.SubFactory(UserFactory)
+
+
+def category(review: Review, code: str) -> Category:
+    return Category.objects.get(version_id=review.catalogue_id, code=code)
