@@ -30,7 +30,9 @@ class Evidence(models.Model):
     notes = models.TextField(blank=True)
     # When the thing the evidence shows happened (the drill, the test, the probe run), which sets its age.
     observed_at = models.DateTimeField(default=timezone.now)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -39,8 +41,12 @@ class Evidence(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=EvidenceKind.values), name="evidence_kind_valid"),
             models.CheckConstraint(condition=~Q(title=""), name="evidence_title_required"),
-            models.CheckConstraint(condition=~Q(kind=EvidenceKind.LINK) | ~Q(url=""), name="evidence_link_has_url"),
-            models.CheckConstraint(condition=~Q(kind=EvidenceKind.FILE) | ~Q(file=""), name="evidence_file_has_file"),
+            models.CheckConstraint(
+                condition=~Q(kind=EvidenceKind.LINK) | ~Q(url=""), name="evidence_link_has_url"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=EvidenceKind.FILE) | ~Q(file=""), name="evidence_file_has_file"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -63,7 +69,9 @@ class RestoreDrill(models.Model):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
     rpo_target_minutes = models.PositiveIntegerField(help_text="Maximum acceptable data loss, in minutes.")
-    rto_target_minutes = models.PositiveIntegerField(help_text="Maximum acceptable recovery time, in minutes.")
+    rto_target_minutes = models.PositiveIntegerField(
+        help_text="Maximum acceptable recovery time, in minutes."
+    )
     validation_queries = models.TextField()
     validation_passed = models.BooleanField()
     validation_result = models.TextField(blank=True)
@@ -73,12 +81,17 @@ class RestoreDrill(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(ended_at__gte=models.F("started_at")), name="drill_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")), name="drill_ends_after_start"
+            ),
             models.CheckConstraint(
                 condition=Q(actual_recovery_point__lte=models.F("requested_recovery_point")),
                 name="drill_actual_point_not_after_requested",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"Restore drill of {self.database} ({self.started_at:%Y-%m-%d})"
 
     @property
     def rpo_achieved(self) -> timedelta:
@@ -113,3 +126,6 @@ class Runbook(models.Model):
     actions_forbidden = models.TextField(blank=True)
     owner = models.CharField(max_length=120)
     last_tested = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -17,7 +17,20 @@ from reviews.services import ServiceError, _require, _require_open
 from .models import Evidence, EvidenceKind, RestoreDrill, Runbook
 
 ALLOWED_EXTENSIONS = {
-    ".pdf", ".png", ".jpg", ".jpeg", ".txt", ".md", ".csv", ".json", ".log", ".sql", ".html", ".xml", ".yaml", ".yml",
+    ".pdf",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".txt",
+    ".md",
+    ".csv",
+    ".json",
+    ".log",
+    ".sql",
+    ".html",
+    ".xml",
+    ".yaml",
+    ".yml",
 }
 EVIDENCE_FIELDS = ("category", "kind", "title", "url", "file", "notes", "observed_at")
 
@@ -42,14 +55,27 @@ def _check_common(review: Review, category: Category, title: str, observed_at: d
 
 def _create(review: Review, actor, **fields) -> Evidence:
     item = Evidence.objects.create(review=review, added_by=actor, **fields)
-    audit.record(actor=actor, action="evidence.add", obj=item, review=review,
-                 after=audit.snapshot(item, EVIDENCE_FIELDS))
+    audit.record(
+        actor=actor,
+        action="evidence.add",
+        obj=item,
+        review=review,
+        after=audit.snapshot(item, EVIDENCE_FIELDS),
+    )
     return item
 
 
 @transaction.atomic
-def add_link(*, review: Review, category: Category, title: str, url: str, actor, notes: str = "",
-             observed_at: datetime | None = None) -> Evidence:
+def add_link(
+    *,
+    review: Review,
+    category: Category,
+    title: str,
+    url: str,
+    actor,
+    notes: str = "",
+    observed_at: datetime | None = None,
+) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
     try:
@@ -58,13 +84,29 @@ def add_link(*, review: Review, category: Category, title: str, url: str, actor,
         errors["url"] = "Give a full http:// or https:// address."
     if errors:
         raise ServiceError(errors)
-    return _create(review, actor, category=category, kind=EvidenceKind.LINK, title=title.strip(), url=url,
-                   notes=notes, observed_at=observed_at or timezone.now())
+    return _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.LINK,
+        title=title.strip(),
+        url=url,
+        notes=notes,
+        observed_at=observed_at or timezone.now(),
+    )
 
 
 @transaction.atomic
-def add_file(*, review: Review, category: Category, title: str, upload, actor, notes: str = "",
-             observed_at: datetime | None = None) -> Evidence:
+def add_file(
+    *,
+    review: Review,
+    category: Category,
+    title: str,
+    upload,
+    actor,
+    notes: str = "",
+    observed_at: datetime | None = None,
+) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
     suffix = PurePath(upload.name or "").suffix.lower()
@@ -76,13 +118,25 @@ def add_file(*, review: Review, category: Category, title: str, upload, actor, n
         errors["file"] = f"The file is larger than {settings.EVIDENCE_MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
     if errors:
         raise ServiceError(errors)
-    item = Evidence(review=review, added_by=actor, category=category, kind=EvidenceKind.FILE, title=title.strip(),
-                    notes=notes, observed_at=observed_at or timezone.now())
+    item = Evidence(
+        review=review,
+        added_by=actor,
+        category=category,
+        kind=EvidenceKind.FILE,
+        title=title.strip(),
+        notes=notes,
+        observed_at=observed_at or timezone.now(),
+    )
     item.file.save(PurePath(upload.name).name, upload, save=False)
     try:
         item.save()
-        audit.record(actor=actor, action="evidence.add", obj=item, review=review,
-                     after=audit.snapshot(item, EVIDENCE_FIELDS))
+        audit.record(
+            actor=actor,
+            action="evidence.add",
+            obj=item,
+            review=review,
+            after=audit.snapshot(item, EVIDENCE_FIELDS),
+        )
     except Exception:
         item.file.delete(save=False)  # no orphan file when the row is not written
         raise
@@ -120,25 +174,54 @@ def add_restore_drill(
         errors["ended_at"] = "The drill cannot end before it started."
     if actual_recovery_point > requested_recovery_point:
         errors["actual_recovery_point"] = "The actual recovery point cannot be later than the one requested."
-    for name, value in (("database", database), ("backup_source", backup_source),
-                        ("target_environment", target_environment), ("validation_queries", validation_queries)):
+    for name, value in (
+        ("database", database),
+        ("backup_source", backup_source),
+        ("target_environment", target_environment),
+        ("validation_queries", validation_queries),
+    ):
         if not value.strip():
             errors[name] = "Required for a restore drill (seed §11.3)."
     if errors:
         raise ServiceError(errors)
-    item = _create(review, actor, category=category, kind=EvidenceKind.RESTORE_DRILL, title=title.strip(), url=url,
-                   observed_at=ended_at)
-    drill = RestoreDrill.objects.create(
-        evidence=item, database=database, backup_source=backup_source, target_environment=target_environment,
-        requested_recovery_point=requested_recovery_point, actual_recovery_point=actual_recovery_point,
-        started_at=started_at, ended_at=ended_at, rpo_target_minutes=rpo_target_minutes,
-        rto_target_minutes=rto_target_minutes, validation_queries=validation_queries,
-        validation_passed=validation_passed, validation_result=validation_result, issues_found=issues_found,
-        follow_up_owner=follow_up_owner, next_drill_date=next_drill_date,
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.RESTORE_DRILL,
+        title=title.strip(),
+        url=url,
+        observed_at=ended_at,
     )
-    audit.record(actor=actor, action="evidence.restore_drill", obj=item, review=review,
-                 after={"rpo_minutes": drill.rpo_achieved.total_seconds() / 60,
-                        "rto_minutes": drill.rto_achieved.total_seconds() / 60, "passed": drill.passed})
+    drill = RestoreDrill.objects.create(
+        evidence=item,
+        database=database,
+        backup_source=backup_source,
+        target_environment=target_environment,
+        requested_recovery_point=requested_recovery_point,
+        actual_recovery_point=actual_recovery_point,
+        started_at=started_at,
+        ended_at=ended_at,
+        rpo_target_minutes=rpo_target_minutes,
+        rto_target_minutes=rto_target_minutes,
+        validation_queries=validation_queries,
+        validation_passed=validation_passed,
+        validation_result=validation_result,
+        issues_found=issues_found,
+        follow_up_owner=follow_up_owner,
+        next_drill_date=next_drill_date,
+    )
+    audit.record(
+        actor=actor,
+        action="evidence.restore_drill",
+        obj=item,
+        review=review,
+        after={
+            "rpo_minutes": drill.rpo_achieved.total_seconds() / 60,
+            "rto_minutes": drill.rto_achieved.total_seconds() / 60,
+            "passed": drill.passed,
+        },
+    )
     return item
 
 
@@ -167,11 +250,27 @@ def add_runbook(
     if errors:
         raise ServiceError(errors)
     observed = (
-        timezone.make_aware(datetime.combine(last_tested, datetime.min.time())) if last_tested else timezone.now()
+        timezone.make_aware(datetime.combine(last_tested, datetime.min.time()))
+        if last_tested
+        else timezone.now()
     )
-    item = _create(review, actor, category=category, kind=EvidenceKind.RUNBOOK, title=name.strip(), url=url,
-                   observed_at=observed)
-    Runbook.objects.create(evidence=item, name=name.strip(), owner=owner, last_tested=last_tested, severity=severity,
-                           symptoms=symptoms, immediate_safe_actions=immediate_safe_actions,
-                           actions_forbidden=actions_forbidden)
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.RUNBOOK,
+        title=name.strip(),
+        url=url,
+        observed_at=observed,
+    )
+    Runbook.objects.create(
+        evidence=item,
+        name=name.strip(),
+        owner=owner,
+        last_tested=last_tested,
+        severity=severity,
+        symptoms=symptoms,
+        immediate_safe_actions=immediate_safe_actions,
+        actions_forbidden=actions_forbidden,
+    )
     return item

@@ -1,10 +1,11 @@
 """Settings for the test suite: PostgreSQL on 127.0.0.1 unless DATABASE_URL says otherwise."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
-os.environ.setdefault("READINESS_VAR_DIR", "/tmp/readiness-test-var")
+os.environ.setdefault("READINESS_VAR_DIR", os.path.join(tempfile.gettempdir(), "readiness-test-var"))
 
 from .settings import *  # noqa: E402,F403
 
@@ -13,3 +14,7 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# WhiteNoise warns (an error under the suite's filterwarnings) when STATIC_ROOT does not exist.
+STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True

@@ -24,7 +24,11 @@ urlpatterns = [
     path("reviews/<int:review_id>/scores/<slug:code>/", views.score_edit, name="score_edit"),
     path("reviews/<int:review_id>/findings/new/", views.finding_create, name="finding_create"),
     path("reviews/<int:review_id>/claims/new/", views.claim_create, name="claim_create"),
-    path("reviews/<int:review_id>/evidence/new/<slug:kind>/", evidence_views.evidence_create, name="evidence_create"),
+    path(
+        "reviews/<int:review_id>/evidence/new/<slug:kind>/",
+        evidence_views.evidence_create,
+        name="evidence_create",
+    ),
     path("reviews/<int:review_id>/decide/", views.decision_create, name="decision_create"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("findings/<int:finding_id>/exceptions/new/", views.exception_request, name="exception_request"),

@@ -45,8 +45,13 @@ class AuditedAdmin(admin.ModelAdmin):
         before = audit.snapshot(type(obj).objects.get(pk=obj.pk), self.audit_fields) if change else None
         super().save_model(request, obj, form, change)
         action = f"{obj._meta.model_name}.{'update' if change else 'create'}"
-        audit.record(actor=request.user, action=action, obj=obj, before=before,
-                     after=audit.snapshot(obj, self.audit_fields))
+        audit.record(
+            actor=request.user,
+            action=action,
+            obj=obj,
+            before=before,
+            after=audit.snapshot(obj, self.audit_fields),
+        )
 
     @transaction.atomic
     def delete_model(self, request, obj):
@@ -134,10 +139,14 @@ class ChecklistItemAdmin(AuditedAdmin):
     audit_fields = ("category", "code", "section", "text", "guidance", "position")
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not (obj and obj.category.version.reviews.exists())
+        return super().has_change_permission(request, obj) and not (
+            obj and obj.category.version.reviews.exists()
+        )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not (obj and obj.category.version.reviews.exists())
+        return super().has_delete_permission(request, obj) and not (
+            obj and obj.category.version.reviews.exists()
+        )
 
 
 @admin.register(Review)

@@ -133,7 +133,13 @@ def evaluate(gate: GateInput) -> GateResult:
             continue
         if finding.level == "P0":
             reasons.append(
-                Reason("p0", ReasonStatus.BLOCKS, f"Open P0 blocker: {finding.title}", finding.category_code, finding.id)
+                Reason(
+                    "p0",
+                    ReasonStatus.BLOCKS,
+                    f"Open P0 blocker: {finding.title}",
+                    finding.category_code,
+                    finding.id,
+                )
             )
         elif finding.level == "P1":
             active = [e for e in finding.exceptions if e.active(gate.now)]
@@ -168,30 +174,46 @@ def evaluate(gate: GateInput) -> GateResult:
         rule = f"minimum:{code}"
         condition = "" if when == "always" else f" ({when})"
         if score is None or score.score is None:
-            reasons.append(Reason(rule, ReasonStatus.PENDING, f"{name} is not scored; it needs at least 2{condition}", code))
+            reasons.append(
+                Reason(
+                    rule, ReasonStatus.PENDING, f"{name} is not scored; it needs at least 2{condition}", code
+                )
+            )
             continue
         believed = effective_score(score)
         if believed >= MINIMUM_SCORE:
-            reasons.append(Reason(rule, ReasonStatus.MET, f"{name} scores {score.score}, at least 2{condition}", code))
+            reasons.append(
+                Reason(rule, ReasonStatus.MET, f"{name} scores {score.score}, at least 2{condition}", code)
+            )
         elif believed != score.score:
             reasons.append(
                 Reason(
                     rule,
                     ReasonStatus.BLOCKS,
-                    f"{name} scores {score.score} but has no evidence, so it counts as 1; it needs at least 2{condition}",
+                    f"{name} scores {score.score} but has no evidence, so it counts as 1; "
+                    f"it needs at least 2{condition}",
                     code,
                 )
             )
         else:
             reasons.append(
-                Reason(rule, ReasonStatus.BLOCKS, f"{name} scores {score.score}; it needs at least 2{condition}", code)
+                Reason(
+                    rule,
+                    ReasonStatus.BLOCKS,
+                    f"{name} scores {score.score}; it needs at least 2{condition}",
+                    code,
+                )
             )
 
     unscored = [s.category_name for s in gate.scores if s.score is None]
     if unscored:
+        named = ": " + ", ".join(unscored) if len(unscored) <= 5 else ""
         reasons.append(
-            Reason("unscored", ReasonStatus.PENDING, f"{len(unscored)} of {len(gate.scores)} categories unscored: "
-                   + ", ".join(unscored))
+            Reason(
+                "unscored",
+                ReasonStatus.PENDING,
+                f"{len(unscored)} of {len(gate.scores)} categories unscored{named}",
+            )
         )
 
     if not any(r.rule == "p0" for r in reasons):

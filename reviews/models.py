@@ -94,7 +94,9 @@ class Category(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "code"], name="category_code_unique_per_version"),
             models.UniqueConstraint(fields=["version", "number"], name="category_number_unique_per_version"),
-            models.CheckConstraint(condition=Q(number__gte=1) & Q(number__lte=14), name="category_number_1_to_14"),
+            models.CheckConstraint(
+                condition=Q(number__gte=1) & Q(number__lte=14), name="category_number_1_to_14"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -111,7 +113,9 @@ class ChecklistItem(models.Model):
 
     class Meta:
         ordering = ["category__number", "position"]
-        constraints = [models.UniqueConstraint(fields=["category", "code"], name="item_code_unique_per_category")]
+        constraints = [
+            models.UniqueConstraint(fields=["category", "code"], name="item_code_unique_per_category")
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -152,7 +156,11 @@ class Review(models.Model):
     production_traffic = models.BooleanField(default=True)
     state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.DRAFT)
     chair = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chaired_reviews", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="chaired_reviews",
+        null=True,
+        blank=True,
     )
     current_step = models.PositiveSmallIntegerField(default=1)
     next_review_date = models.DateField(null=True, blank=True)
@@ -163,7 +171,9 @@ class Review(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(current_step__gte=1) & Q(current_step__lte=13), name="review_step_1_to_13"),
+            models.CheckConstraint(
+                condition=Q(current_step__gte=1) & Q(current_step__lte=13), name="review_step_1_to_13"
+            ),
             models.CheckConstraint(condition=Q(state__in=ReviewState.values), name="review_state_valid"),
             models.CheckConstraint(condition=~Q(release_scope=""), name="review_scope_required"),
         ]
@@ -200,6 +210,9 @@ class CategoryScore(models.Model):
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=3), name="score_0_to_3"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.category.name}: {self.score}"
+
 
 class Answer(models.TextChoices):
     YES = "yes", "Yes"
@@ -225,6 +238,9 @@ class ChecklistAnswer(models.Model):
             models.UniqueConstraint(fields=["review", "item"], name="answer_one_per_item"),
             models.CheckConstraint(condition=Q(answer__in=Answer.values), name="answer_valid"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.item.code}: {self.answer}"
 
 
 class Level(models.TextChoices):
@@ -253,13 +269,19 @@ class Finding(models.Model):
     level = models.CharField(max_length=2, choices=Level.choices)
     status = models.CharField(max_length=10, choices=FindingStatus.choices, default=FindingStatus.OPEN)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_findings", null=True, blank=True
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_findings",
+        null=True,
+        blank=True,
     )
     due_date = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=FindingSource.choices, default=FindingSource.MANUAL)
     # For probe findings: "<probe id>:<object>", one finding per (probe, object) and review.
     probe_key = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -276,7 +298,9 @@ class Finding(models.Model):
             ),
             models.CheckConstraint(condition=~Q(title=""), name="finding_title_required"),
             models.UniqueConstraint(
-                fields=["review", "probe_key"], condition=~Q(probe_key=""), name="finding_one_per_probe_object"
+                fields=["review", "probe_key"],
+                condition=~Q(probe_key=""),
+                name="finding_one_per_probe_object",
             ),
         ]
 
@@ -302,7 +326,9 @@ class RiskException(models.Model):
     state = models.CharField(max_length=10, choices=ExceptionState.choices, default=ExceptionState.REQUESTED)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
-    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    signer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     signed_at = models.DateTimeField(null=True, blank=True)
     signed_digest = models.CharField(max_length=64, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -312,10 +338,13 @@ class RiskException(models.Model):
         verbose_name = "exception"
         ordering = ["-requested_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=ExceptionState.values), name="exception_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=ExceptionState.values), name="exception_state_valid"
+            ),
             models.CheckConstraint(condition=~Q(signer=models.F("requested_by")), name="exception_four_eyes"),
             models.CheckConstraint(
-                condition=~Q(state=ExceptionState.SIGNED) | (Q(signer__isnull=False) & Q(signed_at__isnull=False)),
+                condition=~Q(state=ExceptionState.SIGNED)
+                | (Q(signer__isnull=False) & Q(signed_at__isnull=False)),
                 name="exception_signed_has_signer",
             ),
             models.CheckConstraint(condition=~Q(justification=""), name="exception_justification_required"),
@@ -425,7 +454,9 @@ class AuditEvent(AppendOnlyModel):
     object_type = models.CharField(max_length=60)
     object_id = models.CharField(max_length=60)
     object_repr = models.CharField(max_length=200)
-    review = models.ForeignKey(Review, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
+    review = models.ForeignKey(
+        Review, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)

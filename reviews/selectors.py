@@ -35,7 +35,11 @@ class ScorecardRow:
 
     @property
     def lacks_evidence(self) -> bool:
-        return self.score is not None and self.score.score >= gate_rules.EVIDENCE_REQUIRED_FROM and not self.evidence_count
+        return (
+            self.score is not None
+            and self.score.score >= gate_rules.EVIDENCE_REQUIRED_FROM
+            and not self.evidence_count
+        )
 
     def as_gate_input(self) -> gate_rules.ScoreIn:
         return gate_rules.ScoreIn(
@@ -51,9 +55,10 @@ def scorecard(review: Review) -> list[ScorecardRow]:
     categories = list(Category.objects.filter(version_id=review.catalogue_id).order_by("number"))
     scores = {s.category_id: s for s in CategoryScore.objects.filter(review=review).select_related("owner")}
     counts = dict(
-        Evidence.objects.filter(review=review).values_list("category_id").annotate(n=Count("id")).values_list(
-            "category_id", "n"
-        )
+        Evidence.objects.filter(review=review)
+        .values_list("category_id")
+        .annotate(n=Count("id"))
+        .values_list("category_id", "n")
     )
     return [ScorecardRow(c, scores.get(c.pk), counts.get(c.pk, 0)) for c in categories]
 
@@ -65,14 +70,21 @@ def findings_with_exceptions(review: Review) -> QuerySet[Finding]:
         .prefetch_related(
             Prefetch(
                 "exceptions",
-                queryset=RiskException.objects.select_related("requested_by", "signer").order_by("-requested_at"),
+                queryset=RiskException.objects.select_related("requested_by", "signer").order_by(
+                    "-requested_at"
+                ),
             )
         )
     )
 
 
-def gate_input(review: Review, *, now: datetime, rows: list[ScorecardRow] | None = None,
-               findings: list[Finding] | None = None) -> gate_rules.GateInput:
+def gate_input(
+    review: Review,
+    *,
+    now: datetime,
+    rows: list[ScorecardRow] | None = None,
+    findings: list[Finding] | None = None,
+) -> gate_rules.GateInput:
     rows = rows if rows is not None else scorecard(review)
     findings = findings if findings is not None else list(findings_with_exceptions(review))
     return gate_rules.GateInput(
@@ -94,7 +106,9 @@ def gate_input(review: Review, *, now: datetime, rows: list[ScorecardRow] | None
     )
 
 
-def review_gate(review: Review, *, now: datetime | None = None, rows=None, findings=None) -> gate_rules.GateResult:
+def review_gate(
+    review: Review, *, now: datetime | None = None, rows=None, findings=None
+) -> gate_rules.GateResult:
     return gate_rules.evaluate(gate_input(review, now=now or timezone.now(), rows=rows, findings=findings))
 
 
@@ -126,7 +140,9 @@ def decision_record(
     """The canonical, JSON-safe decision record (seed §21) that the digest covers."""
     rows = scorecard(review)
     findings = list(findings_with_exceptions(review))
-    evidence = list(Evidence.objects.filter(review=review).select_related("category").order_by("category__number", "id"))
+    evidence = list(
+        Evidence.objects.filter(review=review).select_related("category").order_by("category__number", "id")
+    )
     by_category: dict[int, list[dict]] = {}
     for e in evidence:
         by_category.setdefault(e.category_id, []).append(
@@ -141,16 +157,29 @@ def decision_record(
     for f in findings:
         for e in f.exceptions.all():
             if e.is_active(now):
-                exceptions.append({
-                    "finding_id": f.pk, "finding": f.title, "level": f.level,
-                    "justification": e.justification, "compensating_control": e.compensating_control,
-                    "expires_at": e.expires_at.isoformat(), "requested_by": person(e.requested_by),
-                    "signer": person(e.signer), "signed_at": e.signed_at.isoformat() if e.signed_at else None,
-                    "signed_digest": e.signed_digest,
-                })
+                exceptions.append(
+                    {
+                        "finding_id": f.pk,
+                        "finding": f.title,
+                        "level": f.level,
+                        "justification": e.justification,
+                        "compensating_control": e.compensating_control,
+                        "expires_at": e.expires_at.isoformat(),
+                        "requested_by": person(e.requested_by),
+                        "signer": person(e.signer),
+                        "signed_at": e.signed_at.isoformat() if e.signed_at else None,
+                        "signed_digest": e.signed_digest,
+                    }
+                )
     follow_up = [
-        {"finding_id": f.pk, "title": f.title, "level": f.level, "category": f.category.code,
-         "owner": person(f.owner), "due_date": f.due_date.isoformat() if f.due_date else None}
+        {
+            "finding_id": f.pk,
+            "title": f.title,
+            "level": f.level,
+            "category": f.category.code,
+            "owner": person(f.owner),
+            "due_date": f.due_date.isoformat() if f.due_date else None,
+        }
         for f in findings
         if f.status != FindingStatus.RESOLVED and f.level in ("P1", "P2", "P3")
     ]
@@ -158,9 +187,13 @@ def decision_record(
         "schema": "readiness.decision/1",
         "system": {"slug": review.system.slug, "name": review.system.name, "team": review.system.team.name},
         "review": {
-            "id": review.pk, "release_scope": review.release_scope, "schema_changing": review.schema_changing,
-            "production_traffic": review.production_traffic, "catalogue_version": review.catalogue.number,
-            "chair": person(review.chair), "started_at": review.created_at.isoformat(),
+            "id": review.pk,
+            "release_scope": review.release_scope,
+            "schema_changing": review.schema_changing,
+            "production_traffic": review.production_traffic,
+            "catalogue_version": review.catalogue.number,
+            "chair": person(review.chair),
+            "started_at": review.created_at.isoformat(),
         },
         "outcome": gate.outcome.value,
         "reasons": [{"rule": r.rule, "status": r.status.value, "message": r.message} for r in gate.reasons],
@@ -168,10 +201,15 @@ def decision_record(
         "exceptions": exceptions,
         "follow_up": follow_up,
         "scorecard": [
-            {"category": r.category.code, "name": r.category.name,
-             "score": r.score.score if r.score else None, "effective_score": r.effective,
-             "owner": person(r.score.owner) if r.score else None, "notes": r.score.notes if r.score else "",
-             "evidence": by_category.get(r.category.pk, [])}
+            {
+                "category": r.category.code,
+                "name": r.category.name,
+                "score": r.score.score if r.score else None,
+                "effective_score": r.effective,
+                "owner": person(r.score.owner) if r.score else None,
+                "notes": r.score.notes if r.score else "",
+                "evidence": by_category.get(r.category.pk, []),
+            }
             for r in rows
         ],
         "notes": notes,

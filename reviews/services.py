@@ -50,8 +50,14 @@ class ConflictError(ServiceError):
 
 SYSTEM_FIELDS = ("team", "name", "slug", "description", "source_of_truth")
 REVIEW_FIELDS = (
-    "release_scope", "scope_notes", "schema_changing", "production_traffic", "state", "chair",
-    "current_step", "next_review_date",
+    "release_scope",
+    "scope_notes",
+    "schema_changing",
+    "production_traffic",
+    "state",
+    "chair",
+    "current_step",
+    "next_review_date",
 )
 SCORE_FIELDS = ("score", "owner", "notes")
 FINDING_FIELDS = ("title", "description", "level", "status", "owner", "due_date", "category")
@@ -89,15 +95,23 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_system(*, team: Team, name: str, description: str = "", source_of_truth: str = "", actor) -> System:
-    _require(policy.can_create_system(actor, team), "Only an architect or lead of the team may add its systems.")
+def create_system(
+    *, team: Team, name: str, description: str = "", source_of_truth: str = "", actor
+) -> System:
+    _require(
+        policy.can_create_system(actor, team), "Only an architect or lead of the team may add its systems."
+    )
     name = name.strip()
     if not name:
         raise ServiceError({"name": "Give the system a name."})
     if System.objects.filter(team=team, name__iexact=name).exists():
         raise ServiceError({"name": f"{team} already has a system called {name!r}."})
     system = System.objects.create(
-        team=team, name=name, slug=_unique_slug(name), description=description, source_of_truth=source_of_truth
+        team=team,
+        name=name,
+        slug=_unique_slug(name),
+        description=description,
+        source_of_truth=source_of_truth,
     )
     audit.record(actor=actor, action="system.create", obj=system, after=audit.snapshot(system, SYSTEM_FIELDS))
     return system
@@ -106,7 +120,9 @@ def create_system(*, team: Team, name: str, description: str = "", source_of_tru
 @transaction.atomic
 def update_system(*, system: System, name: str, description: str, source_of_truth: str, actor) -> System:
     system = System.objects.select_for_update().get(pk=system.pk)
-    _require(policy.can_edit_system(actor, system), "Only an architect or lead of the team may edit the system.")
+    _require(
+        policy.can_edit_system(actor, system), "Only an architect or lead of the team may edit the system."
+    )
     name = name.strip()
     if not name:
         raise ServiceError({"name": "Give the system a name."})
@@ -115,8 +131,13 @@ def update_system(*, system: System, name: str, description: str, source_of_trut
     before = audit.snapshot(system, SYSTEM_FIELDS)
     system.name, system.description, system.source_of_truth = name, description, source_of_truth
     system.save()
-    audit.record(actor=actor, action="system.update", obj=system, before=before,
-                 after=audit.snapshot(system, SYSTEM_FIELDS))
+    audit.record(
+        actor=actor,
+        action="system.update",
+        obj=system,
+        before=before,
+        after=audit.snapshot(system, SYSTEM_FIELDS),
+    )
     return system
 
 
@@ -142,8 +163,10 @@ def start_review(
     chair=None,
     next_review_date: date | None = None,
 ) -> Review:
-    _require(policy.role_in(actor, system.team_id) in policy.CHAIR_ROLES,
-             "Only an architect or lead of the team may start a review.")
+    _require(
+        policy.role_in(actor, system.team_id) in policy.CHAIR_ROLES,
+        "Only an architect or lead of the team may start a review.",
+    )
     if not release_scope.strip():
         raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
     chair = chair or actor
@@ -160,8 +183,13 @@ def start_review(
         next_review_date=next_review_date,
         created_by=actor,
     )
-    audit.record(actor=actor, action="review.start", obj=review, review=review,
-                 after=audit.snapshot(review, REVIEW_FIELDS))
+    audit.record(
+        actor=actor,
+        action="review.start",
+        obj=review,
+        review=review,
+        after=audit.snapshot(review, REVIEW_FIELDS),
+    )
     return review
 
 
@@ -191,8 +219,14 @@ def update_review(
     review.next_review_date = next_review_date
     review.version += 1
     review.save()
-    audit.record(actor=actor, action="review.update", obj=review, review=review, before=before,
-                 after=audit.snapshot(review, REVIEW_FIELDS))
+    audit.record(
+        actor=actor,
+        action="review.update",
+        obj=review,
+        review=review,
+        before=before,
+        after=audit.snapshot(review, REVIEW_FIELDS),
+    )
     return review
 
 
@@ -222,7 +256,10 @@ def set_score(
         raise ServiceError({"score": "A score is 0, 1, 2 or 3 (seed §4)."})
     if score >= EVIDENCE_REQUIRED_FROM and not review.evidence.filter(category=category).exists():
         raise ServiceError(
-            {"score": f"Attach evidence to {category.name} before scoring it {score}: no evidence, no readiness."}
+            {
+                "score": f"Attach evidence to {category.name} before scoring it {score}: "
+                "no evidence, no readiness."
+            }
         )
     if owner is not None and policy.role_in(owner, review.system.team_id) is None:
         raise ServiceError({"owner": "The owner must be a member of the system's team."})
@@ -230,10 +267,13 @@ def set_score(
     if existing is None:
         if version:
             raise ConflictError("Someone else removed this score since you loaded it.")
-        row = CategoryScore(review=review, category=category, score=score, owner=owner, notes=notes,
-                            updated_by=actor)
+        row = CategoryScore(
+            review=review, category=category, score=score, owner=owner, notes=notes, updated_by=actor
+        )
         row.save()
-        audit.record(actor=actor, action="score.set", obj=row, review=review, after=audit.snapshot(row, SCORE_FIELDS))
+        audit.record(
+            actor=actor, action="score.set", obj=row, review=review, after=audit.snapshot(row, SCORE_FIELDS)
+        )
         return row
     if version == 0:
         raise ConflictError(f"{category.name} was scored by someone else meanwhile.", current=existing)
@@ -243,8 +283,14 @@ def set_score(
     existing.updated_by, existing.updated_at = actor, timezone.now()
     existing.version += 1
     existing.save()
-    audit.record(actor=actor, action="score.set", obj=existing, review=review, before=before,
-                 after=audit.snapshot(existing, SCORE_FIELDS))
+    audit.record(
+        actor=actor,
+        action="score.set",
+        obj=existing,
+        review=review,
+        before=before,
+        after=audit.snapshot(existing, SCORE_FIELDS),
+    )
     return existing
 
 
@@ -271,10 +317,12 @@ def answer_item(
     row = ChecklistAnswer.objects.select_for_update().filter(review=review, item=item).first()
     fields = ("answer", "note", "evidence")
     if row is None:
-        row = ChecklistAnswer.objects.create(review=review, item=item, answer=answer, note=note, evidence=evidence,
-                                             answered_by=actor)
-        audit.record(actor=actor, action="checklist.answer", obj=row, review=review,
-                     after=audit.snapshot(row, fields))
+        row = ChecklistAnswer.objects.create(
+            review=review, item=item, answer=answer, note=note, evidence=evidence, answered_by=actor
+        )
+        audit.record(
+            actor=actor, action="checklist.answer", obj=row, review=review, after=audit.snapshot(row, fields)
+        )
         return row
     _check_version(row, version)
     before = audit.snapshot(row, fields)
@@ -282,8 +330,14 @@ def answer_item(
     row.answered_by, row.answered_at = actor, timezone.now()
     row.version += 1
     row.save()
-    audit.record(actor=actor, action="checklist.answer", obj=row, review=review, before=before,
-                 after=audit.snapshot(row, fields))
+    audit.record(
+        actor=actor,
+        action="checklist.answer",
+        obj=row,
+        review=review,
+        before=before,
+        after=audit.snapshot(row, fields),
+    )
     return row
 
 
@@ -325,11 +379,23 @@ def add_finding(
     _category_of(review, category)
     _validate_finding(review=review, level=level, owner=owner, due_date=due_date, title=title)
     finding = Finding.objects.create(
-        review=review, category=category, title=title.strip(), description=description, level=level,
-        owner=owner, due_date=due_date, source=FindingSource.MANUAL, created_by=actor,
+        review=review,
+        category=category,
+        title=title.strip(),
+        description=description,
+        level=level,
+        owner=owner,
+        due_date=due_date,
+        source=FindingSource.MANUAL,
+        created_by=actor,
     )
-    audit.record(actor=actor, action="finding.add", obj=finding, review=review,
-                 after=audit.snapshot(finding, FINDING_FIELDS))
+    audit.record(
+        actor=actor,
+        action="finding.add",
+        obj=finding,
+        review=review,
+        after=audit.snapshot(finding, FINDING_FIELDS),
+    )
     return finding
 
 
@@ -355,7 +421,9 @@ def update_finding(
     if status not in FindingStatus.values:
         raise ServiceError({"status": "A finding is open, resolved or accepted."})
     if status == FindingStatus.ACCEPTED and level == Level.P0:
-        raise ServiceError({"status": "A P0 blocker cannot be accepted: it must be resolved before release (seed §3)."})
+        raise ServiceError(
+            {"status": "A P0 blocker cannot be accepted: it must be resolved before release (seed §3)."}
+        )
     before = audit.snapshot(finding, FINDING_FIELDS)
     if status == FindingStatus.RESOLVED and finding.status != FindingStatus.RESOLVED:
         finding.resolved_at = timezone.now()
@@ -366,8 +434,14 @@ def update_finding(
     finding.version += 1
     finding.save()
     action = "finding.regrade" if before["level"] != level else "finding.update"
-    audit.record(actor=actor, action=action, obj=finding, review=review, before=before,
-                 after=audit.snapshot(finding, FINDING_FIELDS))
+    audit.record(
+        actor=actor,
+        action=action,
+        obj=finding,
+        review=review,
+        before=before,
+        after=audit.snapshot(finding, FINDING_FIELDS),
+    )
     return finding
 
 
@@ -376,8 +450,15 @@ def update_finding(
 
 @transaction.atomic
 def add_claim(
-    *, review: Review, claim: str, risk: str, control: str, actor, category: Category | None = None,
-    evidence=None, evidence_note: str = "",
+    *,
+    review: Review,
+    claim: str,
+    risk: str,
+    control: str,
+    actor,
+    category: Category | None = None,
+    evidence=None,
+    evidence_note: str = "",
 ) -> Claim:
     review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
     _require(policy.can_edit_review(actor, review))
@@ -392,11 +473,23 @@ def add_claim(
         _category_of(review, category)
     if evidence is not None and evidence.review_id != review.pk:
         raise ServiceError({"evidence": "That evidence belongs to another review."})
-    row = Claim.objects.create(review=review, category=category, claim=claim.strip(), risk=risk.strip(),
-                               control=control.strip(), evidence=evidence, evidence_note=evidence_note,
-                               created_by=actor)
-    audit.record(actor=actor, action="claim.add", obj=row, review=review,
-                 after=audit.snapshot(row, ("claim", "risk", "control", "evidence", "evidence_note")))
+    row = Claim.objects.create(
+        review=review,
+        category=category,
+        claim=claim.strip(),
+        risk=risk.strip(),
+        control=control.strip(),
+        evidence=evidence,
+        evidence_note=evidence_note,
+        created_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="claim.add",
+        obj=row,
+        review=review,
+        after=audit.snapshot(row, ("claim", "risk", "control", "evidence", "evidence_note")),
+    )
     return row
 
 
@@ -426,7 +519,9 @@ def request_exception(
     _require_open(finding.review)
     errors = {}
     if finding.level != Level.P1:
-        errors["finding"] = "Exceptions are for P1 findings only: a P0 must be fixed, a P2 needs a dated owner."
+        errors["finding"] = (
+            "Exceptions are for P1 findings only: a P0 must be fixed, a P2 needs a dated owner."
+        )
     if finding.status == FindingStatus.RESOLVED:
         errors["finding"] = "The finding is resolved; it needs no exception."
     if not justification.strip():
@@ -442,18 +537,35 @@ def request_exception(
     if errors:
         raise ServiceError(errors)
     exc = RiskException.objects.create(
-        finding=finding, justification=justification.strip(), compensating_control=compensating_control.strip(),
-        expires_at=expires_at, requested_by=actor,
+        finding=finding,
+        justification=justification.strip(),
+        compensating_control=compensating_control.strip(),
+        expires_at=expires_at,
+        requested_by=actor,
     )
-    audit.record(actor=actor, action="exception.request", obj=exc, review=finding.review,
-                 after=audit.snapshot(exc, EXCEPTION_FIELDS))
+    audit.record(
+        actor=actor,
+        action="exception.request",
+        obj=exc,
+        review=finding.review,
+        after=audit.snapshot(exc, EXCEPTION_FIELDS),
+    )
     return exc
 
 
-def _decide_exception(*, exception: RiskException, actor, to_state: str, version: int | None) -> RiskException:
-    exc = RiskException.objects.select_for_update().select_related("finding__review__system").get(pk=exception.pk)
+def _decide_exception(
+    *, exception: RiskException, actor, to_state: str, version: int | None
+) -> RiskException:
+    exc = (
+        RiskException.objects.select_for_update()
+        .select_related("finding__review__system")
+        .get(pk=exception.pk)
+    )
     review = exc.finding.review
-    _require(policy.can_sign_exceptions(actor, review.system), "Only a lead of the system's team may sign exceptions.")
+    _require(
+        policy.can_sign_exceptions(actor, review.system),
+        "Only a lead of the system's team may sign exceptions.",
+    )
     if exc.requested_by_id == actor.pk:
         raise PermissionDenied("Four eyes: you cannot sign or reject your own request.")
     _check_version(exc, version)
@@ -468,35 +580,57 @@ def _decide_exception(*, exception: RiskException, actor, to_state: str, version
         exc.signed_digest = exception_digest(exc)
     exc.version += 1
     exc.save()
-    audit.record(actor=actor, action=f"exception.{'sign' if to_state == ExceptionState.SIGNED else 'reject'}",
-                 obj=exc, review=review, before=before,
-                 after={**audit.snapshot(exc, EXCEPTION_FIELDS), "signed_digest": exc.signed_digest})
+    audit.record(
+        actor=actor,
+        action=f"exception.{'sign' if to_state == ExceptionState.SIGNED else 'reject'}",
+        obj=exc,
+        review=review,
+        before=before,
+        after={**audit.snapshot(exc, EXCEPTION_FIELDS), "signed_digest": exc.signed_digest},
+    )
     return exc
 
 
 @transaction.atomic
 def sign_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
-    return _decide_exception(exception=exception, actor=actor, to_state=ExceptionState.SIGNED, version=version)
+    return _decide_exception(
+        exception=exception, actor=actor, to_state=ExceptionState.SIGNED, version=version
+    )
 
 
 @transaction.atomic
 def reject_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
-    return _decide_exception(exception=exception, actor=actor, to_state=ExceptionState.REJECTED, version=version)
+    return _decide_exception(
+        exception=exception, actor=actor, to_state=ExceptionState.REJECTED, version=version
+    )
 
 
 @transaction.atomic
 def revoke_exception(*, exception: RiskException, actor) -> RiskException:
-    exc = RiskException.objects.select_for_update().select_related("finding__review__system").get(pk=exception.pk)
+    exc = (
+        RiskException.objects.select_for_update()
+        .select_related("finding__review__system")
+        .get(pk=exception.pk)
+    )
     review = exc.finding.review
-    _require(policy.can_sign_exceptions(actor, review.system), "Only a lead of the system's team may revoke exceptions.")
+    _require(
+        policy.can_sign_exceptions(actor, review.system),
+        "Only a lead of the system's team may revoke exceptions.",
+    )
     if exc.state != ExceptionState.SIGNED:
         raise ServiceError("Only a signed exception can be revoked.")
     before = audit.snapshot(exc, EXCEPTION_FIELDS)
     exc.state = ExceptionState.REVOKED
     exc.version += 1
     exc.save()
-    audit.record(actor=actor, action="exception.revoke", obj=exc, review=review, before=before,
-                 after=audit.snapshot(exc, EXCEPTION_FIELDS))
+    audit.record(
+        actor=actor,
+        action="exception.revoke",
+        obj=exc,
+        review=review,
+        before=before,
+        after=audit.snapshot(exc, EXCEPTION_FIELDS),
+    )
     return exc
 
 
@@ -516,7 +650,10 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
     from .selectors import decision_record, review_gate  # selectors import services' models only
 
     review = Review.objects.select_for_update().select_related("system__team").get(pk=review.pk)
-    _require(policy.can_chair(actor, review), "Only the chair (an architect or lead of the team) records the decision.")
+    _require(
+        policy.can_chair(actor, review),
+        "Only the chair (an architect or lead of the team) records the decision.",
+    )
     _require_open(review)
     now = timezone.now()
     if next_review <= now.date():
@@ -525,14 +662,29 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
     if gate.outcome == GateOutcome.INCOMPLETE:
         raise ServiceError("The gate cannot decide yet: " + "; ".join(r.message for r in gate.pending))
     previous = Decision.objects.filter(system=review.system).order_by("-recorded_at", "-id").first()
-    record = decision_record(review, gate=gate, approver=actor, recorded_at=now, next_review=next_review,
-                             previous_digest=previous.digest if previous else "", notes=notes)
+    record = decision_record(
+        review,
+        gate=gate,
+        approver=actor,
+        recorded_at=now,
+        next_review=next_review,
+        previous_digest=previous.digest if previous else "",
+        notes=notes,
+    )
     try:
         decision = Decision.objects.create(
-            review=review, system=review.system, outcome=gate.outcome.value,
-            blockers=record["blockers"], exceptions=record["exceptions"], follow_up=record["follow_up"],
-            next_review=next_review, approver=actor, recorded_at=now, record=record,
-            digest=record_digest(record), previous_digest=record["previous_digest"],
+            review=review,
+            system=review.system,
+            outcome=gate.outcome.value,
+            blockers=record["blockers"],
+            exceptions=record["exceptions"],
+            follow_up=record["follow_up"],
+            next_review=next_review,
+            approver=actor,
+            recorded_at=now,
+            record=record,
+            digest=record_digest(record),
+            previous_digest=record["previous_digest"],
         )
     except IntegrityError:
         raise ServiceError("This review already has a decision.")
@@ -541,6 +693,12 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
     review.next_review_date = next_review
     review.version += 1
     review.save()
-    audit.record(actor=actor, action="decision.record", obj=decision, review=review,
-                 before=before, after={"outcome": decision.outcome, "digest": decision.digest})
+    audit.record(
+        actor=actor,
+        action="decision.record",
+        obj=decision,
+        review=review,
+        before=before,
+        after={"outcome": decision.outcome, "digest": decision.digest},
+    )
     return decision

@@ -62,3 +62,21 @@ def system(team):
 @pytest.fixture
 def review(system, architect):
     return ReviewFactory(system=system, created_by=architect, chair=architect, release_scope="Ledger 3.0")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium; Playwright's own browser download does not work on these machines."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
+    }

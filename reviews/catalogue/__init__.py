@@ -23,14 +23,22 @@ def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publ
         category, _ = Category.objects.update_or_create(
             version=version,
             code=cat["code"],
-            defaults={"number": cat["number"], "name": cat["name"], "section": cat["section"],
-                      "description": cat.get("description", "")},
+            defaults={
+                "number": cat["number"],
+                "name": cat["name"],
+                "section": cat["section"],
+                "description": cat.get("description", ""),
+            },
         )
         for position, item in enumerate(cat["items"], start=1):
             ChecklistItem.objects.update_or_create(
                 category=category,
                 code=item["code"],
-                defaults={"section": item["section"], "text": item["text"], "guidance": item.get("guidance", ""),
-                          "position": position},
+                defaults={
+                    "section": item["section"],
+                    "text": item["text"],
+                    "guidance": item.get("guidance", ""),
+                    "position": position,
+                },
             )
     return version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -51,7 +52,12 @@ RANK = {
     GateOutcome.INCOMPLETE: 2,
     GateOutcome.BLOCKED: 3,
 }
-REASON_ORDER = {ReasonStatus.BLOCKS: 0, ReasonStatus.EXCEPTION: 1, ReasonStatus.PENDING: 2, ReasonStatus.MET: 3}
+REASON_ORDER = {
+    ReasonStatus.BLOCKS: 0,
+    ReasonStatus.EXCEPTION: 1,
+    ReasonStatus.PENDING: 2,
+    ReasonStatus.MET: 3,
+}
 
 ACTIVE = ExceptionIn("signed", NOW + timedelta(days=30))
 LAPSED = ExceptionIn("signed", NOW - timedelta(days=1))
@@ -73,7 +79,8 @@ def ready_gate(*, schema_changing: bool = True, production_traffic: bool = True,
 
 def with_score(gate: GateInput, code: str, score: int | None, evidence_count: int = 1) -> GateInput:
     scores = tuple(
-        replace(s, score=score, evidence_count=evidence_count) if s.category_code == code else s for s in gate.scores
+        replace(s, score=score, evidence_count=evidence_count) if s.category_code == code else s
+        for s in gate.scores
     )
     return replace(gate, scores=scores)
 
@@ -114,7 +121,8 @@ def test_approved_gate_explains_each_minimum_that_is_met():
     result = evaluate(ready_gate())
 
     met_rules = {r.rule for r in reasons_with(result, ReasonStatus.MET)}
-    assert {"p0", "p1", "minimum:backup", "minimum:security", "minimum:migration", "minimum:observability"} <= met_rules
+    minimums = {f"minimum:{code}" for code in MINIMUM_CODES}
+    assert {"p0", "p1"} | minimums <= met_rules
 
 
 # --- P0 -------------------------------------------------------------------------------------------
@@ -151,7 +159,9 @@ def test_signed_exception_does_not_let_a_p0_ship():
 
 
 def test_every_open_p0_is_its_own_blocker():
-    gate = with_findings(ready_gate(), finding(1, "P0"), finding(2, "P0", "accepted"), finding(3, "P0", "resolved"))
+    gate = with_findings(
+        ready_gate(), finding(1, "P0"), finding(2, "P0", "accepted"), finding(3, "P0", "resolved")
+    )
 
     result = evaluate(gate)
 
@@ -195,7 +205,9 @@ def test_seed_p0_example_blocks_release(category_code, title, status):
 
 @pytest.mark.parametrize(("category_code", "title"), SEED_P0_EXAMPLES)
 def test_seed_p0_example_once_resolved_no_longer_blocks(category_code, title):
-    gate = with_findings(ready_gate(), finding(42, "P0", "resolved", title=title, category_code=category_code))
+    gate = with_findings(
+        ready_gate(), finding(42, "P0", "resolved", title=title, category_code=category_code)
+    )
 
     assert evaluate(gate).outcome == GateOutcome.APPROVED
 
@@ -302,7 +314,9 @@ def test_p2_and_p3_findings_never_block(level, status):
 @pytest.mark.parametrize("code", ["backup", "security"])
 @pytest.mark.parametrize("score", [0, 1])
 @pytest.mark.parametrize(
-    ("schema_changing", "production_traffic"), [(False, False), (True, True)], ids=["quiet-release", "busy-release"]
+    ("schema_changing", "production_traffic"),
+    [(False, False), (True, True)],
+    ids=["quiet-release", "busy-release"],
 )
 def test_backup_or_security_below_2_always_blocks(code, score, schema_changing, production_traffic):
     gate = with_score(
@@ -522,17 +536,23 @@ offsets = st.one_of(
     st.timedeltas(min_value=timedelta(days=-800), max_value=timedelta(days=800)),
     st.sampled_from([timedelta(microseconds=-1), timedelta(microseconds=1)]),
 )
-exceptions_st = st.builds(ExceptionIn, state=st.sampled_from(EXCEPTION_STATES), expires_at=offsets.map(NOW.__add__))
+exceptions_st = st.builds(
+    ExceptionIn, state=st.sampled_from(EXCEPTION_STATES), expires_at=offsets.map(NOW.__add__)
+)
 active_exceptions = st.builds(
     ExceptionIn,
     state=st.just("signed"),
-    expires_at=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=800)).map(NOW.__add__),
+    expires_at=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=800)).map(
+        NOW.__add__
+    ),
 )
 lapsed_exceptions = st.builds(
     ExceptionIn,
     state=st.just("signed"),
     expires_at=st.timedeltas(min_value=timedelta(days=-800), max_value=timedelta(0)).map(NOW.__add__),
 )
+# An explicit alphabet keeps hypothesis from caching Unicode tables in the working tree.
+TITLE_ALPHABET = string.ascii_letters + string.digits + " -"
 score_values = st.one_of(st.none(), st.integers(min_value=0, max_value=3))
 
 
@@ -550,7 +570,7 @@ def finding_lists(draw) -> tuple[FindingIn, ...]:
     return tuple(
         FindingIn(
             id=i,
-            title=draw(st.text(min_size=1, max_size=20)),
+            title=draw(st.text(TITLE_ALPHABET, min_size=1, max_size=20)),
             level=draw(st.sampled_from(["P0", "P1", "P2", "P3"])),
             status=draw(st.sampled_from(["open", "resolved", "accepted"])),
             category_code=draw(st.sampled_from(("",) + CODES)),
@@ -587,7 +607,11 @@ def replace_score(gate: GateInput, index: int, new: ScoreIn) -> GateInput:
 
 
 @property_settings
-@given(gate=gate_inputs, status=st.sampled_from(["open", "accepted"]), exceptions=st.lists(exceptions_st, max_size=3))
+@given(
+    gate=gate_inputs,
+    status=st.sampled_from(["open", "accepted"]),
+    exceptions=st.lists(exceptions_st, max_size=3),
+)
 def test_property_an_unresolved_p0_always_blocks(gate, status, exceptions):
     p0 = FindingIn(999, "P0", "P0", status, "", tuple(exceptions))
 
@@ -665,7 +689,8 @@ def test_property_lowering_a_score_never_makes_the_outcome_better(gate, data):
 def test_property_blocked_exactly_when_some_reason_blocks(gate):
     result = evaluate(gate)
 
-    assert (result.outcome == GateOutcome.BLOCKED) == any(r.status == ReasonStatus.BLOCKS for r in result.reasons)
+    some_reason_blocks = any(r.status == ReasonStatus.BLOCKS for r in result.reasons)
+    assert (result.outcome == GateOutcome.BLOCKED) == some_reason_blocks
 
 
 @property_settings
@@ -676,7 +701,8 @@ def test_property_approved_only_when_fully_scored_and_every_reason_met(gate):
     if result.outcome == GateOutcome.APPROVED:
         assert all(s.score is not None for s in gate.scores)
         assert all(r.status == ReasonStatus.MET for r in result.reasons)
-    if all(s.score is not None for s in gate.scores) and all(r.status == ReasonStatus.MET for r in result.reasons):
+    fully_scored = all(s.score is not None for s in gate.scores)
+    if fully_scored and all(r.status == ReasonStatus.MET for r in result.reasons):
         assert result.outcome == GateOutcome.APPROVED
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.utils import InternalError, ProgrammingError
 from django.utils import timezone
 
@@ -27,8 +27,13 @@ pytestmark = pytest.mark.django_db
 
 
 def attach(review, code, actor):
-    return evidence_services.add_link(review=review, category=category(review, code), title=f"{code} proof",
-                                      url="https://ci.example.com/run/1", actor=actor)
+    return evidence_services.add_link(
+        review=review,
+        category=category(review, code),
+        title=f"{code} proof",
+        url="https://ci.example.com/run/1",
+        actor=actor,
+    )
 
 
 def score_all(review, actor, value=2):
@@ -50,7 +55,9 @@ def test_score_2_without_evidence_is_refused_and_nothing_is_written(review, memb
 def test_set_score_writes_an_audit_event_with_before_and_after(review, member):
     attach(review, "backup", member)
     row = services.set_score(review=review, category=category(review, "backup"), score=2, actor=member)
-    services.set_score(review=review, category=category(review, "backup"), score=3, actor=member, version=row.version)
+    services.set_score(
+        review=review, category=category(review, "backup"), score=3, actor=member, version=row.version
+    )
     event = AuditEvent.objects.filter(action="score.set").order_by("-id").first()
     assert event.before["score"] == 2 and event.after["score"] == 3
     assert event.actor == member and event.review == review
@@ -80,32 +87,60 @@ def test_auditor_cannot_score(review, auditor):
 
 def test_p2_needs_a_dated_owner(review, member):
     with pytest.raises(services.ServiceError) as err:
-        services.add_finding(review=review, category=category(review, "observability"), title="No lag alert",
-                             level=Level.P2, actor=member)
+        services.add_finding(
+            review=review,
+            category=category(review, "observability"),
+            title="No lag alert",
+            level=Level.P2,
+            actor=member,
+        )
     assert set(err.value.message_dict) == {"owner", "due_date"}
     assert not Finding.objects.exists()
 
 
 def test_p2_constraint_holds_in_the_database_too(review, member):
-    finding = services.add_finding(review=review, category=category(review, "observability"), title="No alert",
-                                   level=Level.P3, actor=member)
-    with pytest.raises(Exception), transaction.atomic():
+    finding = services.add_finding(
+        review=review,
+        category=category(review, "observability"),
+        title="No alert",
+        level=Level.P3,
+        actor=member,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
         Finding.objects.filter(pk=finding.pk).update(level=Level.P2)
 
 
 def test_p0_cannot_be_accepted(review, member):
-    finding = services.add_finding(review=review, category=category(review, "security"),
-                                   title="App uses superuser", level=Level.P0, actor=member)
+    finding = services.add_finding(
+        review=review,
+        category=category(review, "security"),
+        title="App uses superuser",
+        level=Level.P0,
+        actor=member,
+    )
     with pytest.raises(services.ServiceError):
-        services.update_finding(finding=finding, actor=member, version=finding.version, title=finding.title,
-                                description="", level=Level.P0, status="accepted")
+        services.update_finding(
+            finding=finding,
+            actor=member,
+            version=finding.version,
+            title=finding.title,
+            description="",
+            level=Level.P0,
+            status="accepted",
+        )
 
 
 def test_four_eyes_the_requester_cannot_sign(review, member, lead):
-    finding = services.add_finding(review=review, category=category(review, "migration"), title="Backfill",
-                                   level=Level.P1, actor=lead)
-    exc = services.request_exception(finding=finding, justification="Low volume", compensating_control="Manual watch",
-                                     expires_at=timezone.now() + timedelta(days=10), actor=lead)
+    finding = services.add_finding(
+        review=review, category=category(review, "migration"), title="Backfill", level=Level.P1, actor=lead
+    )
+    exc = services.request_exception(
+        finding=finding,
+        justification="Low volume",
+        compensating_control="Manual watch",
+        expires_at=timezone.now() + timedelta(days=10),
+        actor=lead,
+    )
     with pytest.raises(PermissionDenied):
         services.sign_exception(exception=exc, actor=lead)
     with pytest.raises(PermissionDenied):
@@ -116,20 +151,32 @@ def test_four_eyes_the_requester_cannot_sign(review, member, lead):
 
 def test_exception_longer_than_the_maximum_is_refused(review, member, settings):
     settings.EXCEPTION_MAX_DAYS = 90
-    finding = services.add_finding(review=review, category=category(review, "migration"), title="Backfill",
-                                   level=Level.P1, actor=member)
+    finding = services.add_finding(
+        review=review, category=category(review, "migration"), title="Backfill", level=Level.P1, actor=member
+    )
     with pytest.raises(services.ServiceError) as err:
-        services.request_exception(finding=finding, justification="x", compensating_control="y",
-                                   expires_at=timezone.now() + timedelta(days=91), actor=member)
+        services.request_exception(
+            finding=finding,
+            justification="x",
+            compensating_control="y",
+            expires_at=timezone.now() + timedelta(days=91),
+            actor=member,
+        )
     assert "90 days" in str(err.value)
 
 
 def test_signed_exception_turns_blocked_into_approved_with_exceptions(review, architect, member, lead):
     score_all(review, architect)
-    finding = services.add_finding(review=review, category=category(review, "migration"), title="Backfill",
-                                   level=Level.P1, actor=member)
-    exc = services.request_exception(finding=finding, justification="Low volume", compensating_control="Watch",
-                                     expires_at=timezone.now() + timedelta(days=10), actor=member)
+    finding = services.add_finding(
+        review=review, category=category(review, "migration"), title="Backfill", level=Level.P1, actor=member
+    )
+    exc = services.request_exception(
+        finding=finding,
+        justification="Low volume",
+        compensating_control="Watch",
+        expires_at=timezone.now() + timedelta(days=10),
+        actor=member,
+    )
     from reviews.selectors import review_gate
 
     assert review_gate(review).outcome == GateOutcome.BLOCKED
@@ -140,7 +187,9 @@ def test_signed_exception_turns_blocked_into_approved_with_exceptions(review, ar
 
 def test_record_decision_freezes_the_review_and_chains_digests(review, architect, system):
     score_all(review, architect)
-    first = services.record_decision(review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90))
+    first = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
     assert first.outcome == GateOutcome.APPROVED
     assert first.digest == services.record_digest(first.record)
     review.refresh_from_db()
@@ -150,23 +199,27 @@ def test_record_decision_freezes_the_review_and_chains_digests(review, architect
 
     second_review = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
     score_all(second_review, architect, value=3)
-    second = services.record_decision(review=second_review, actor=architect,
-                                      next_review=timezone.localdate() + timedelta(days=30))
+    second = services.record_decision(
+        review=second_review, actor=architect, next_review=timezone.localdate() + timedelta(days=30)
+    )
     assert second.previous_digest == first.digest
     assert second.record["previous_digest"] == first.digest
 
 
 def test_decision_is_refused_while_categories_are_unscored(review, architect):
     with pytest.raises(services.ServiceError) as err:
-        services.record_decision(review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=9))
+        services.record_decision(
+            review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=9)
+        )
     assert "unscored" in str(err.value)
     assert not Decision.objects.exists()
 
 
 def test_decisions_and_audit_events_refuse_change_in_the_model_layer(review, architect):
     score_all(review, architect)
-    decision = services.record_decision(review=review, actor=architect,
-                                        next_review=timezone.localdate() + timedelta(days=90))
+    decision = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
     decision.outcome = "BLOCKED"
     with pytest.raises(AppendOnlyError):
         decision.save()
@@ -182,8 +235,14 @@ def test_decisions_and_audit_events_refuse_change_in_the_model_layer(review, arc
 @pytest.mark.parametrize("statement", ["UPDATE {t} SET id = id", "DELETE FROM {t}"])
 def test_postgres_triggers_refuse_raw_updates_and_deletes(review, architect, table, statement):
     score_all(review, architect)
-    services.record_decision(review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90))
-    with pytest.raises((InternalError, ProgrammingError)) as err, transaction.atomic(), connection.cursor() as cur:
+    services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    with (
+        pytest.raises((InternalError, ProgrammingError)) as err,
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
         cur.execute(statement.format(t=table))
     assert "append-only" in str(err.value)
 
@@ -191,11 +250,20 @@ def test_postgres_triggers_refuse_raw_updates_and_deletes(review, architect, tab
 def test_restore_drill_measures_rpo_and_rto(review, member):
     now = timezone.now()
     item = evidence_services.add_restore_drill(
-        review=review, actor=member, title="Q4 drill", database="ledger", backup_source="pgbackrest s3",
-        target_environment="staging", requested_recovery_point=now - timedelta(hours=2),
-        actual_recovery_point=now - timedelta(hours=2, minutes=3), started_at=now - timedelta(minutes=50),
-        ended_at=now - timedelta(minutes=7), rpo_target_minutes=5, rto_target_minutes=60,
-        validation_queries="select count(*) from posting", validation_passed=True,
+        review=review,
+        actor=member,
+        title="Q4 drill",
+        database="ledger",
+        backup_source="pgbackrest s3",
+        target_environment="staging",
+        requested_recovery_point=now - timedelta(hours=2),
+        actual_recovery_point=now - timedelta(hours=2, minutes=3),
+        started_at=now - timedelta(minutes=50),
+        ended_at=now - timedelta(minutes=7),
+        rpo_target_minutes=5,
+        rto_target_minutes=60,
+        validation_queries="select count(*) from posting",
+        validation_passed=True,
     )
     drill = item.restore_drill
     assert drill.rpo_achieved == timedelta(minutes=3) and drill.rto_achieved == timedelta(minutes=43)
@@ -207,10 +275,20 @@ def test_restore_drill_that_ends_before_it_starts_is_refused(review, member):
     now = timezone.now()
     with pytest.raises(services.ServiceError) as err:
         evidence_services.add_restore_drill(
-            review=review, actor=member, title="bad", database="ledger", backup_source="s3", target_environment="stg",
-            requested_recovery_point=now, actual_recovery_point=now, started_at=now - timedelta(minutes=5),
-            ended_at=now - timedelta(minutes=10), rpo_target_minutes=5, rto_target_minutes=60,
-            validation_queries="select 1", validation_passed=True,
+            review=review,
+            actor=member,
+            title="bad",
+            database="ledger",
+            backup_source="s3",
+            target_environment="stg",
+            requested_recovery_point=now,
+            actual_recovery_point=now,
+            started_at=now - timedelta(minutes=5),
+            ended_at=now - timedelta(minutes=10),
+            rpo_target_minutes=5,
+            rto_target_minutes=60,
+            validation_queries="select 1",
+            validation_passed=True,
         )
     assert "ended_at" in err.value.message_dict
     assert not review.evidence.exists()
