@@ -155,8 +155,12 @@ def evaluate(gate: GateInput) -> GateResult:
                     )
                 )
             else:
-                lapsed = any(e.state in {"signed", "expired"} for e in finding.exceptions)
-                why = "its exception has expired" if lapsed else "no signed exception"
+                if any(e.state in {"signed", "expired"} for e in finding.exceptions):
+                    why = "its exception has expired"
+                elif any(e.state == "requested" for e in finding.exceptions):
+                    why = "its exception still awaiting a signature"
+                else:
+                    why = "no signed exception"
                 reasons.append(
                     Reason(
                         "p1",

@@ -723,3 +723,11 @@ def test_property_p2_and_p3_findings_do_not_affect_the_outcome(gate):
     without_minor = replace(gate, findings=tuple(f for f in gate.findings if f.level in {"P0", "P1"}))
 
     assert evaluate(gate).outcome == evaluate(without_minor).outcome
+
+
+def test_p1_whose_exception_awaits_a_signature_says_so():
+    pending = ExceptionIn("requested", NOW + timedelta(days=10))
+    result = evaluate(with_findings(ready_gate(), finding(23, "P1", "open", exceptions=(pending,))))
+
+    assert result.outcome == GateOutcome.BLOCKED
+    assert "awaiting a signature" in result.blockers[0].message
