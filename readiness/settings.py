@@ -125,6 +125,22 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+CELERY_BEAT_SCHEDULE = {
+    # Probe runs whose worker died or whose broker message was lost are retried or failed.
+    "sweep-stale-probe-runs": {"task": "probes.tasks.sweep_stale_runs", "schedule": 60.0},
+    # Exceptions stop counting on time, with nobody acting (the gate also checks expiry itself).
+    "expire-exceptions": {"task": "reviews.tasks.expire_exceptions", "schedule": 60.0},
+}
+
+# Probe target DSNs are encrypted at rest with Fernet. The first key encrypts; every key decrypts,
+# so a new key is put first and `manage.py rotate_probe_secrets` re-encrypts (key rotation).
+# Without keys set, one is derived from SECRET_KEY (fine for the quick start; set real keys in production).
+PROBE_ENCRYPTION_KEYS = env_list("PROBE_ENCRYPTION_KEYS", [])
+PROBE_STATEMENT_TIMEOUT_MS = env_int("PROBE_STATEMENT_TIMEOUT_MS", 5000)
+PROBE_LOCK_TIMEOUT_MS = env_int("PROBE_LOCK_TIMEOUT_MS", 1000)
+PROBE_CONNECT_TIMEOUT_S = env_int("PROBE_CONNECT_TIMEOUT_S", 5)
+PROBE_RUN_DEADLINE_S = env_int("PROBE_RUN_DEADLINE_S", 600)
+
 # Review rules that an installation may tune.
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 90)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)

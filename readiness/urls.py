@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from evidence import views as evidence_views
 from reviews import views
@@ -37,5 +37,6 @@ urlpatterns = [
     path("evidence/<int:evidence_id>/file/", evidence_views.evidence_file, name="evidence_file"),
     path("decisions/<int:decision_id>/", views.decision_detail, name="decision_detail"),
     path("decisions/<int:decision_id>/record.json", views.decision_json, name="decision_json"),
+    path("", include("probes.urls")),
     path("admin/", admin.site.urls),
 ]

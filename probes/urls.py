@@ -1,0 +1,3 @@
+"""URLs of the probe engine: targets, runs, invariant checks."""
+
+urlpatterns: list = []
