@@ -44,7 +44,9 @@ class RestoreDrillForm(forms.Form):
     rto_target_minutes = forms.IntegerField(min_value=0, max_value=10_000_000, label="RTO target (minutes)")
     validation_queries = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
     validation_passed = forms.BooleanField(required=False, label="Validation passed")
-    validation_result = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
+    validation_result = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000
+    )
     issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
     follow_up_owner = forms.CharField(max_length=120, required=False)
     next_drill_date = forms.DateField(widget=DateInput, required=False)
@@ -57,8 +59,12 @@ class RunbookForm(forms.Form):
     url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the runbook")
     severity = forms.CharField(max_length=40, required=False)
     symptoms = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
-    immediate_safe_actions = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
-    actions_forbidden = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
+    immediate_safe_actions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+    actions_forbidden = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
     owner = forms.CharField(max_length=120)
     last_tested = forms.DateField(widget=DateInput, required=False)
 

@@ -66,7 +66,9 @@ class ReviewForm(forms.Form):
 
 
 class ScoreForm(forms.Form):
-    score = forms.TypedChoiceField(choices=[(i, str(i)) for i in range(4)], coerce=int, widget=forms.RadioSelect)
+    score = forms.TypedChoiceField(
+        choices=[(i, str(i)) for i in range(4)], coerce=int, widget=forms.RadioSelect
+    )
     owner = UserChoiceField(queryset=None, required=False)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
@@ -86,8 +88,11 @@ class FindingForm(forms.Form):
     category = forms.ModelChoiceField(queryset=Category.objects.none())
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000)
-    level = forms.ChoiceField(choices=Level.choices, help_text="P0 blocks release; P1 needs a signed exception; "
-                              "P2 needs a dated owner; P3 is an improvement (seed §3).")
+    level = forms.ChoiceField(
+        choices=Level.choices,
+        help_text="P0 blocks release; P1 needs a signed exception; "
+        "P2 needs a dated owner; P3 is an improvement (seed §3).",
+    )
     owner = UserChoiceField(queryset=None, required=False)
     due_date = forms.DateField(required=False, widget=DateInput)
 
@@ -127,7 +132,8 @@ class ExceptionRequestForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["expires_at"].initial = (timezone.localtime() + timedelta(days=30)).replace(second=0, microsecond=0)
+        in_30_days = timezone.localtime() + timedelta(days=30)
+        self.fields["expires_at"].initial = in_30_days.replace(second=0, microsecond=0)
 
 
 class DecisionForm(forms.Form):

@@ -566,8 +566,9 @@ def _decide_exception(
         policy.can_sign_exceptions(actor, review.system),
         "Only a lead of the system's team may sign exceptions.",
     )
+    _require_open(review)
     if exc.requested_by_id == actor.pk:
-        raise PermissionDenied("Four eyes: you cannot sign or reject your own request.")
+        raise ServiceError("Four eyes: you cannot sign or reject your own request; another lead must.")
     _check_version(exc, version)
     if exc.state != ExceptionState.REQUESTED:
         raise ServiceError(f"This exception is {exc.get_state_display().lower()}, not awaiting a signature.")
@@ -617,6 +618,7 @@ def revoke_exception(*, exception: RiskException, actor) -> RiskException:
         policy.can_sign_exceptions(actor, review.system),
         "Only a lead of the system's team may revoke exceptions.",
     )
+    _require_open(review)
     if exc.state != ExceptionState.SIGNED:
         raise ServiceError("Only a signed exception can be revoked.")
     before = audit.snapshot(exc, EXCEPTION_FIELDS)

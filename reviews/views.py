@@ -43,6 +43,7 @@ from .models import (
     Finding,
     Level,
     Review,
+    ReviewState,
     RiskException,
     System,
     Team,
@@ -59,7 +60,9 @@ def _get_system_for_user(request: HttpRequest, slug: str) -> System:
 
 
 def _get_review_for_user(request: HttpRequest, review_id: int, *, write: bool = False) -> Review:
-    review = get_object_or_404(Review.objects.select_related("system__team", "catalogue", "chair"), pk=review_id)
+    review = get_object_or_404(
+        Review.objects.select_related("system__team", "catalogue", "chair"), pk=review_id
+    )
     if not policy.can_view_system(request.user, review.system):
         raise Http404
     if write and not policy.can_edit_review(request.user, review):
@@ -68,7 +71,9 @@ def _get_review_for_user(request: HttpRequest, review_id: int, *, write: bool = 
 
 
 def _get_finding_for_user(request: HttpRequest, finding_id: int, *, write: bool = False) -> Finding:
-    finding = get_object_or_404(Finding.objects.select_related("review__system__team", "category"), pk=finding_id)
+    finding = get_object_or_404(
+        Finding.objects.select_related("review__system__team", "category"), pk=finding_id
+    )
     if not policy.can_view_system(request.user, finding.review.system):
         raise Http404
     if write and not policy.can_edit_review(request.user, finding.review):
@@ -91,6 +96,7 @@ def _apply(form, change: Callable[[], object]):
         return change()
     except services.ConflictError as err:
         form.add_error(None, err.messages[0])
+        _show_current(form, err.current)
         return None
     except ValidationError as err:
         if hasattr(err, "error_dict"):
@@ -99,6 +105,27 @@ def _apply(form, change: Callable[[], object]):
         else:
             form.add_error(None, err)
         return None
+
+
+def _show_current(form, current) -> None:
+    """After a conflict, show what the other person saved, with its version, as the message promises:
+    a form that kept the stale version would refuse every resubmit."""
+    if current is None:
+        return
+    data = form.data.copy()
+    for name in form.fields:
+        if not hasattr(current, name):
+            continue
+        value = getattr(current, name)
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+            else:
+                data.pop(name, None)  # an unchecked box is absent from a POST
+        else:
+            value = getattr(value, "pk", value)
+            data[name] = "" if value is None else str(value)
+    form.data = data
 
 
 def _page(request: HttpRequest, items, per_page: int | None = None):
@@ -136,7 +163,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for s in page
     ]
     teams = [t for t in policy.visible_teams(request.user) if policy.can_create_system(request.user, t)]
-    return render(request, "reviews/dashboard.html", {"page": page, "rows": rows, "can_add_system": bool(teams)})
+    return render(request, "reviews/dashboard.html", {
+        "page": page, "rows": rows, "can_add_system": bool(teams),
+    })
 
 
 # --- Systems
@@ -164,12 +193,14 @@ def system_edit(request: HttpRequest, slug: str) -> HttpResponse:
     system = _get_system_for_user(request, slug)
     if not policy.can_edit_system(request.user, system):
         raise PermissionDenied
-    initial = {"name": system.name, "description": system.description, "source_of_truth": system.source_of_truth}
+    initial = {"name": system.name, "description": system.description,
+               "source_of_truth": system.source_of_truth}
     form = SystemForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        if _apply(form, lambda: services.update_system(system=system, actor=request.user, **form.cleaned_data)):
-            messages.success(request, "System saved.")
-            return redirect(system)
+    if request.method == "POST" and form.is_valid() and _apply(
+        form, lambda: services.update_system(system=system, actor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "System saved.")
+        return redirect(system)
     return render(request, "reviews/system_form.html", {"form": form, "system": system})
 
 
@@ -179,7 +210,9 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
     system = _get_system_for_user(request, slug)
     page = _page(request, Review.objects.filter(system=system).select_related("chair", "catalogue"))
     gates = selectors.review_gates(list(page))
-    decisions = {d.review_id: d for d in Decision.objects.filter(review__in=list(page)).select_related("approver")}
+    decisions = {
+        d.review_id: d for d in Decision.objects.filter(review__in=list(page)).select_related("approver")
+    }
     rows = [{"review": r, "gate": gates[r.pk], "decision": decisions.get(r.pk)} for r in page]
     history = Decision.objects.filter(system=system).select_related("approver", "review")[:20]
     return render(request, "reviews/system_detail.html", {
@@ -217,11 +250,14 @@ def review_edit(request: HttpRequest, review_id: int) -> HttpResponse:
     initial = {f: getattr(review, f) for f in ("release_scope", "scope_notes", "schema_changing",
                                                  "production_traffic", "next_review_date", "version")}
     form = ReviewForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        if _apply(form, lambda: services.update_review(review=review, actor=request.user, **form.cleaned_data)):
-            messages.success(request, "Scope saved.")
-            return redirect(review)
-    return render(request, "reviews/review_form.html", {"form": form, "system": review.system, "review": review})
+    if request.method == "POST" and form.is_valid() and _apply(
+        form, lambda: services.update_review(review=review, actor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "Scope saved.")
+        return redirect(review)
+    return render(request, "reviews/review_form.html", {
+        "form": form, "system": review.system, "review": review,
+    })
 
 
 def _review_context(request: HttpRequest, review: Review) -> dict:
@@ -235,10 +271,12 @@ def _review_context(request: HttpRequest, review: Review) -> dict:
         "rows": rows,
         "gate": gate,
         "findings_by_level": [(Level(level), items) for level, items in by_level.items()],
-        "open_counts": {lvl: sum(1 for f in items if f.status != "resolved") for lvl, items in by_level.items()},
+        "open_counts": {
+            lvl: sum(1 for f in items if f.status != "resolved") for lvl, items in by_level.items()
+        },
         "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
         "can_chair": policy.can_chair(request.user, review) and not review.is_frozen,
-        "can_sign": policy.can_sign_exceptions(request.user, review.system),
+        "can_sign": policy.can_sign_exceptions(request.user, review.system) and not review.is_frozen,
         "now": timezone.now(),
     }
 
@@ -250,8 +288,10 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     context = _review_context(request, review)
     context["claims"] = review.claims.select_related("category", "evidence")
     context["evidence"] = _page(
-        request, Evidence.objects.filter(review=review).select_related("category", "added_by", "restore_drill",
-                                                                          "runbook")
+        request,
+        Evidence.objects.filter(review=review).select_related(
+            "category", "added_by", "restore_drill", "runbook"
+        ),
     )
     context["decision"] = Decision.objects.filter(review=review).select_related("approver").first()
     return render(request, "reviews/review_detail.html", context)
@@ -294,7 +334,8 @@ def checklist_answer(request: HttpRequest, review_id: int, item_id: int) -> Http
     if request.htmx:
         gate = selectors.review_gate(review)
         return render(request, "reviews/_checklist_row.html", {
-            "review": review, "item": item, "answer": answer, "error": error, "can_edit": True,
+            "review": review, "item": item, "answer": answer, "error": error,
+            "can_edit": not review.is_frozen,
             "answer_choices": AnswerForm.base_fields["answer"].choices, "gate": gate, "oob_gate": True,
         }, status=200 if error is None else 422)
     if error:
@@ -337,11 +378,15 @@ def finding_create(request: HttpRequest, review_id: int) -> HttpResponse:
         initial["category"] = Category.objects.filter(version_id=review.catalogue_id, code=code).first()
     form = FindingForm(request.POST or None, review=review, initial=initial)
     if request.method == "POST" and form.is_valid():
-        finding = _apply(form, lambda: services.add_finding(review=review, actor=request.user, **form.cleaned_data))
+        finding = _apply(
+            form, lambda: services.add_finding(review=review, actor=request.user, **form.cleaned_data)
+        )
         if finding:
             messages.success(request, f"{finding.level} finding recorded.")
             return redirect(f"{review.get_absolute_url()}#findings")
-    return render(request, "reviews/finding_form.html", {"form": form, "review": review, "system": review.system})
+    return render(request, "reviews/finding_form.html", {
+        "form": form, "review": review, "system": review.system,
+    })
 
 
 @login_required
@@ -349,13 +394,16 @@ def finding_create(request: HttpRequest, review_id: int) -> HttpResponse:
 def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = _get_finding_for_user(request, finding_id, write=True)
     review = finding.review
-    initial = {f: getattr(finding, f) for f in ("title", "description", "level", "status", "owner", "due_date",
-                                                "version")}
+    initial = {
+        f: getattr(finding, f)
+        for f in ("title", "description", "level", "status", "owner", "due_date", "version")
+    }
     form = FindingEditForm(request.POST or None, review=review, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        if _apply(form, lambda: services.update_finding(finding=finding, actor=request.user, **form.cleaned_data)):
-            messages.success(request, "Finding saved.")
-            return redirect(f"{review.get_absolute_url()}#findings")
+    if request.method == "POST" and form.is_valid() and _apply(
+        form, lambda: services.update_finding(finding=finding, actor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "Finding saved.")
+        return redirect(f"{review.get_absolute_url()}#findings")
     exceptions = finding.exceptions.select_related("requested_by", "signer")
     return render(request, "reviews/finding_form.html", {
         "form": form, "review": review, "system": review.system, "finding": finding, "exceptions": exceptions,
@@ -367,11 +415,14 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
 def claim_create(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id, write=True)
     form = ClaimForm(request.POST or None, review=review)
-    if request.method == "POST" and form.is_valid():
-        if _apply(form, lambda: services.add_claim(review=review, actor=request.user, **form.cleaned_data)):
-            messages.success(request, "Claim added.")
-            return redirect(f"{review.get_absolute_url()}#claims")
-    return render(request, "reviews/claim_form.html", {"form": form, "review": review, "system": review.system})
+    if request.method == "POST" and form.is_valid() and _apply(
+        form, lambda: services.add_claim(review=review, actor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "Claim added.")
+        return redirect(f"{review.get_absolute_url()}#claims")
+    return render(request, "reviews/claim_form.html", {
+        "form": form, "review": review, "system": review.system,
+    })
 
 
 # --- Exceptions
@@ -382,10 +433,11 @@ def claim_create(request: HttpRequest, review_id: int) -> HttpResponse:
 def exception_request(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = _get_finding_for_user(request, finding_id, write=True)
     form = ExceptionRequestForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if _apply(form, lambda: services.request_exception(finding=finding, actor=request.user, **form.cleaned_data)):
-            messages.success(request, "Exception requested; a lead of the team must sign it.")
-            return redirect(f"{finding.review.get_absolute_url()}#findings")
+    if request.method == "POST" and form.is_valid() and _apply(
+        form, lambda: services.request_exception(finding=finding, actor=request.user, **form.cleaned_data)
+    ):
+        messages.success(request, "Exception requested; a lead of the team must sign it.")
+        return redirect(f"{finding.review.get_absolute_url()}#findings")
     return render(request, "reviews/exception_form.html", {
         "form": form, "finding": finding, "review": finding.review, "system": finding.review.system,
         "max_days": settings.EXCEPTION_MAX_DAYS,
@@ -400,7 +452,11 @@ def exception_decide(request: HttpRequest, exception_id: int, action: str) -> Ht
               "revoke": services.revoke_exception}.get(action)
     if change is None:
         raise Http404
+    if not policy.can_sign_exceptions(request.user, exc.finding.review.system):
+        raise PermissionDenied
     try:
+        # A decided review's exceptions are part of its frozen record, like its findings.
+        services._require_open(exc.finding.review)
         change(exception=exc, actor=request.user)
         messages.success(request, f"Exception {exc.finding.title!r}: {action} recorded.")
     except ValidationError as err:
@@ -460,7 +516,8 @@ def decision_json(request: HttpRequest, decision_id: int) -> HttpResponse:
     body = json.dumps({"digest": decision.digest, "record": decision.record}, sort_keys=True, indent=2,
                       ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="decision-{decision.system.slug}-{decision.pk}.json"'
+    filename = f"decision-{decision.system.slug}-{decision.pk}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
@@ -481,10 +538,15 @@ def review_audit(request: HttpRequest, review_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def exception_queue(request: HttpRequest) -> HttpResponse:
-    lead_teams = [t.pk for t in policy.visible_teams(request.user) if policy.role_in(request.user, t) == "lead"]
+    lead_teams = [
+        t.pk for t in policy.visible_teams(request.user) if policy.role_in(request.user, t) == "lead"
+    ]
     pending = (
-        RiskException.objects.filter(state=ExceptionState.REQUESTED, finding__review__system__team_id__in=lead_teams)
+        RiskException.objects.filter(
+            state=ExceptionState.REQUESTED, finding__review__system__team_id__in=lead_teams
+        )
         .exclude(requested_by=request.user)
+        .exclude(finding__review__state=ReviewState.DECIDED)  # frozen: can no longer be signed
         .select_related("finding__review__system", "requested_by")
     )
     return render(request, "reviews/exception_queue.html", {"page": _page(request, pending)})

@@ -44,8 +44,7 @@ def test_secret_key_is_required_without_debug():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
-    result = subprocess.run(
-        [sys.executable, "-c", "import readiness.settings"], env=env, capture_output=True, text=True, check=False
-    )
+    command = [sys.executable, "-c", "import readiness.settings"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "SECRET_KEY is required" in result.stderr

@@ -141,7 +141,7 @@ def test_four_eyes_the_requester_cannot_sign(review, member, lead):
         expires_at=timezone.now() + timedelta(days=10),
         actor=lead,
     )
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(services.ServiceError, match="Four eyes"):
         services.sign_exception(exception=exc, actor=lead)
     with pytest.raises(PermissionDenied):
         services.sign_exception(exception=exc, actor=member)  # a member is not a lead
