@@ -1,0 +1,22 @@
+"""Pages of the review domain, one module per area. Thin: fetch with access checks, call one service
+or selector, render."""
+
+from .access import _apply, _get_review_for_user, _get_system_for_user, _page  # noqa: F401  (used by other apps)
+from .decisions import decision_create, decision_detail, decision_json, review_audit  # noqa: F401
+from .findings import (  # noqa: F401
+    claim_create,
+    exception_decide,
+    exception_queue,
+    exception_request,
+    finding_create,
+    finding_edit,
+)
+from .review import (  # noqa: F401
+    checklist_answer,
+    review_checklist,
+    review_create,
+    review_detail,
+    review_edit,
+    score_edit,
+)
+from .systems import dashboard, health, system_create, system_detail, system_edit  # noqa: F401

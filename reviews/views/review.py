@@ -1,0 +1,214 @@
+"""The review page, its checklist and scoring."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from evidence.models import Evidence
+
+from .. import policy, selectors, services
+from ..forms import AnswerForm, ReviewForm, ScoreForm
+from ..models import Category, CategoryScore, ChecklistAnswer, ChecklistItem, Decision, Level, Review
+from .access import _apply, _get_review_for_user, _get_system_for_user, _page
+
+# --- Reviews
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_create(request: HttpRequest, slug: str) -> HttpResponse:
+    system = _get_system_for_user(request, slug)
+    if policy.role_in(request.user, system.team_id) not in policy.CHAIR_ROLES:
+        raise PermissionDenied
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+        review = _apply(form, lambda: services.start_review(system=system, actor=request.user, **data))
+        if review:
+            messages.success(request, "Review started.")
+            return redirect(review)
+    return render(request, "reviews/review_form.html", {"form": form, "system": system})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_edit(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if not policy.can_chair(request.user, review):
+        raise PermissionDenied
+    initial = {
+        f: getattr(review, f)
+        for f in (
+            "release_scope",
+            "scope_notes",
+            "schema_changing",
+            "production_traffic",
+            "next_review_date",
+            "version",
+        )
+    }
+    form = ReviewForm(request.POST or None, initial=initial)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _apply(
+            form, lambda: services.update_review(review=review, actor=request.user, **form.cleaned_data)
+        )
+    ):
+        messages.success(request, "Scope saved.")
+        return redirect(review)
+    return render(
+        request,
+        "reviews/review_form.html",
+        {
+            "form": form,
+            "system": review.system,
+            "review": review,
+        },
+    )
+
+
+def review_context(request: HttpRequest, review: Review) -> dict:
+    rows = selectors.scorecard(review)
+    findings = list(selectors.findings_with_exceptions(review))
+    gate = selectors.review_gate(review, rows=rows, findings=findings)
+    by_level = {level: [f for f in findings if f.level == level] for level in Level.values}
+    return {
+        "review": review,
+        "system": review.system,
+        "rows": rows,
+        "gate": gate,
+        "findings_by_level": [(Level(level), items) for level, items in by_level.items()],
+        "open_counts": {
+            lvl: sum(1 for f in items if f.status != "resolved") for lvl, items in by_level.items()
+        },
+        "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
+        "can_chair": policy.can_chair(request.user, review) and not review.is_frozen,
+        "can_sign": policy.can_sign_exceptions(request.user, review.system) and not review.is_frozen,
+        "now": timezone.now(),
+    }
+
+
+@login_required
+@require_GET
+def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    context = review_context(request, review)
+    context["claims"] = review.claims.select_related("category", "evidence")
+    context["evidence"] = _page(
+        request,
+        Evidence.objects.filter(review=review).select_related(
+            "category", "added_by", "restore_drill", "runbook"
+        ),
+    )
+    context["decision"] = Decision.objects.filter(review=review).select_related("approver").first()
+    return render(request, "reviews/review_detail.html", context)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def review_checklist(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    items = ChecklistItem.objects.filter(category=category).order_by("position")
+    answers = {a.item_id: a for a in ChecklistAnswer.objects.filter(review=review, item__category=category)}
+    context = {
+        "review": review,
+        "system": review.system,
+        "category": category,
+        "items": [(item, answers.get(item.pk)) for item in items],
+        "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
+        "answer_choices": AnswerForm.base_fields["answer"].choices,
+        "categories": Category.objects.filter(version_id=review.catalogue_id).order_by("number"),
+    }
+    return render(request, "reviews/checklist.html", context)
+
+
+@login_required
+@require_POST
+def checklist_answer(request: HttpRequest, review_id: int, item_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id, write=True)
+    item = get_object_or_404(
+        ChecklistItem.objects.select_related("category"), pk=item_id, category__version_id=review.catalogue_id
+    )
+    form = AnswerForm(request.POST)
+    error = None
+    answer = None
+    if form.is_valid():
+        answer = _apply(
+            form,
+            lambda: services.answer_item(
+                review=review,
+                item=item,
+                answer=form.cleaned_data["answer"],
+                note=form.cleaned_data["note"],
+                version=form.cleaned_data["version"],
+                actor=request.user,
+            ),
+        )
+    if answer is None:
+        error = "; ".join(m for errs in form.errors.values() for m in errs) or "The answer was not saved."
+        answer = ChecklistAnswer.objects.filter(review=review, item=item).first()
+    if request.htmx:
+        gate = selectors.review_gate(review)
+        return render(
+            request,
+            "reviews/_checklist_row.html",
+            {
+                "review": review,
+                "item": item,
+                "answer": answer,
+                "error": error,
+                "can_edit": not review.is_frozen,
+                "answer_choices": AnswerForm.base_fields["answer"].choices,
+                "gate": gate,
+                "oob_gate": True,
+            },
+            status=200 if error is None else 422,
+        )
+    if error:
+        messages.error(request, f"{item.code}: {error}")
+    return redirect("review_checklist", review_id=review.pk, code=item.category.code)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def score_edit(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    review = _get_review_for_user(request, review_id, write=True)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    current = CategoryScore.objects.filter(review=review, category=category).select_related("owner").first()
+    initial = {"version": current.version if current else 0}
+    if current:
+        initial.update(score=current.score, owner=current.owner, notes=current.notes)
+    form = ScoreForm(request.POST or None, initial=initial, review=review)
+    if request.method == "POST" and form.is_valid():
+        saved = _apply(
+            form,
+            lambda: services.set_score(
+                review=review, category=category, actor=request.user, **form.cleaned_data
+            ),
+        )
+        if saved:
+            messages.success(request, f"{category.name}: scored {saved.score}.")
+            return redirect(f"{review.get_absolute_url()}#scorecard")
+    evidence = Evidence.objects.filter(review=review, category=category)
+    return render(
+        request,
+        "reviews/score_form.html",
+        {
+            "form": form,
+            "review": review,
+            "system": review.system,
+            "category": category,
+            "current": current,
+            "evidence": evidence,
+        },
+    )

@@ -1,0 +1,127 @@
+"""Health, the dashboard and the system pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import policy, selectors, services
+from ..forms import SystemForm
+from ..models import Decision, Review, Team
+from .access import _apply, _get_system_for_user, _page
+
+# --- Health and dashboard
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    systems = selectors.systems_overview(policy.visible_systems(request.user).order_by("team__name", "name"))
+    page = _page(request, systems)
+    current_ids = [s.current_review_id for s in page if s.current_review_id]
+    reviews = {r.pk: r for r in Review.objects.filter(pk__in=current_ids)}
+    gates = selectors.review_gates(list(reviews.values()))
+    latest = selectors.latest_decisions_by_system(page)
+    today = timezone.localdate()
+    rows = [
+        {
+            "system": s,
+            "review": reviews.get(s.current_review_id),
+            "gate": gates.get(s.current_review_id),
+            "decision": latest.get(s.pk),
+            "overdue": bool(latest.get(s.pk) and latest[s.pk].next_review < today),
+        }
+        for s in page
+    ]
+    teams = [t for t in policy.visible_teams(request.user) if policy.can_create_system(request.user, t)]
+    return render(
+        request,
+        "reviews/dashboard.html",
+        {
+            "page": page,
+            "rows": rows,
+            "can_add_system": bool(teams),
+        },
+    )
+
+
+# --- Systems
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def system_create(request: HttpRequest) -> HttpResponse:
+    teams = Team.objects.filter(
+        pk__in=[t.pk for t in policy.visible_teams(request.user) if policy.can_create_system(request.user, t)]
+    )
+    if not teams:
+        raise PermissionDenied
+    form = SystemForm(request.POST or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        system = _apply(form, lambda: services.create_system(actor=request.user, **form.cleaned_data))
+        if system:
+            messages.success(request, f"System {system.name} added.")
+            return redirect(system)
+    return render(request, "reviews/system_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def system_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    system = _get_system_for_user(request, slug)
+    if not policy.can_edit_system(request.user, system):
+        raise PermissionDenied
+    initial = {
+        "name": system.name,
+        "description": system.description,
+        "source_of_truth": system.source_of_truth,
+    }
+    form = SystemForm(request.POST or None, initial=initial, editing=True)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _apply(
+            form, lambda: services.update_system(system=system, actor=request.user, **form.cleaned_data)
+        )
+    ):
+        messages.success(request, "System saved.")
+        return redirect(system)
+    return render(request, "reviews/system_form.html", {"form": form, "system": system})
+
+
+@login_required
+@require_GET
+def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    system = _get_system_for_user(request, slug)
+    page = _page(request, Review.objects.filter(system=system).select_related("chair", "catalogue"))
+    gates = selectors.review_gates(list(page))
+    decisions = {
+        d.review_id: d for d in Decision.objects.filter(review__in=list(page)).select_related("approver")
+    }
+    rows = [{"review": r, "gate": gates[r.pk], "decision": decisions.get(r.pk)} for r in page]
+    history = Decision.objects.filter(system=system).select_related("approver", "review")[:20]
+    return render(
+        request,
+        "reviews/system_detail.html",
+        {
+            "system": system,
+            "page": page,
+            "rows": rows,
+            "history": history,
+            "can_edit": policy.can_edit_system(request.user, system),
+            "can_start": policy.role_in(request.user, system.team_id) in policy.CHAIR_ROLES,
+        },
+    )
