@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from . import audit, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
+    AGENDA_STEPS,
     Answer,
     CatalogueVersion,
     Category,
@@ -704,3 +705,31 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
         after={"outcome": decision.outcome, "digest": decision.digest},
     )
     return decision
+
+
+# --- The meeting (seed §21): the chair's place in the 13-step agenda
+
+
+@transaction.atomic
+def move_to_step(*, review: Review, step: int, actor) -> Review:
+    """Record where the chair is in the agenda; the first move opens the meeting."""
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_chair(actor, review), "Only the chair moves the meeting's agenda.")
+    _require_open(review)
+    if not 1 <= step <= len(AGENDA_STEPS):
+        raise ServiceError(f"The agenda has steps 1 to {len(AGENDA_STEPS)}.")
+    if review.current_step == step and review.state == ReviewState.IN_MEETING:
+        return review
+    before = audit.snapshot(review, ("state", "current_step"))
+    review.current_step = step
+    review.state = ReviewState.IN_MEETING
+    review.save(update_fields=["current_step", "state"])
+    audit.record(
+        actor=actor,
+        action="meeting.step",
+        obj=review,
+        review=review,
+        before=before,
+        after=audit.snapshot(review, ("state", "current_step")),
+    )
+    return review
