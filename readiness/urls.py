@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from evidence import views as evidence_views
 from reviews import views
+from reviews.views import meeting
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -30,6 +31,26 @@ urlpatterns = [
         name="evidence_create",
     ),
     path("reviews/<int:review_id>/decide/", views.decision_create, name="decision_create"),
+    path("reviews/<int:review_id>/meeting/", meeting.meeting, name="meeting"),
+    path("reviews/<int:review_id>/meeting/<int:step>/", meeting.meeting_step, name="meeting_step"),
+    path("reviews/<int:review_id>/meeting/<int:step>/here/", meeting.meeting_here, name="meeting_here"),
+    path("reviews/<int:review_id>/meeting/decision/", meeting.meeting_decision, name="meeting_decision"),
+    path("reviews/<int:review_id>/meeting/decide/", meeting.meeting_decide, name="meeting_decide"),
+    path("reviews/<int:review_id>/meeting/scope/", meeting.meeting_scope, name="meeting_scope"),
+    path(
+        "reviews/<int:review_id>/meeting/next-review/",
+        meeting.meeting_next_review,
+        name="meeting_next_review",
+    ),
+    path("reviews/<int:review_id>/meeting/scores/<slug:code>/", meeting.meeting_score, name="meeting_score"),
+    path(
+        "reviews/<int:review_id>/meeting/findings/<slug:code>/",
+        meeting.meeting_add_finding,
+        name="meeting_add_finding",
+    ),
+    path("reviews/<int:review_id>/meeting/pulse/", meeting.meeting_pulse, name="meeting_pulse"),
+    path("findings/<int:finding_id>/meeting/", meeting.meeting_triage, name="meeting_triage"),
+    path("findings/<int:finding_id>/meeting/exception/", meeting.meeting_exception, name="meeting_exception"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("findings/<int:finding_id>/exceptions/new/", views.exception_request, name="exception_request"),
     path("exceptions/", views.exception_queue, name="exception_queue"),

@@ -139,3 +139,49 @@ class ExceptionRequestForm(forms.Form):
 class DecisionForm(forms.Form):
     next_review = forms.DateField(widget=DateInput, label="Next review")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+
+
+# --- Inline forms of the meeting page
+
+
+class ScopeForm(forms.Form):
+    release_scope = forms.CharField(max_length=200)
+    schema_changing = forms.BooleanField(required=False, label="Schema-changing release")
+    production_traffic = forms.BooleanField(required=False, label="Serves production traffic")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+
+class NextReviewForm(forms.Form):
+    next_review_date = forms.DateField(widget=DateInput, label="Next review")
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def clean_next_review_date(self):
+        value = self.cleaned_data["next_review_date"]
+        if value <= timezone.localdate():
+            raise forms.ValidationError("The next review date must be in the future.")
+        return value
+
+
+class QuickFindingForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    level = forms.ChoiceField(choices=Level.choices)
+    owner = UserChoiceField(queryset=None, required=False)
+    due_date = forms.DateField(required=False, widget=DateInput)
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = team_members(review.system.team_id)
+
+
+class FindingTriageForm(forms.Form):
+    """Regrade, close, or give an owner and date, without touching the finding's text."""
+
+    level = forms.ChoiceField(choices=Level.choices)
+    status = forms.ChoiceField(choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")])
+    owner = UserChoiceField(queryset=None, required=False)
+    due_date = forms.DateField(required=False, widget=DateInput)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = team_members(review.system.team_id)

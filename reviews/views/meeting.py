@@ -1,0 +1,500 @@
+"""The meeting page (seed §21): the 13-step agenda, edited in place with htmx, live for every participant.
+
+A full request renders the whole page; an htmx request renders only the part that changed plus the
+gate panel and the agenda out of band. Every form also works as a plain POST that redirects back.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from evidence.models import Evidence
+
+from .. import agenda, policy, selectors, services
+from ..forms import (
+    DecisionForm,
+    ExceptionRequestForm,
+    FindingTriageForm,
+    NextReviewForm,
+    QuickFindingForm,
+    ScopeForm,
+    ScoreForm,
+)
+from ..models import (
+    Answer,
+    AuditEvent,
+    Category,
+    ChecklistAnswer,
+    ChecklistItem,
+    Decision,
+    ExceptionState,
+    FindingStatus,
+    Level,
+    Review,
+)
+from .access import _apply, _get_finding_for_user, _get_review_for_user
+
+EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
+TRIAGE_PAGE = 40  # findings listed at step 13
+
+
+def _step_url(review: Review, step: int | str) -> str:
+    if step == "decision":
+        return reverse("meeting_decision", args=[review.pk])
+    return reverse("meeting_step", args=[review.pk, step])
+
+
+class Board:
+    """Everything one request needs about the review, loaded once in a fixed number of queries."""
+
+    def __init__(self, request: HttpRequest, review: Review):
+        self.request = request
+        self.review = review
+        self.rows = selectors.scorecard(review)
+        self.findings = list(selectors.findings_with_exceptions(review))
+        self.gate = selectors.review_gate(review, rows=self.rows, findings=self.findings)
+        self.by_code = {r.category.code: r for r in self.rows}
+        user = request.user
+        self.can_edit = policy.can_edit_review(user, review) and not review.is_frozen
+        self.can_chair = policy.can_chair(user, review) and not review.is_frozen
+        self.can_sign = policy.can_sign_exceptions(user, review.system) and not review.is_frozen
+
+    def facts(self) -> agenda.Facts:
+        unresolved = [f for f in self.findings if f.status != FindingStatus.RESOLVED]
+        return agenda.Facts(
+            release_scope=self.review.release_scope,
+            source_of_truth=self.review.system.source_of_truth,
+            scored=frozenset(r.category.code for r in self.rows if r.score is not None),
+            category_count=len(self.rows),
+            unresolved_p0=sum(1 for f in unresolved if f.level == Level.P0),
+            p1_without_exception=sum(
+                1
+                for f in unresolved
+                if f.level == Level.P1
+                and not any(
+                    e.state in (ExceptionState.REQUESTED, ExceptionState.SIGNED) for e in f.exceptions.all()
+                )
+            ),
+            open_without_owner=sum(1 for f in unresolved if f.owner_id is None),
+            next_review_date_set=self.review.next_review_date is not None,
+            decided=self.review.is_frozen,
+        )
+
+    def members(self):
+        return list(
+            get_user_model()
+            .objects.filter(memberships__team_id=self.review.system.team_id)
+            .order_by("username")
+            .only("id", "username", "first_name", "last_name")
+        )
+
+    def context(self, **extra) -> dict:
+        return {
+            "review": self.review,
+            "system": self.review.system,
+            "gate": self.gate,
+            "rows": self.rows,
+            "agenda": agenda.step_states(self.facts()),
+            "can_edit": self.can_edit,
+            "can_chair": self.can_chair,
+            "can_sign": self.can_sign,
+            "levels": Level.choices,
+            "statuses": FindingStatus.choices,
+            "answer_choices": Answer.choices,
+            "last_event": self.last_event_id(),
+            "now": timezone.now(),
+            **extra,
+        }
+
+    def last_event_id(self) -> int:
+        return (
+            AuditEvent.objects.filter(review=self.review).order_by("-id").values_list("id", flat=True).first()
+            or 0
+        )
+
+    def category_blocks(self, codes: tuple[str, ...]) -> list[dict]:
+        """For each category of a step: its score row, checklist with answers, findings and evidence."""
+        rows = [self.by_code[c] for c in codes if c in self.by_code]
+        ids = [r.category.pk for r in rows]
+        items = list(
+            ChecklistItem.objects.filter(category_id__in=ids).order_by("category__number", "position")
+        )
+        answers = {
+            a.item_id: a
+            for a in ChecklistAnswer.objects.filter(review=self.review, item__category_id__in=ids)
+        }
+        blocks = []
+        for row in rows:
+            evidence = list(
+                Evidence.objects.filter(review=self.review, category=row.category)
+                .select_related("restore_drill", "runbook", "added_by")
+                .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
+            )
+            blocks.append(
+                {
+                    "row": row,
+                    "category": row.category,
+                    "items": [(i, answers.get(i.pk)) for i in items if i.category_id == row.category.pk],
+                    "findings": [f for f in self.findings if f.category_id == row.category.pk],
+                    "evidence": evidence,
+                    "more_evidence": max(0, row.evidence_count - len(evidence)),
+                }
+            )
+        return blocks
+
+
+def _oob(request: HttpRequest, board: Board, template: str, context: dict, status: int = 200) -> HttpResponse:
+    """Render the changed part, then the gate panel and the agenda out of band."""
+    ctx = board.context(part=True, **context)
+    return render(request, template, ctx, status=status)
+
+
+# --- Pages
+
+
+@login_required
+@require_GET
+def meeting(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if review.is_frozen:
+        return redirect(_step_url(review, "decision"))
+    return redirect(_step_url(review, review.current_step))
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def meeting_step(request: HttpRequest, review_id: int, step: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if not 1 <= step <= agenda.LAST_STEP:
+        raise Http404
+    board = Board(request, review)
+    current = agenda.step(step)
+    extra: dict = {
+        "step": current,
+        "step_number": step,
+        "prev_url": _step_url(review, step - 1) if step > 1 else None,
+        "next_url": _step_url(review, step + 1) if step < agenda.LAST_STEP else _step_url(review, "decision"),
+    }
+    if current.kind == "categories":
+        extra["blocks"] = board.category_blocks(current.categories)
+        extra["members"] = board.members()
+        if step == 2:
+            extra["claims"] = list(review.claims.select_related("category", "evidence"))
+    elif current.kind == "scoring":
+        extra["members"] = board.members()
+    elif current.kind == "blockers":
+        extra["blocking"] = [f for f in board.findings if f.level in (Level.P0, Level.P1)]
+    elif current.kind == "owners":
+        open_findings = [f for f in board.findings if f.status != FindingStatus.RESOLVED]
+        extra["triage"] = open_findings[:TRIAGE_PAGE]
+        extra["triage_more"] = max(0, len(open_findings) - TRIAGE_PAGE)
+        extra["members"] = board.members()
+    context = board.context(**extra)
+    template = "reviews/meeting_step.html" if request.htmx else "reviews/meeting.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def meeting_decision(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    board = Board(request, review)
+    decision = Decision.objects.filter(review=review).select_related("approver").first()
+    form = DecisionForm(initial={"next_review": review.next_review_date})
+    context = board.context(
+        step=None,
+        step_number=agenda.LAST_STEP + 1,
+        decision=decision,
+        form=form,
+        prev_url=_step_url(review, agenda.LAST_STEP),
+        next_url=None,
+    )
+    template = "reviews/meeting_step.html" if request.htmx else "reviews/meeting.html"
+    return render(request, template, context)
+
+
+# --- Changes: each returns the part that changed and refreshes the gate and the agenda out of band
+
+
+def _done(request: HttpRequest, review: Review, step: int | str) -> HttpResponse:
+    """The plain-POST answer: back to the step."""
+    return redirect(_step_url(review, step))
+
+
+@login_required
+@require_POST
+def meeting_here(request: HttpRequest, review_id: int, step: int) -> HttpResponse:
+    """The chair's page reports where the chair is, so others can follow."""
+    review = _get_review_for_user(request, review_id)
+    if not policy.can_chair(request.user, review):
+        raise PermissionDenied
+    if not review.is_frozen and 1 <= step <= agenda.LAST_STEP:
+        services.move_to_step(review=review, step=step, actor=request.user)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def meeting_scope(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if not policy.can_chair(request.user, review):
+        raise PermissionDenied
+    form = ScopeForm(request.POST)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: services.update_review(
+            review=review,
+            actor=request.user,
+            version=form.cleaned_data["version"],
+            release_scope=form.cleaned_data["release_scope"],
+            schema_changing=form.cleaned_data["schema_changing"],
+            production_traffic=form.cleaned_data["production_traffic"],
+            scope_notes=review.scope_notes,
+            next_review_date=review.next_review_date,
+        ),
+    )
+    if not request.htmx:
+        _flash(request, form, "Scope saved.")
+        return _done(request, review, 1)
+    review.refresh_from_db()
+    board = Board(request, review)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_scope.html",
+        {"scope_form": form, "saved": bool(saved)},
+        status=200 if saved else 422,
+    )
+
+
+@login_required
+@require_POST
+def meeting_next_review(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if not policy.can_chair(request.user, review):
+        raise PermissionDenied
+    form = NextReviewForm(request.POST)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: services.update_review(
+            review=review,
+            actor=request.user,
+            version=form.cleaned_data["version"],
+            release_scope=review.release_scope,
+            schema_changing=review.schema_changing,
+            production_traffic=review.production_traffic,
+            scope_notes=review.scope_notes,
+            next_review_date=form.cleaned_data["next_review_date"],
+        ),
+    )
+    if not request.htmx:
+        _flash(request, form, "Next review date set.")
+        return _done(request, review, agenda.LAST_STEP)
+    review.refresh_from_db()
+    board = Board(request, review)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_next_review.html",
+        {"next_form": form, "saved": bool(saved)},
+        status=200 if saved else 422,
+    )
+
+
+@login_required
+@require_POST
+def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    review = _get_review_for_user(request, review_id, write=True)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    form = ScoreForm(request.POST, review=review)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: services.set_score(review=review, category=category, actor=request.user, **form.cleaned_data),
+    )
+    if not request.htmx:
+        _flash(request, form, f"{category.name} scored.")
+        return redirect(request.POST.get("next") or _step_url(review, 11))
+    board = Board(request, review)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_score.html",
+        {
+            "row": board.by_code[code],
+            "full": request.POST.get("full") == "1",
+            "score_form": form,
+            "members": board.members(),
+            "saved": bool(saved),
+        },
+        status=200 if saved else 422,
+    )
+
+
+@login_required
+@require_POST
+def meeting_add_finding(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    review = _get_review_for_user(request, review_id, write=True)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    form = QuickFindingForm(request.POST, review=review)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: services.add_finding(
+            review=review, category=category, actor=request.user, **form.cleaned_data
+        ),
+    )
+    if not request.htmx:
+        _flash(request, form, "Finding recorded.")
+        return redirect(request.POST.get("next") or _step_url(review, 12))
+    board = Board(request, review)
+    findings = [f for f in board.findings if f.category_id == category.pk]
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_findings.html",
+        {
+            "category": category,
+            "findings": findings,
+            "members": board.members(),
+            "finding_form": None if saved else form,
+            "saved": bool(saved),
+        },
+        status=200 if saved else 422,
+    )
+
+
+@login_required
+@require_POST
+def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
+    finding = _get_finding_for_user(request, finding_id, write=True)
+    review = finding.review
+    form = FindingTriageForm(request.POST, review=review)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: services.update_finding(
+            finding=finding,
+            actor=request.user,
+            title=finding.title,
+            description=finding.description,
+            **form.cleaned_data,
+        ),
+    )
+    if not request.htmx:
+        _flash(request, form, "Finding saved.")
+        return redirect(request.POST.get("next") or _step_url(review, 12))
+    board = Board(request, review)
+    current = next(f for f in board.findings if f.pk == finding.pk)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_finding.html",
+        {"f": current, "members": board.members(), "triage_form": None if saved else form},
+        status=200 if saved else 422,
+    )
+
+
+@login_required
+@require_POST
+def meeting_decide(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    if not policy.can_chair(request.user, review):
+        raise PermissionDenied
+    form = DecisionForm(request.POST)
+    decision = form.is_valid() and _apply(
+        form, lambda: services.record_decision(review=review, actor=request.user, **form.cleaned_data)
+    )
+    if decision:
+        messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
+        url = _step_url(review, "decision")
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    board = Board(request, review)
+    context = board.context(
+        step=None,
+        step_number=agenda.LAST_STEP + 1,
+        decision=None,
+        form=form,
+        prev_url=_step_url(review, agenda.LAST_STEP),
+        next_url=None,
+    )
+    if request.htmx:
+        return render(request, "reviews/meeting_step.html", context, status=422)
+    return render(request, "reviews/meeting.html", context, status=200)
+
+
+@login_required
+@require_POST
+def meeting_exception(request: HttpRequest, finding_id: int) -> HttpResponse:
+    finding = _get_finding_for_user(request, finding_id, write=True)
+    review = finding.review
+    form = ExceptionRequestForm(request.POST)
+    saved = form.is_valid() and _apply(
+        form, lambda: services.request_exception(finding=finding, actor=request.user, **form.cleaned_data)
+    )
+    if not request.htmx:
+        _flash(request, form, "Exception requested; a lead of the team must sign it.")
+        return redirect(request.POST.get("next") or _step_url(review, 12))
+    board = Board(request, review)
+    current = next(f for f in board.findings if f.pk == finding.pk)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_finding.html",
+        {"f": current, "members": board.members(), "exception_form": None if saved else form},
+        status=200 if saved else 422,
+    )
+
+
+# --- Live: what others changed reaches every open meeting page within a few seconds
+
+
+@login_required
+@require_GET
+def meeting_pulse(request: HttpRequest, review_id: int) -> HttpResponse:
+    """204 when nothing changed since `since`; else the gate, agenda and activity out of band, and an
+    event that tells the page to refresh the step unless the user is typing in it."""
+    review = _get_review_for_user(request, review_id)
+    try:
+        since = int(request.GET.get("since", "0"))
+    except ValueError:
+        since = 0
+    newer = list(
+        AuditEvent.objects.filter(review=review, id__gt=since).select_related("actor").order_by("-id")[:5]
+    )
+    if not newer:
+        return HttpResponse(status=204)
+    board = Board(request, review)
+    mine = all(e.actor_id == request.user.pk for e in newer)
+    try:
+        step_number = int(request.GET.get("step", "0"))
+    except ValueError:
+        step_number = 0
+    response = render(
+        request,
+        "reviews/meeting/_pulse.html",
+        board.context(events=newer, chair_step=review.current_step, step_number=step_number),
+    )
+    if not mine:
+        trigger_client_event(
+            response, "readiness:changed", {"by": newer[0].actor.username if newer[0].actor else ""}
+        )
+    return response
+
+
+def _flash(request: HttpRequest, form, success: str) -> None:
+    if form.errors:
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+    else:
+        messages.success(request, success)
