@@ -4,7 +4,8 @@ test is about behaviour; these factories give the plain starting state."""
 import factory
 from django.contrib.auth import get_user_model
 
-from reviews.models import CatalogueVersion, Category, Membership, Review, Role, System, Team
+from reviews.catalogue import load_version
+from reviews.models import CatalogueVersion, Category, ChecklistItem, Membership, Review, Role, System, Team
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -47,7 +48,12 @@ class SystemFactory(factory.django.DjangoModelFactory):
 
 
 def catalogue() -> CatalogueVersion:
-    return CatalogueVersion.objects.filter(published=True).order_by("-number").first()
+    """The shipped catalogue. Transactional tests flush the tables the data migration filled, so load
+    it again when a previous test emptied them."""
+    version = CatalogueVersion.objects.filter(published=True).order_by("-number").first()
+    if version is None:
+        version = load_version(1, CatalogueVersion=CatalogueVersion, Category=Category, ChecklistItem=ChecklistItem)
+    return version
 
 
 class ReviewFactory(factory.django.DjangoModelFactory):
