@@ -106,6 +106,28 @@ class GateResult:
     def pending(self) -> tuple[Reason, ...]:
         return tuple(r for r in self.reasons if r.status == ReasonStatus.PENDING)
 
+    def summarized(self, per_rule: int = 6) -> list[Reason]:
+        """The reasons for a panel: every rule's verdict, but at most `per_rule` findings of the same
+        rule and status, followed by one line that counts the rest."""
+        shown: list[Reason] = []
+        seen: dict[tuple[str, ReasonStatus], int] = {}
+        tail: dict[tuple[str, ReasonStatus], int] = {}
+        for reason in self.reasons:
+            key = (reason.rule, reason.status)
+            if reason.finding_id is not None:
+                seen[key] = seen.get(key, 0) + 1
+                if seen[key] > per_rule:
+                    if key not in tail:
+                        tail[key] = len(shown)
+                        shown.append(reason)  # placeholder, replaced below
+                    continue
+            shown.append(reason)
+        for (rule, status), index in sorted(tail.items(), key=lambda kv: -kv[1]):
+            more = seen[(rule, status)] - per_rule
+            what = "P0 blockers" if rule == "p0" else "P1 findings"
+            shown[index] = Reason(rule, status, f"… and {more} more {what} like these")
+        return shown
+
 
 def effective_score(score: ScoreIn) -> int | None:
     """The score the gate believes: a 2 or 3 with no evidence counts as 1 (design, no evidence)."""

@@ -87,6 +87,7 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
         "Open P0 blocker: Application connects as the database owner"
     )
     finding = page.locator("#findings-security li.finding").first
+    finding.get_by_role("link", name="Regrade or close").click()
     finding.get_by_label("Status").select_option("resolved")
     finding.get_by_role("button", name="Save").click()
     expect(gate(page)).to_have_text("Approved")

@@ -6,6 +6,9 @@ gate panel and the agenda out of band. Every form also works as a plain POST tha
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -14,13 +17,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from evidence.models import Evidence
 
 from .. import agenda, policy, selectors, services
+from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
     ExceptionRequestForm,
@@ -38,14 +42,17 @@ from ..models import (
     ChecklistItem,
     Decision,
     ExceptionState,
+    Finding,
     FindingStatus,
     Level,
     Review,
+    RiskException,
 )
 from .access import _apply, _get_finding_for_user, _get_review_for_user
 
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
+PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
 
 
 def _step_url(review: Review, step: int | str) -> str:
@@ -54,23 +61,71 @@ def _step_url(review: Review, step: int | str) -> str:
     return reverse("meeting_step", args=[review.pk, step])
 
 
+@dataclass(frozen=True)
+class Light:
+    """A finding as the gate and the agenda see it: no model instance, no template work."""
+
+    id: int
+    category_id: int
+    level: str
+    status: str
+    owner_id: int | None
+    gate: gate_rules.FindingIn
+
+
+def _light_findings(review: Review) -> list[Light]:
+    """Every finding of the review in two flat queries: a page's gate panel needs all of them."""
+    exceptions: dict[int, list[gate_rules.ExceptionIn]] = defaultdict(list)
+    for finding_id, state, expires_at in RiskException.objects.filter(finding__review=review).values_list(
+        "finding_id", "state", "expires_at"
+    ):
+        exceptions[finding_id].append(gate_rules.ExceptionIn(state, expires_at))
+    rows = Finding.objects.filter(review=review).values_list(
+        "id", "category_id", "category__code", "title", "level", "status", "owner_id"
+    )
+    return [
+        Light(
+            pk,
+            category_id,
+            level,
+            status,
+            owner_id,
+            gate_rules.FindingIn(pk, title, level, status, code, tuple(exceptions[pk])),
+        )
+        for pk, category_id, code, title, level, status, owner_id in rows
+    ]
+
+
 class Board:
-    """Everything one request needs about the review, loaded once in a fixed number of queries."""
+    """Everything one request needs about the review, in a fixed number of queries: the scorecard and
+    every finding in flat form for the gate and the agenda; full findings only for what a step shows."""
 
     def __init__(self, request: HttpRequest, review: Review):
         self.request = request
         self.review = review
         self.rows = selectors.scorecard(review)
-        self.findings = list(selectors.findings_with_exceptions(review))
-        self.gate = selectors.review_gate(review, rows=self.rows, findings=self.findings)
+        self.light = _light_findings(review)
+        self.gate = gate_rules.evaluate(
+            gate_rules.GateInput(
+                schema_changing=review.schema_changing,
+                production_traffic=review.production_traffic,
+                scores=tuple(r.as_gate_input() for r in self.rows),
+                findings=tuple(f.gate for f in self.light),
+                now=timezone.now(),
+            )
+        )
         self.by_code = {r.category.code: r for r in self.rows}
         user = request.user
         self.can_edit = policy.can_edit_review(user, review) and not review.is_frozen
         self.can_chair = policy.can_chair(user, review) and not review.is_frozen
         self.can_sign = policy.can_sign_exceptions(user, review.system) and not review.is_frozen
 
+    def findings(self, **filters) -> list[Finding]:
+        """Full findings (with category, owner and exceptions) for the part of the page that lists them."""
+        return list(selectors.findings_with_exceptions(self.review).filter(**filters))
+
     def facts(self) -> agenda.Facts:
-        unresolved = [f for f in self.findings if f.status != FindingStatus.RESOLVED]
+        unresolved = [f for f in self.light if f.status != FindingStatus.RESOLVED]
         return agenda.Facts(
             release_scope=self.review.release_scope,
             source_of_truth=self.review.system.source_of_truth,
@@ -82,7 +137,7 @@ class Board:
                 for f in unresolved
                 if f.level == Level.P1
                 and not any(
-                    e.state in (ExceptionState.REQUESTED, ExceptionState.SIGNED) for e in f.exceptions.all()
+                    e.state in (ExceptionState.REQUESTED, ExceptionState.SIGNED) for e in f.gate.exceptions
                 )
             ),
             open_without_owner=sum(1 for f in unresolved if f.owner_id is None),
@@ -133,6 +188,7 @@ class Board:
             a.item_id: a
             for a in ChecklistAnswer.objects.filter(review=self.review, item__category_id__in=ids)
         }
+        findings = self.findings(category_id__in=ids)
         blocks = []
         for row in rows:
             evidence = list(
@@ -145,7 +201,7 @@ class Board:
                     "row": row,
                     "category": row.category,
                     "items": [(i, answers.get(i.pk)) for i in items if i.category_id == row.category.pk],
-                    "findings": [f for f in self.findings if f.category_id == row.category.pk],
+                    "findings": [f for f in findings if f.category_id == row.category.pk],
                     "evidence": evidence,
                     "more_evidence": max(0, row.evidence_count - len(evidence)),
                 }
@@ -194,11 +250,21 @@ def meeting_step(request: HttpRequest, review_id: int, step: int) -> HttpRespons
     elif current.kind == "scoring":
         extra["members"] = board.members()
     elif current.kind == "blockers":
-        extra["blocking"] = [f for f in board.findings if f.level in (Level.P0, Level.P1)]
+        blocking = [
+            f for f in board.light if f.level in (Level.P0, Level.P1) and f.status != FindingStatus.RESOLVED
+        ]
+        extra["blocking"] = list(
+            selectors.findings_with_exceptions(review)
+            .filter(level__in=[Level.P0, Level.P1])
+            .exclude(status=FindingStatus.RESOLVED)[:TRIAGE_PAGE]
+        )
+        extra["blocking_more"] = max(0, len(blocking) - TRIAGE_PAGE)
     elif current.kind == "owners":
-        open_findings = [f for f in board.findings if f.status != FindingStatus.RESOLVED]
-        extra["triage"] = open_findings[:TRIAGE_PAGE]
-        extra["triage_more"] = max(0, len(open_findings) - TRIAGE_PAGE)
+        open_count = sum(1 for f in board.light if f.status != FindingStatus.RESOLVED)
+        extra["triage"] = list(
+            selectors.findings_with_exceptions(review).exclude(status=FindingStatus.RESOLVED)[:TRIAGE_PAGE]
+        )
+        extra["triage_more"] = max(0, open_count - TRIAGE_PAGE)
         extra["members"] = board.members()
     context = board.context(**extra)
     template = "reviews/meeting_step.html" if request.htmx else "reviews/meeting.html"
@@ -358,7 +424,7 @@ def meeting_add_finding(request: HttpRequest, review_id: int, code: str) -> Http
         _flash(request, form, "Finding recorded.")
         return redirect(request.POST.get("next") or _step_url(review, 12))
     board = Board(request, review)
-    findings = [f for f in board.findings if f.category_id == category.pk]
+    findings = board.findings(category=category)
     return _oob(
         request,
         board,
@@ -374,11 +440,24 @@ def meeting_add_finding(request: HttpRequest, review_id: int, code: str) -> Http
     )
 
 
+def _finding_row(request: HttpRequest, finding: Finding, **extra) -> HttpResponse:
+    """One finding's row for htmx, open for editing (`editing`) or asking an exception (`asking`)."""
+    board = Board(request, finding.review)
+    row = board.findings(pk=finding.pk)[0]
+    return render(
+        request, "reviews/meeting/_finding.html", board.context(f=row, members=board.members(), **extra)
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = _get_finding_for_user(request, finding_id, write=True)
     review = finding.review
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect("finding_edit", finding_id=finding.pk)
+        return _finding_row(request, finding, editing=True)
     form = FindingTriageForm(request.POST, review=review)
     saved = form.is_valid() and _apply(
         form,
@@ -394,12 +473,17 @@ def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
         _flash(request, form, "Finding saved.")
         return redirect(request.POST.get("next") or _step_url(review, 12))
     board = Board(request, review)
-    current = next(f for f in board.findings if f.pk == finding.pk)
+    current = board.findings(pk=finding.pk)[0]
     return _oob(
         request,
         board,
         "reviews/meeting/_finding.html",
-        {"f": current, "members": board.members(), "triage_form": None if saved else form},
+        {
+            "f": current,
+            "members": board.members(),
+            "triage_form": None if saved else form,
+            "editing": not saved,
+        },
         status=200 if saved else 422,
     )
 
@@ -433,10 +517,14 @@ def meeting_decide(request: HttpRequest, review_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def meeting_exception(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = _get_finding_for_user(request, finding_id, write=True)
     review = finding.review
+    if request.method == "GET":
+        if not request.htmx:
+            return redirect("exception_request", finding_id=finding.pk)
+        return _finding_row(request, finding, asking=True)
     form = ExceptionRequestForm(request.POST)
     saved = form.is_valid() and _apply(
         form, lambda: services.request_exception(finding=finding, actor=request.user, **form.cleaned_data)
@@ -445,12 +533,17 @@ def meeting_exception(request: HttpRequest, finding_id: int) -> HttpResponse:
         _flash(request, form, "Exception requested; a lead of the team must sign it.")
         return redirect(request.POST.get("next") or _step_url(review, 12))
     board = Board(request, review)
-    current = next(f for f in board.findings if f.pk == finding.pk)
+    current = board.findings(pk=finding.pk)[0]
     return _oob(
         request,
         board,
         "reviews/meeting/_finding.html",
-        {"f": current, "members": board.members(), "exception_form": None if saved else form},
+        {
+            "f": current,
+            "members": board.members(),
+            "exception_form": None if saved else form,
+            "asking": not saved,
+        },
         status=200 if saved else 422,
     )
 

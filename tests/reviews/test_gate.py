@@ -731,3 +731,13 @@ def test_p1_whose_exception_awaits_a_signature_says_so():
 
     assert result.outcome == GateOutcome.BLOCKED
     assert "awaiting a signature" in result.blockers[0].message
+
+
+def test_panel_summary_keeps_every_rule_and_counts_the_findings_it_folds():
+    findings = tuple(finding(i, "P0", "open", title=f"Blocker {i}") for i in range(1, 11))
+    result = evaluate(with_findings(ready_gate(), *findings))
+    shown = result.summarized(per_rule=6)
+    blockers = [r for r in shown if r.rule == "p0"]
+    assert [r.message for r in blockers[:6]] == [f"Open P0 blocker: Blocker {i}" for i in range(1, 7)]
+    assert blockers[6].message == "… and 4 more P0 blockers like these"
+    assert {r.rule for r in shown} == {r.rule for r in result.reasons}

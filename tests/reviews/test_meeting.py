@@ -289,3 +289,19 @@ def test_htmx_score_change_has_a_small_fixed_query_budget(
     version = CategoryScore.objects.get(review=review, category__code="backup").version
     with django_assert_max_num_queries(30):
         assert client.post(url, {"score": "3", "version": str(version)}, **HX).status_code == 200
+
+
+def test_triage_form_loads_on_demand_and_without_javascript_falls_back_to_the_edit_page(
+    client, member, review
+):
+    finding = services.add_finding(
+        review=review, category=category(review, "backup"), title="No drill", level=Level.P1, actor=member
+    )
+    client.force_login(member)
+    row = client.get(reverse("meeting_triage", args=[finding.pk]), **HX).content.decode()
+    assert 'name="status"' in row and 'name="version"' in row
+    assert client.get(reverse("meeting_triage", args=[finding.pk])).url == reverse(
+        "finding_edit", args=[finding.pk]
+    )
+    ask = client.get(reverse("meeting_exception", args=[finding.pk]), **HX).content.decode()
+    assert 'name="compensating_control"' in ask
