@@ -17,8 +17,12 @@ class _CategoryForm(forms.Form):
 class LinkEvidenceForm(_CategoryForm):
     title = forms.CharField(max_length=200)
     url = forms.URLField(max_length=500, assume_scheme="https")
-    observed_at = forms.DateTimeField(widget=DateTimeInput, required=False, label="Produced at",
-                                      help_text="When the test, drill or report behind the link happened.")
+    observed_at = forms.DateTimeField(
+        widget=DateTimeInput,
+        required=False,
+        label="Produced at",
+        help_text="When the test, drill or report behind the link happened.",
+    )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
 
 

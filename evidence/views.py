@@ -49,16 +49,25 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
         if item:
             messages.success(request, f"Evidence attached to {item.category.name}.")
             return redirect(f"{review.get_absolute_url()}#evidence")
-    return render(request, "evidence/evidence_form.html", {
-        "form": form, "review": review, "system": review.system, "kind": kind, "title": TITLES[kind],
-    })
+    return render(
+        request,
+        "evidence/evidence_form.html",
+        {
+            "form": form,
+            "review": review,
+            "system": review.system,
+            "kind": kind,
+            "title": TITLES[kind],
+        },
+    )
 
 
 @login_required
 @require_GET
 def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
-    item = get_object_or_404(Evidence.objects.select_related("review__system"), pk=evidence_id,
-                             kind=EvidenceKind.FILE)
+    item = get_object_or_404(
+        Evidence.objects.select_related("review__system"), pk=evidence_id, kind=EvidenceKind.FILE
+    )
     if not policy.can_view_system(request.user, item.review.system):
         raise Http404
     try:

@@ -22,7 +22,7 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Item:
-    """One object a probe names: "public.orders", "index public.orders_x", "role app", "pid 4211", "slot cdc"."""
+    """One object a probe names: "public.orders", "index public.orders_x", "role app", "pid 42", "slot x"."""
 
     object: str
     status: Status  # WARN or FAIL
@@ -37,6 +37,7 @@ class Verdict:
     status: Status
     summary: str
     items: tuple[Item, ...] = ()
+    fix: str = ""  # for SKIPPED: what makes the probe runnable (e.g. a GRANT, a setting)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Probe:
     params: dict[str, Any] = field(default_factory=dict)  # default thresholds, overridable per target
     requires_extension: str = ""  # e.g. "pg_stat_statements": missing gives SKIPPED with the fix
     seed: str = ""  # the seed section it implements, e.g. "§19.1"
+    # What the probe role needs beyond pg_monitor, with {role} for its name; empty means pg_monitor is enough.
+    grant: str = ""
 
 
 REGISTRY: dict[str, Probe] = {}

@@ -15,6 +15,7 @@ from .models import (
     ChecklistItem,
     Claim,
     Decision,
+    DecisionDocument,
     Finding,
     Membership,
     Review,
@@ -188,6 +189,14 @@ class ClaimAdmin(ReadOnlyAdmin):
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = ("system", "outcome", "recorded_at", "approver", "digest")
     list_filter = ("outcome",)
+
+
+@admin.register(DecisionDocument)
+class DecisionDocumentAdmin(ReadOnlyAdmin):
+    list_display = ("decision", "pages", "size", "sha256", "renderer", "render_ms", "rendered_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("pdf")
 
 
 @admin.register(AuditEvent)

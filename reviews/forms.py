@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from .models import Answer, Category, Level, Review, Team
+from .models import Answer, Category, Level, Outcome, Review, System, Team
 
 
 class DateInput(forms.DateInput):
@@ -185,3 +185,79 @@ class FindingTriageForm(forms.Form):
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = team_members(review.system.team_id)
+
+
+class ExceptionEditForm(ExceptionRequestForm):
+    """Change the terms of a requested or signed exception (a signed one then awaits a signature again)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+
+# --- Auditor pages: filters and verification
+
+
+class DateRangeForm(forms.Form):
+    since = forms.DateField(required=False, widget=DateInput, label="From")
+    until = forms.DateField(required=False, widget=DateInput, label="To")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", "The end of the range is before its start.")
+        return data
+
+
+class DecisionFilterForm(DateRangeForm):
+    system = forms.ModelChoiceField(queryset=System.objects.none(), required=False, to_field_name="slug")
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="slug")
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
+    field_order = ["system", "team", "outcome", "since", "until"]
+
+    def __init__(self, *args, systems, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["system"].queryset = systems
+        self.fields["team"].queryset = teams
+
+
+class AuditFilterForm(DateRangeForm):
+    actor = forms.CharField(
+        required=False, max_length=150, help_text='A username, or "system" for what nobody did by hand.'
+    )
+    action = forms.CharField(
+        required=False, max_length=60, help_text='Exact ("exception.sign") or a prefix ending in a dot.'
+    )
+    system = forms.ModelChoiceField(queryset=System.objects.none(), required=False, to_field_name="slug")
+    field_order = ["actor", "action", "system", "since", "until"]
+
+    def __init__(self, *args, systems=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if systems is None:
+            del self.fields["system"]
+        else:
+            self.fields["system"].queryset = systems
+
+
+RECORD_MAX_BYTES = 20 * 1024 * 1024
+
+
+class VerifyForm(forms.Form):
+    decision = forms.IntegerField(
+        required=False, min_value=1, label="A stored decision (its number)", widget=forms.NumberInput
+    )
+    file = forms.FileField(
+        required=False,
+        label="Or a record file (JSON)",
+        help_text="The JSON downloaded from a decision, or the bare record.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data.get("file")
+        if upload and upload.size > RECORD_MAX_BYTES:
+            raise forms.ValidationError("That file is larger than any decision record (20 MB).")
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("decision") and not data.get("file") and not self.errors:
+            raise forms.ValidationError("Pick a stored decision, upload a record file, or both.")
+        return data

@@ -331,6 +331,12 @@ class RiskException(models.Model):
     )
     signed_at = models.DateTimeField(null=True, blank=True)
     signed_digest = models.CharField(max_length=64, blank=True)
+    # Who last changed the terms after the request. They wrote what would be signed, so four eyes
+    # keeps them from signing it, as it keeps the requester.
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -342,6 +348,9 @@ class RiskException(models.Model):
                 condition=Q(state__in=ExceptionState.values), name="exception_state_valid"
             ),
             models.CheckConstraint(condition=~Q(signer=models.F("requested_by")), name="exception_four_eyes"),
+            models.CheckConstraint(
+                condition=~Q(signer=models.F("edited_by")), name="exception_four_eyes_editor"
+            ),
             models.CheckConstraint(
                 condition=~Q(state=ExceptionState.SIGNED)
                 | (Q(signer__isnull=False) & Q(signed_at__isnull=False)),
@@ -355,6 +364,9 @@ class RiskException(models.Model):
 
     def __str__(self) -> str:
         return f"Exception for {self.finding}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("exception_detail", args=[self.pk])
 
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
@@ -442,10 +454,32 @@ class Decision(AppendOnlyModel):
         constraints = [
             models.CheckConstraint(condition=Q(outcome__in=Outcome.values), name="decision_outcome_valid"),
             models.UniqueConstraint(fields=["review"], name="decision_one_per_review"),
+            # A chain, not a tree: each decision follows exactly one predecessor of its system.
+            models.UniqueConstraint(fields=["system", "previous_digest"], name="decision_chain_unforked"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} — {self.system} ({self.recorded_at:%Y-%m-%d})"
+
+
+class DecisionDocument(AppendOnlyModel):
+    """The PDF of a decision record, rendered once by a worker and served as stored ever after."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="document")
+    pdf = models.BinaryField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the PDF bytes.")
+    size = models.PositiveIntegerField()
+    pages = models.PositiveIntegerField()
+    renderer = models.CharField(max_length=60)
+    render_ms = models.PositiveIntegerField()
+    rendered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-rendered_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(size__gt=0), name="decision_document_not_empty")]
+
+    def __str__(self) -> str:
+        return f"PDF of decision {self.decision_id}"
 
 
 class AuditEvent(AppendOnlyModel):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from django.apps import apps
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
@@ -12,11 +13,14 @@ from evidence.models import Evidence
 
 from . import gate as gate_rules
 from .models import (
+    AuditEvent,
     Category,
     CategoryScore,
     Decision,
+    ExceptionState,
     Finding,
     FindingStatus,
+    Membership,
     Review,
     RiskException,
     System,
@@ -121,10 +125,191 @@ def latest_decisions_by_system(systems) -> dict[int, Decision]:
     return latest
 
 
+# Signed exceptions that lapse within this many days are shown on the dashboard.
+EXPIRING_SOON_DAYS = 14
+
+
+def overdue_systems(systems: QuerySet[System], *, today: date) -> QuerySet[System]:
+    """Systems whose newest decision's next-review date has passed: one query."""
+    newest = Decision.objects.filter(system=OuterRef("pk")).order_by("-recorded_at", "-id")
+    return (
+        systems.select_related("team")
+        .annotate(
+            next_review=Subquery(newest.values("next_review")[:1]),
+            latest_decision_id=Subquery(newest.values("pk")[:1]),
+        )
+        .filter(next_review__lt=today)
+        .order_by("next_review", "name")
+    )
+
+
+def expiring_exceptions(
+    systems: QuerySet[System], *, now: datetime, days: int = EXPIRING_SOON_DAYS
+) -> QuerySet[RiskException]:
+    """Signed, still active exceptions of these systems that lapse within `days`: one query."""
+    return (
+        RiskException.objects.filter(
+            state=ExceptionState.SIGNED,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=days),
+            finding__review__system__in=systems,
+        )
+        .select_related("finding__review__system__team", "signer")
+        .order_by("expires_at", "pk")
+    )
+
+
 def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
     """Systems annotated with their current (newest) review id."""
     newest = Review.objects.filter(system=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
     return systems.select_related("team").annotate(current_review_id=Subquery(newest))
+
+
+RECORD_SCHEMA = "readiness.decision/2"
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user else None
+
+
+def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
+    entry = {
+        "id": e.pk,
+        "kind": e.kind,
+        "title": e.title,
+        "url": e.url,
+        "file": e.file.name if e.file else "",
+        "observed_at": e.observed_at.isoformat(),
+        "age_days": max((recorded_at - e.observed_at).days, 0),
+        "added_by": _username(e.added_by),
+        "added_at": e.added_at.isoformat(),
+    }
+    drill = getattr(e, "restore_drill", None) if e.kind == "restore_drill" else None
+    if drill is not None:
+        entry["restore_drill"] = {
+            "database": drill.database,
+            "rpo_target_minutes": drill.rpo_target_minutes,
+            "rto_target_minutes": drill.rto_target_minutes,
+            "rpo_achieved_seconds": int(drill.rpo_achieved.total_seconds()),
+            "rto_achieved_seconds": int(drill.rto_achieved.total_seconds()),
+            "validation_passed": drill.validation_passed,
+            "passed": drill.passed,
+        }
+    runbook = getattr(e, "runbook", None) if e.kind == "runbook" else None
+    if runbook is not None:
+        entry["runbook"] = {
+            "name": runbook.name,
+            "owner": runbook.owner,
+            "last_tested": _iso(runbook.last_tested),
+        }
+    return entry
+
+
+def _exception_entry(e: RiskException) -> dict:
+    return {
+        "id": e.pk,
+        "state": e.state,
+        "justification": e.justification,
+        "compensating_control": e.compensating_control,
+        "expires_at": e.expires_at.isoformat(),
+        "requested_by": _username(e.requested_by),
+        "requested_at": e.requested_at.isoformat(),
+        "edited_by": _username(e.edited_by),
+        "signer": _username(e.signer),
+        "signed_at": _iso(e.signed_at),
+        "signed_digest": e.signed_digest,
+    }
+
+
+def participants(review: Review, *, extra=()) -> list[dict]:
+    """Everyone who acted on the review (its audit trail), with the chair and the approver: 3 queries."""
+    from django.contrib.auth import get_user_model
+
+    counts = dict(
+        AuditEvent.objects.filter(review=review, actor__isnull=False)
+        .values_list("actor_id")
+        .annotate(n=Count("id"))
+        .values_list("actor_id", "n")
+    )
+    ids = set(counts) | {u.pk for u in (review.chair, *extra) if u is not None}
+    users = get_user_model().objects.filter(pk__in=ids).order_by("username")
+    roles = dict(
+        Membership.objects.filter(team_id=review.system.team_id, user_id__in=ids).values_list(
+            "user_id", "role"
+        )
+    )
+    extra_ids = {u.pk for u in extra if u is not None}
+    people = []
+    for user in users:
+        parts = []
+        if review.chair_id == user.pk:
+            parts.append("chair")
+        if user.pk in extra_ids:
+            parts.append("approver")
+        if counts.get(user.pk):
+            parts.append("contributor")
+        people.append(
+            {
+                "username": user.get_username(),
+                "name": user.get_full_name(),
+                "team_role": roles.get(user.pk),
+                "took_part_as": parts,
+                "actions": counts.get(user.pk, 0),
+            }
+        )
+    return people
+
+
+def probe_runs(review: Review, *, until: datetime) -> list[dict]:
+    """The finished probe runs of the review that the decision could rely on, with their results in
+    brief. [] when the probes app has no runs model (it is optional to the review domain)."""
+    try:
+        run_model = apps.get_model("probes", "ProbeRun")
+    except LookupError:
+        return []
+    runs = (
+        run_model.objects.filter(review=review, state__in=["done", "failed"], finished_at__lte=until)
+        .select_related("target", "started_by")
+        .prefetch_related("results")
+        .order_by("started_at", "pk")
+    )
+    entries = []
+    for run in runs:
+        results = sorted(run.results.all(), key=lambda r: (r.category, r.probe_id))
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        entries.append(
+            {
+                "id": run.pk,
+                "target": run.target.name,
+                "environment": run.target.environment,
+                "state": run.state,
+                "applied_to_review": run.applied_to_review,
+                "started_by": _username(run.started_by),
+                "started_at": _iso(run.started_at),
+                "finished_at": _iso(run.finished_at),
+                "error": run.error,
+                "counts": counts,
+                "not_passed": [
+                    {
+                        "probe": r.probe_id,
+                        "title": r.title,
+                        "category": r.category,
+                        "severity": r.severity,
+                        "status": r.status,
+                        "summary": r.summary,
+                    }
+                    for r in results
+                    if r.status != "pass"
+                ],
+            }
+        )
+    return entries
 
 
 def decision_record(
@@ -136,22 +321,35 @@ def decision_record(
     next_review: date,
     previous_digest: str,
     notes: str = "",
+    previous: Decision | None = None,
 ) -> dict:
-    """The canonical, JSON-safe decision record (seed §21) that the digest covers."""
+    """The canonical, JSON-safe decision record (seed §21) that the digest covers.
+
+    Only strings, integers, booleans, null, lists and objects: no floats, whose text form could change
+    between serialisers, and every time in ISO 8601 with its offset. A fixed number of queries."""
     rows = scorecard(review)
-    findings = list(findings_with_exceptions(review))
+    findings = list(
+        Finding.objects.filter(review=review)
+        .select_related("category", "owner", "created_by")
+        .prefetch_related(
+            Prefetch(
+                "exceptions",
+                queryset=RiskException.objects.select_related("requested_by", "signer", "edited_by").order_by(
+                    "requested_at", "id"
+                ),
+            )
+        )
+    )
     evidence = list(
-        Evidence.objects.filter(review=review).select_related("category").order_by("category__number", "id")
+        Evidence.objects.filter(review=review)
+        .select_related("category", "added_by", "restore_drill", "runbook")
+        .order_by("category__number", "observed_at", "id")
     )
     by_category: dict[int, list[dict]] = {}
     for e in evidence:
-        by_category.setdefault(e.category_id, []).append(
-            {"id": e.pk, "kind": e.kind, "title": e.title, "observed_at": e.observed_at.isoformat()}
-        )
+        by_category.setdefault(e.category_id, []).append(_evidence_entry(e, recorded_at))
     now = recorded_at
-
-    def person(user) -> str | None:
-        return user.get_username() if user else None
+    person = _username
 
     exceptions = []
     for f in findings:
@@ -162,13 +360,8 @@ def decision_record(
                         "finding_id": f.pk,
                         "finding": f.title,
                         "level": f.level,
-                        "justification": e.justification,
-                        "compensating_control": e.compensating_control,
-                        "expires_at": e.expires_at.isoformat(),
-                        "requested_by": person(e.requested_by),
-                        "signer": person(e.signer),
-                        "signed_at": e.signed_at.isoformat() if e.signed_at else None,
-                        "signed_digest": e.signed_digest,
+                        "category": f.category.code,
+                        **_exception_entry(e),
                     }
                 )
     follow_up = [
@@ -176,32 +369,67 @@ def decision_record(
             "finding_id": f.pk,
             "title": f.title,
             "level": f.level,
+            "status": f.status,
             "category": f.category.code,
             "owner": person(f.owner),
-            "due_date": f.due_date.isoformat() if f.due_date else None,
+            "due_date": _iso(f.due_date),
         }
-        for f in findings
+        for f in sorted(findings, key=lambda f: (f.level, f.due_date or date.max, f.pk))
         if f.status != FindingStatus.RESOLVED and f.level in ("P1", "P2", "P3")
     ]
     return {
-        "schema": "readiness.decision/1",
-        "system": {"slug": review.system.slug, "name": review.system.name, "team": review.system.team.name},
+        "schema": RECORD_SCHEMA,
+        "system": {
+            "slug": review.system.slug,
+            "name": review.system.name,
+            "team": review.system.team.name,
+            "source_of_truth": review.system.source_of_truth,
+        },
         "review": {
             "id": review.pk,
             "release_scope": review.release_scope,
+            "scope_notes": review.scope_notes,
             "schema_changing": review.schema_changing,
             "production_traffic": review.production_traffic,
             "catalogue_version": review.catalogue.number,
             "chair": person(review.chair),
             "started_at": review.created_at.isoformat(),
         },
+        "participants": participants(review, extra=(approver,)),
         "outcome": gate.outcome.value,
-        "reasons": [{"rule": r.rule, "status": r.status.value, "message": r.message} for r in gate.reasons],
+        "reasons": [
+            {
+                "rule": r.rule,
+                "status": r.status.value,
+                "message": r.message,
+                "category": r.category_code,
+                "finding_id": r.finding_id,
+            }
+            for r in gate.reasons
+        ],
         "blockers": [r.message for r in gate.blockers],
         "exceptions": exceptions,
         "follow_up": follow_up,
+        "findings": [
+            {
+                "id": f.pk,
+                "level": f.level,
+                "status": f.status,
+                "title": f.title,
+                "category": f.category.code,
+                "source": f.source,
+                "owner": person(f.owner),
+                "due_date": _iso(f.due_date),
+                "created_by": person(f.created_by),
+                "created_at": f.created_at.isoformat(),
+                "resolved_at": _iso(f.resolved_at),
+                "exceptions": [_exception_entry(e) for e in f.exceptions.all()],
+            }
+            for f in sorted(findings, key=lambda f: (f.level, f.pk))
+        ],
         "scorecard": [
             {
+                "number": r.category.number,
                 "category": r.category.code,
                 "name": r.category.name,
                 "score": r.score.score if r.score else None,
@@ -212,11 +440,24 @@ def decision_record(
             }
             for r in rows
         ],
+        "evidence_count": len(evidence),
+        "probe_runs": probe_runs(review, until=recorded_at),
         "notes": notes,
         "next_review": next_review.isoformat(),
         "approver": person(approver),
         "recorded_at": recorded_at.isoformat(),
         "previous_digest": previous_digest,
+        "supersedes": (
+            {
+                "decision_id": previous.pk,
+                "review_id": previous.review_id,
+                "outcome": previous.outcome,
+                "recorded_at": previous.recorded_at.isoformat(),
+                "digest": previous.digest,
+            }
+            if previous is not None
+            else None
+        ),
     }
 
 

@@ -17,6 +17,7 @@ from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
     AGENDA_STEPS,
     Answer,
+    AuditEvent,
     CatalogueVersion,
     Category,
     CategoryScore,
@@ -434,6 +435,16 @@ def update_finding(
     finding.status, finding.owner, finding.due_date = status, owner, due_date
     finding.version += 1
     finding.save()
+    if before["title"] != finding.title or before["level"] != level:
+        # A signature covers the finding's title and level too (exception_digest): it no longer holds.
+        signed = RiskException.objects.select_for_update().filter(
+            finding=finding, state=ExceptionState.SIGNED
+        )
+        for exc in signed:
+            exc.finding = finding
+            _void_signature(exc, actor=actor, review=review, why="finding changed after signing")
+            exc.version += 1
+            exc.save()
     action = "finding.regrade" if before["level"] != level else "finding.update"
     audit.record(
         actor=actor,
@@ -511,6 +522,28 @@ def exception_digest(exc: RiskException) -> str:
     return hashlib.sha256(canonical_json(terms)).hexdigest()
 
 
+def signature_matches(exc: RiskException) -> bool | None:
+    """Whether the signed digest still covers the exception's current terms (None: never signed)."""
+    if not exc.signed_digest:
+        return None
+    return exception_digest(exc) == exc.signed_digest
+
+
+def _validate_terms(*, justification: str, compensating_control: str, expires_at: datetime) -> dict:
+    errors = {}
+    if not justification.strip():
+        errors["justification"] = "Say why the release may ship with this risk."
+    if not compensating_control.strip():
+        errors["compensating_control"] = "Name the compensating control."
+    now = timezone.now()
+    limit = now + timedelta(days=settings.EXCEPTION_MAX_DAYS)
+    if expires_at <= now:
+        errors["expires_at"] = "The expiry must be in the future."
+    elif expires_at > limit:
+        errors["expires_at"] = f"An exception lasts at most {settings.EXCEPTION_MAX_DAYS} days."
+    return errors
+
+
 @transaction.atomic
 def request_exception(
     *, finding: Finding, justification: str, compensating_control: str, expires_at: datetime, actor
@@ -525,16 +558,11 @@ def request_exception(
         )
     if finding.status == FindingStatus.RESOLVED:
         errors["finding"] = "The finding is resolved; it needs no exception."
-    if not justification.strip():
-        errors["justification"] = "Say why the release may ship with this risk."
-    if not compensating_control.strip():
-        errors["compensating_control"] = "Name the compensating control."
-    now = timezone.now()
-    limit = now + timedelta(days=settings.EXCEPTION_MAX_DAYS)
-    if expires_at <= now:
-        errors["expires_at"] = "The expiry must be in the future."
-    elif expires_at > limit:
-        errors["expires_at"] = f"An exception lasts at most {settings.EXCEPTION_MAX_DAYS} days."
+    errors.update(
+        _validate_terms(
+            justification=justification, compensating_control=compensating_control, expires_at=expires_at
+        )
+    )
     if errors:
         raise ServiceError(errors)
     exc = RiskException.objects.create(
@@ -554,11 +582,83 @@ def request_exception(
     return exc
 
 
+def _void_signature(exc: RiskException, *, actor, review: Review, why: str) -> None:
+    """Back to awaiting a signature: the terms someone signed are no longer the terms. Audited."""
+    before = {**audit.snapshot(exc, EXCEPTION_FIELDS), "signed_digest": exc.signed_digest}
+    exc.state = ExceptionState.REQUESTED
+    exc.signer, exc.signed_at, exc.signed_digest = None, None, ""
+    audit.record(
+        actor=actor,
+        action="exception.void",
+        obj=exc,
+        review=review,
+        before=before,
+        after={**audit.snapshot(exc, EXCEPTION_FIELDS), "signed_digest": "", "why": why},
+    )
+
+
+@transaction.atomic
+def edit_exception(
+    *,
+    exception: RiskException,
+    actor,
+    justification: str,
+    compensating_control: str,
+    expires_at: datetime,
+    version: int | None = None,
+) -> RiskException:
+    """Change the terms of a requested or signed exception. A signature covers exact terms, so editing a
+    signed exception voids it: it awaits a signature again, and whoever edited it may not sign it."""
+    exc = (
+        RiskException.objects.select_for_update(of=("self",))
+        .select_related("finding__review__system")
+        .get(pk=exception.pk)
+    )
+    review = exc.finding.review
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    _check_version(exc, version)
+    if exc.state not in (ExceptionState.REQUESTED, ExceptionState.SIGNED):
+        raise ServiceError(
+            f"This exception is {exc.get_state_display().lower()}; request a new one instead of editing it."
+        )
+    errors = _validate_terms(
+        justification=justification, compensating_control=compensating_control, expires_at=expires_at
+    )
+    if errors:
+        raise ServiceError(errors)
+    justification, compensating_control = justification.strip(), compensating_control.strip()
+    unchanged = (
+        exc.justification == justification
+        and exc.compensating_control == compensating_control
+        and exc.expires_at == expires_at
+    )
+    if unchanged:
+        return exc
+    before = audit.snapshot(exc, EXCEPTION_FIELDS)
+    exc.justification, exc.compensating_control = justification, compensating_control
+    exc.expires_at = expires_at
+    exc.edited_by, exc.edited_at = actor, timezone.now()
+    if exc.state == ExceptionState.SIGNED:
+        _void_signature(exc, actor=actor, review=review, why="terms edited after signing")
+    exc.version += 1
+    exc.save()
+    audit.record(
+        actor=actor,
+        action="exception.edit",
+        obj=exc,
+        review=review,
+        before=before,
+        after=audit.snapshot(exc, EXCEPTION_FIELDS),
+    )
+    return exc
+
+
 def _decide_exception(
     *, exception: RiskException, actor, to_state: str, version: int | None
 ) -> RiskException:
     exc = (
-        RiskException.objects.select_for_update()
+        RiskException.objects.select_for_update(of=("self",))
         .select_related("finding__review__system")
         .get(pk=exception.pk)
     )
@@ -570,6 +670,8 @@ def _decide_exception(
     _require_open(review)
     if exc.requested_by_id == actor.pk:
         raise ServiceError("Four eyes: you cannot sign or reject your own request; another lead must.")
+    if exc.edited_by_id == actor.pk:
+        raise ServiceError("Four eyes: you edited these terms, so another lead must sign or reject them.")
     _check_version(exc, version)
     if exc.state != ExceptionState.REQUESTED:
         raise ServiceError(f"This exception is {exc.get_state_display().lower()}, not awaiting a signature.")
@@ -610,7 +712,7 @@ def reject_exception(*, exception: RiskException, actor, version: int | None = N
 @transaction.atomic
 def revoke_exception(*, exception: RiskException, actor) -> RiskException:
     exc = (
-        RiskException.objects.select_for_update()
+        RiskException.objects.select_for_update(of=("self",))
         .select_related("finding__review__system")
         .get(pk=exception.pk)
     )
@@ -637,6 +739,42 @@ def revoke_exception(*, exception: RiskException, actor) -> RiskException:
     return exc
 
 
+EXPIRY_BATCH = 500
+
+
+def expire_exceptions(*, now: datetime | None = None) -> int:
+    """Signed exceptions whose expiry has passed become expired, with nobody acting (Celery beat).
+
+    Idempotent: a second call, or a concurrent one, finds nothing left to do. Runs on decided reviews too:
+    expiry is time passing, not a change to the frozen review. Returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                RiskException.objects.select_for_update(of=("self",), skip_locked=True)
+                .filter(state=ExceptionState.SIGNED, expires_at__lte=now)
+                .select_related("finding__review")
+                .order_by("expires_at", "pk")[:EXPIRY_BATCH]
+            )
+            for exc in due:
+                before = audit.snapshot(exc, EXCEPTION_FIELDS)
+                exc.state = ExceptionState.EXPIRED
+                exc.version += 1
+                exc.save(update_fields=["state", "version"])
+                audit.record(
+                    actor=None,
+                    action="exception.expire",
+                    obj=exc,
+                    review=exc.finding.review,
+                    before=before,
+                    after=audit.snapshot(exc, EXCEPTION_FIELDS),
+                )
+        expired += len(due)
+        if len(due) < EXPIRY_BATCH:
+            return expired
+
+
 # --- Decisions (seed §21)
 
 
@@ -658,6 +796,8 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
         "Only the chair (an architect or lead of the team) records the decision.",
     )
     _require_open(review)
+    # One decision at a time per system, so two reviews decided at once cannot fork the chain.
+    System.objects.select_for_update().filter(pk=review.system_id).first()
     now = timezone.now()
     if next_review <= now.date():
         raise ServiceError({"next_review": "The next review date must be in the future."})
@@ -673,6 +813,7 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
         next_review=next_review,
         previous_digest=previous.digest if previous else "",
         notes=notes,
+        previous=previous,
     )
     try:
         decision = Decision.objects.create(
@@ -690,7 +831,9 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
             previous_digest=record["previous_digest"],
         )
     except IntegrityError:
-        raise ServiceError("This review already has a decision.")
+        if Decision.objects.filter(review=review).exists():
+            raise ServiceError("This review already has a decision.")
+        raise
     before = audit.snapshot(review, REVIEW_FIELDS)
     review.state = ReviewState.DECIDED
     review.next_review_date = next_review
@@ -704,7 +847,41 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
         before=before,
         after={"outcome": decision.outcome, "digest": decision.digest},
     )
+    # The PDF is rendered once, by a worker, after the record is committed (it reads only the record).
+    # robust: a broker that is down must not turn a recorded decision into an error page; the PDF page
+    # enqueues the rendering again.
+    transaction.on_commit(lambda: enqueue_decision_pdf(decision.pk), robust=True)
     return decision
+
+
+def record_download(*, actor, decision: Decision, fmt: str) -> None:
+    """An auditable fact: who took a copy of which decision record, in which form."""
+    audit.record(
+        actor=actor,
+        action="decision.download",
+        obj=decision,
+        review=decision.review,
+        after={"format": fmt, "digest": decision.digest},
+    )
+
+
+def record_export(*, actor, filters: dict, review: Review | None = None) -> None:
+    """An auditable fact: who exported (part of) the audit trail, with which filters."""
+    AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action="audit.export",
+        object_type="reviews.review" if review is not None else "reviews.auditevent",
+        object_id=str(review.pk) if review is not None else "",
+        object_repr=(f"Audit trail of {review}" if review is not None else "Audit trail")[:200],
+        review=review,
+        after={"format": "csv", "filters": {k: str(v) for k, v in sorted(filters.items())}},
+    )
+
+
+def enqueue_decision_pdf(decision_id: int) -> None:
+    from .tasks import render_decision_pdf  # tasks import the renderer, which imports selectors
+
+    render_decision_pdf.delay(decision_id)
 
 
 # --- The meeting (seed §21): the chair's place in the 13-step agenda

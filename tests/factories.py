@@ -52,7 +52,9 @@ def catalogue() -> CatalogueVersion:
     it again when a previous test emptied them."""
     version = CatalogueVersion.objects.filter(published=True).order_by("-number").first()
     if version is None:
-        version = load_version(1, CatalogueVersion=CatalogueVersion, Category=Category, ChecklistItem=ChecklistItem)
+        version = load_version(
+            1, CatalogueVersion=CatalogueVersion, Category=Category, ChecklistItem=ChecklistItem
+        )
     return version
 
 

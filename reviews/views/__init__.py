@@ -2,10 +2,20 @@
 or selector, render."""
 
 from .access import _apply, _get_review_for_user, _get_system_for_user, _page  # noqa: F401  (used by other apps)
-from .decisions import decision_create, decision_detail, decision_json, review_audit  # noqa: F401
+from .auditor import audit_trail, audit_trail_csv, auditor_decisions, verify  # noqa: F401
+from .decisions import (  # noqa: F401
+    decision_create,
+    decision_detail,
+    decision_json,
+    decision_pdf,
+    review_audit,
+    review_audit_csv,
+)
 from .findings import (  # noqa: F401
     claim_create,
     exception_decide,
+    exception_detail,
+    exception_edit,
     exception_queue,
     exception_request,
     finding_create,

@@ -49,7 +49,10 @@ def _get_finding_for_user(request: HttpRequest, finding_id: int, *, write: bool 
 
 def _get_exception_for_user(request: HttpRequest, exception_id: int) -> RiskException:
     exc = get_object_or_404(
-        RiskException.objects.select_related("finding__review__system__team", "requested_by"), pk=exception_id
+        RiskException.objects.select_related(
+            "finding__review__system__team", "finding__category", "requested_by", "signer", "edited_by"
+        ),
+        pk=exception_id,
     )
     if not policy.can_view_system(request.user, exc.finding.review.system):
         raise Http404

@@ -1,4 +1,4 @@
-"""Recording and reading decisions; the review's audit trail."""
+"""Recording and reading decisions, their PDF and JSON downloads; the review's audit trail."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import policy, services
-from ..forms import DecisionForm
-from ..models import AuditEvent
+from .. import charts, policy, records, services
+from ..forms import AuditFilterForm, DecisionForm
+from ..models import AuditEvent, Decision, DecisionDocument
 from .access import _apply, _get_decision_for_user, _get_review_for_user, _page
+from .auditor import _query, filter_events, stream_events_csv
 from .review import review_context
+
+# A PDF not stored this long after its decision is enqueued again (its message may have been lost).
+PDF_RETRY_AFTER_SECONDS = 60
 
 # --- Decisions
 
@@ -43,11 +50,22 @@ def decision_create(request: HttpRequest, review_id: int) -> HttpResponse:
     return render(request, "reviews/decision_form.html", context)
 
 
+def _document_meta(decision: Decision) -> DecisionDocument | None:
+    """The stored PDF's facts, without loading its bytes."""
+    return DecisionDocument.objects.filter(decision=decision).defer("pdf").first()
+
+
 @login_required
 @require_GET
 def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
     decision = _get_decision_for_user(request, decision_id)
-    verified = services.record_digest(decision.record) == decision.digest
+    check = records.verify_stored(decision)
+    record = decision.record
+    chart = charts.score_chart_svg(
+        record.get("scorecard", []),
+        minimums=charts.minimums_from_reasons(record.get("reasons", [])),
+        colours=records.score_colours(),
+    )
     return render(
         request,
         "reviews/decision_detail.html",
@@ -55,8 +73,15 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "decision": decision,
             "system": decision.system,
             "review": decision.review,
-            "verified": verified,
-            "record": decision.record,
+            "verified": check.computed_digest == decision.digest,
+            "check": check,
+            "record": record,
+            "chart": mark_safe(chart),  # noqa: S308  (charts escapes every text it draws)
+            "document": _document_meta(decision),
+            "superseded_by": Decision.objects.filter(
+                system_id=decision.system_id, previous_digest=decision.digest
+            ).first(),
+            "evidence_count": sum(len(row.get("evidence", [])) for row in record.get("scorecard", [])),
         },
     )
 
@@ -68,18 +93,71 @@ def decision_json(request: HttpRequest, decision_id: int) -> HttpResponse:
     body = json.dumps(
         {"digest": decision.digest, "record": decision.record}, sort_keys=True, indent=2, ensure_ascii=False
     )
+    services.record_download(actor=request.user, decision=decision, fmt="json")
     response = HttpResponse(body, content_type="application/json")
     filename = f"decision-{decision.system.slug}-{decision.pk}.json"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-# --- Audit trail
+@login_required
+@require_GET
+def decision_pdf(request: HttpRequest, decision_id: int) -> HttpResponse:
+    """The stored PDF, as rendered once by the worker; a page that refreshes while it is being rendered."""
+    decision = _get_decision_for_user(request, decision_id)
+    document = DecisionDocument.objects.filter(decision=decision).first()
+    if document is None:
+        waited = (timezone.now() - decision.recorded_at).total_seconds()
+        if waited > PDF_RETRY_AFTER_SECONDS and cache.add(f"decision-pdf-enqueued-{decision.pk}", 1, 60):
+            services.enqueue_decision_pdf(decision.pk)  # idempotent: a late first message does nothing
+        response = render(
+            request,
+            "reviews/decision_pdf_pending.html",
+            {"decision": decision, "system": decision.system, "review": decision.review, "waited": waited},
+            status=202,
+        )
+        response["Retry-After"] = "3"
+        response["Refresh"] = "3"  # and a <meta> refresh in the page, for clients that ignore the header
+        response["Cache-Control"] = "no-store"
+        return response
+    services.record_download(actor=request.user, decision=decision, fmt="pdf")
+    response = HttpResponse(bytes(document.pdf), content_type="application/pdf")
+    filename = f"decision-{decision.system.slug}-{decision.pk}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Length"] = str(document.size)
+    response["X-Content-SHA256"] = document.sha256
+    return response
+
+
+# --- Audit trail of one review
 
 
 @login_required
 @require_GET
 def review_audit(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id)
-    page = _page(request, AuditEvent.objects.filter(review=review).select_related("actor"), per_page=50)
-    return render(request, "reviews/audit.html", {"review": review, "system": review.system, "page": page})
+    form = AuditFilterForm(request.GET or None)
+    events = AuditEvent.objects.filter(review=review)
+    events = filter_events(events, form)
+    page = _page(request, events.select_related("actor"), per_page=50)
+    return render(
+        request,
+        "reviews/audit.html",
+        {
+            "review": review,
+            "system": review.system,
+            "page": page,
+            "form": form,
+            "query": _query(request),
+        },
+    )
+
+
+@login_required
+@require_GET
+def review_audit_csv(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = _get_review_for_user(request, review_id)
+    form = AuditFilterForm(request.GET or None)
+    events = filter_events(AuditEvent.objects.filter(review=review), form)
+    services.record_export(actor=request.user, review=review, filters=dict(request.GET.items()))
+    return stream_events_csv(events, filename=f"audit-review-{review.pk}.csv")

@@ -8,12 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import policy, services
-from ..forms import ClaimForm, ExceptionRequestForm, FindingEditForm, FindingForm
-from ..models import Category, ExceptionState, ReviewState, RiskException
+from .. import policy, selectors, services
+from ..forms import ClaimForm, ExceptionEditForm, ExceptionRequestForm, FindingEditForm, FindingForm
+from ..models import AuditEvent, Category, ExceptionState, ReviewState, RiskException, System
 from .access import _apply, _get_exception_for_user, _get_finding_for_user, _get_review_for_user, _page
 
 # --- Findings and claims
@@ -155,21 +156,116 @@ def exception_decide(request: HttpRequest, exception_id: int, action: str) -> Ht
     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def exception_edit(request: HttpRequest, exception_id: int) -> HttpResponse:
+    """Change the terms of a requested or signed exception; a signed one goes back to awaiting a signature."""
+    exc = _get_exception_for_user(request, exception_id)
+    review = exc.finding.review
+    if not policy.can_edit_review(request.user, review):
+        raise PermissionDenied
+    initial = {
+        "justification": exc.justification,
+        "compensating_control": exc.compensating_control,
+        "expires_at": timezone.localtime(exc.expires_at).replace(second=0, microsecond=0),
+        "version": exc.version,
+    }
+    form = ExceptionEditForm(request.POST or None, initial=initial)
+    if request.method == "GET":
+        form.fields["expires_at"].initial = initial["expires_at"]
+    if request.method == "POST" and form.is_valid():
+        was_signed = exc.state == ExceptionState.SIGNED
+        saved = _apply(
+            form, lambda: services.edit_exception(exception=exc, actor=request.user, **form.cleaned_data)
+        )
+        if saved:
+            if was_signed and saved.state == ExceptionState.REQUESTED:
+                messages.warning(
+                    request, "Exception changed. Its signature is void: another lead must sign it again."
+                )
+            else:
+                messages.success(request, "Exception changed.")
+            return redirect(saved)
+    return render(
+        request,
+        "reviews/exception_form.html",
+        {
+            "form": form,
+            "exception": exc,
+            "finding": exc.finding,
+            "review": review,
+            "system": review.system,
+            "max_days": settings.EXCEPTION_MAX_DAYS,
+        },
+    )
+
+
+@login_required
+@require_GET
+def exception_detail(request: HttpRequest, exception_id: int) -> HttpResponse:
+    """One exception: its terms, its signature (who, when, the digest of what was signed) and history."""
+    exc = _get_exception_for_user(request, exception_id)
+    review = exc.finding.review
+    history = AuditEvent.objects.filter(
+        object_type=RiskException._meta.label_lower, object_id=str(exc.pk)
+    ).select_related("actor")
+    now = timezone.now()
+    return render(
+        request,
+        "reviews/exception_detail.html",
+        {
+            "exception": exc,
+            "e": exc,
+            "finding": exc.finding,
+            "review": review,
+            "system": review.system,
+            "history": history,
+            "signature_matches": services.signature_matches(exc),
+            "current_digest": services.exception_digest(exc),
+            "now": now,
+            "active": exc.is_active(now),
+            "can_edit": policy.can_edit_review(request.user, review)
+            and not review.is_frozen
+            and exc.state in (ExceptionState.REQUESTED, ExceptionState.SIGNED),
+            "can_sign": policy.can_sign_exceptions(request.user, review.system) and not review.is_frozen,
+        },
+    )
+
+
 # --- Exceptions awaiting a lead
 
 
 @login_required
 @require_GET
 def exception_queue(request: HttpRequest) -> HttpResponse:
+    """What awaits the lead's signature (never their own request or edit), and, for their teams, the
+    signed exceptions that lapse soon and will need a new request or a fix."""
     lead_teams = [
         t.pk for t in policy.visible_teams(request.user) if policy.role_in(request.user, t) == "lead"
     ]
+    now = timezone.now()
     pending = (
         RiskException.objects.filter(
-            state=ExceptionState.REQUESTED, finding__review__system__team_id__in=lead_teams
+            state=ExceptionState.REQUESTED,
+            finding__review__system__team_id__in=lead_teams,
+            expires_at__gt=now,  # a lapsed request can no longer be signed
         )
         .exclude(requested_by=request.user)
+        .exclude(edited_by=request.user)
         .exclude(finding__review__state=ReviewState.DECIDED)  # frozen: can no longer be signed
-        .select_related("finding__review__system", "requested_by")
+        .select_related("finding__review__system", "requested_by", "edited_by")
+        .order_by("expires_at", "pk")
     )
-    return render(request, "reviews/exception_queue.html", {"page": _page(request, pending)})
+    expiring = selectors.expiring_exceptions(
+        System.objects.filter(team_id__in=lead_teams), now=now
+    ).select_related("requested_by")
+    return render(
+        request,
+        "reviews/exception_queue.html",
+        {
+            "page": _page(request, pending),
+            "expiring": expiring,
+            "expiring_days": selectors.EXPIRING_SOON_DAYS,
+            "now": now,
+        },
+    )

@@ -189,6 +189,9 @@ class Board:
             for a in ChecklistAnswer.objects.filter(review=self.review, item__category_id__in=ids)
         }
         findings = self.findings(category_id__in=ids)
+        from probes.selectors import latest_review_results  # probes builds on reviews, not the reverse
+
+        run, results = latest_review_results(self.review, [r.category.code for r in rows])
         blocks = []
         for row in rows:
             evidence = list(
@@ -204,6 +207,8 @@ class Board:
                     "findings": [f for f in findings if f.category_id == row.category.pk],
                     "evidence": evidence,
                     "more_evidence": max(0, row.evidence_count - len(evidence)),
+                    "probe_run": run,
+                    "probe_results": [r for r in results if r.category == row.category.code],
                 }
             )
         return blocks

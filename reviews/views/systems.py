@@ -18,6 +18,8 @@ from .access import _apply, _get_system_for_user, _page
 
 # --- Health and dashboard
 
+ATTENTION_LIMIT = 50  # rows per "needs attention" list on the dashboard
+
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
@@ -47,6 +49,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for s in page
     ]
     teams = [t for t in policy.visible_teams(request.user) if policy.can_create_system(request.user, t)]
+    # Needs attention, across every visible system (not only this page): two queries.
+    visible = policy.visible_systems(request.user)
+    now = timezone.now()
+    overdue = [
+        {"system": s, "days": (today - s.next_review).days}
+        for s in selectors.overdue_systems(visible, today=today)[:ATTENTION_LIMIT]
+    ]
+    expiring = [
+        {"exception": e, "days": (timezone.localdate(e.expires_at) - today).days}
+        for e in selectors.expiring_exceptions(visible, now=now)[:ATTENTION_LIMIT]
+    ]
     return render(
         request,
         "reviews/dashboard.html",
@@ -54,6 +67,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "can_add_system": bool(teams),
+            "overdue": overdue,
+            "expiring": expiring,
+            "expiring_days": selectors.EXPIRING_SOON_DAYS,
         },
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import psycopg
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import PermissionDenied
@@ -18,6 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
+from probes import services as probe_services
+from probes.models import ProbeTarget
 from reviews import services
 from reviews.models import (
     Category,
@@ -116,6 +120,7 @@ class Command(BaseCommand):
                 self._ledger()
                 self._payouts()
                 self._accounts_directory()
+                self._probe_target()
         except (services.ServiceError, PermissionDenied) as exc:
             raise CommandError(f"The demo could not be created, nothing was changed: {exc}") from exc
         self._print_credentials()
@@ -906,6 +911,50 @@ class Command(BaseCommand):
             notes="Approved with the session purge exception; revisit with 5.2.",
         )
         self.say(f"  Review {scope!r}: created and decided {decision.outcome}")
+
+    # --- Probes: a target on the local PostgreSQL, when one answers, so the quick start shows real results
+
+    PROBE_TARGET = "Local PostgreSQL (demo)"
+
+    def _local_postgres(self) -> str | None:
+        """The app's own database if it is PostgreSQL, else postgres@127.0.0.1:5432; None if none answers."""
+        db = settings.DATABASES["default"]
+        if db["ENGINE"] == "django.db.backends.postgresql":
+            parts = {
+                "host": db.get("HOST"),
+                "port": db.get("PORT"),
+                "dbname": db.get("NAME"),
+                "user": db.get("USER"),
+                "password": db.get("PASSWORD"),
+                "sslmode": (db.get("OPTIONS") or {}).get("sslmode"),
+            }
+            dsn = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v})
+        else:
+            dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
+        try:
+            with psycopg.connect(dsn, connect_timeout=2):
+                return dsn
+        except psycopg.Error:
+            return None
+
+    def _probe_target(self) -> None:
+        payouts = System.objects.get(team=self.teams["payments"], name="Payouts")
+        if ProbeTarget.objects.filter(system=payouts, name=self.PROBE_TARGET).exists():
+            self.say(f"Probe target {self.PROBE_TARGET}: already present")
+            return
+        dsn = self._local_postgres()
+        if dsn is None:
+            self.say("Probe target: no local PostgreSQL answered; the Payouts page says how to add one")
+            return
+        mia = self.users["mia"]
+        target = probe_services.create_target(
+            system=payouts, name=self.PROBE_TARGET, environment="development", dsn=dsn, actor=mia
+        )
+        review = Review.objects.filter(system=payouts).exclude(state="decided").order_by("-created_at")[:1]
+        review = review[0] if review else None
+        run = probe_services.start_probe_run(target=target, review=review, actor=mia)
+        # Runs when the demo's transaction commits: in-process on the quick start, else on a worker.
+        self.say(f"Probe target {self.PROBE_TARGET}: created; probe run #{run.pk} started")
 
     # --- Output
 

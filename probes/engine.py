@@ -1,0 +1,697 @@
+"""Runs probes against a target PostgreSQL safely: one connection, each probe in a read-only transaction.
+
+Safety on production (DESIGN.md "Probes"): connect_timeout; application_name `readiness-probe`;
+default_transaction_read_only=on as a startup option; every probe in BEGIN READ ONLY with statement_timeout
+and lock_timeout set by SET LOCAL (so they cannot leak into a pooled session, and the session's reset
+values still show the server and database defaults that the timeout probes evaluate); a ROLLBACK at the
+end; only SELECTs, so no lock beyond ACCESS SHARE. A missing extension or privilege gives SKIPPED with the
+statement that fixes it; a timeout or any other error gives ERROR for that probe only.
+
+No Django model is imported here: the engine is used by Celery tasks, the `probe` command and the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import ipaddress
+import math
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from time import perf_counter
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+
+from .registry import Item, Probe, Result, Status, all_probes
+
+APPLICATION_NAME = "readiness-probe"
+DEFAULT_ROW_CAP = 200
+EXTENSION_FIXES = {
+    "pg_stat_statements": "CREATE EXTENSION pg_stat_statements; -- and add pg_stat_statements to "
+    "shared_preload_libraries (ALTER SYSTEM SET shared_preload_libraries = '...,pg_stat_statements'; "
+    "restart)",
+}
+_PRELOAD_FIX = (
+    "ALTER SYSTEM SET shared_preload_libraries = '...,{ext}'; -- keep those already listed; restart"
+)
+
+
+class ProbeConnectionError(Exception):
+    """The target cannot be reached or refuses the login. The message shows the DSN, password masked."""
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+
+
+def _default(name: str, fallback: int) -> int:
+    """A default from Django settings when Django is configured, else the fallback (runs without Django)."""
+    try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:  # pragma: no cover - Django is a dependency of the project
+        return fallback
+    try:
+        return int(getattr(settings, name, fallback))
+    except ImproperlyConfigured:
+        return fallback
+
+
+def _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s) -> tuple[int, int, int]:
+    return (
+        int(
+            statement_timeout_ms
+            if statement_timeout_ms is not None
+            else _default("PROBE_STATEMENT_TIMEOUT_MS", 5000)
+        ),
+        int(lock_timeout_ms if lock_timeout_ms is not None else _default("PROBE_LOCK_TIMEOUT_MS", 1000)),
+        int(connect_timeout_s if connect_timeout_s is not None else _default("PROBE_CONNECT_TIMEOUT_S", 5)),
+    )
+
+
+# --- DSNs and secrets ---------------------------------------------------------------------------------------
+
+_KV_SECRET = re.compile(r"""(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)""", re.IGNORECASE)
+_QS_SECRET = re.compile(r"((?:^|&)(?:ssl)?password=)([^&]*)", re.IGNORECASE)
+
+
+def _split_url(dsn: str) -> tuple[str, str, str] | None:
+    """A URL DSN as (scheme://, userinfo, the rest) split at the last '@'; None without userinfo.
+
+    Not urlsplit: a password with an unencoded '?', '/' or '#' would leak through it. Splitting at the
+    last '@' masks too much at worst (an '@' later in the query), never too little.
+    """
+    scheme, sep, rest = dsn.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not sep or not at:
+        return None
+    return scheme + sep, userinfo, after
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced by ****, in URL form (postgres://u:****@h/db) or key=value form."""
+    dsn = dsn or ""
+    if "://" not in dsn:
+        return _KV_SECRET.sub(r"\1****", dsn)
+    parts = _split_url(dsn)
+    if parts is None:
+        return _QS_SECRET.sub(r"\1****", dsn)
+    scheme, userinfo, after = parts
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":****"
+    path, q, query = after.partition("?")
+    return f"{scheme}{userinfo}@{path}{q}" + _QS_SECRET.sub(r"\1****", query)
+
+
+def _secrets(dsn: str) -> list[str]:
+    """The passwords written in a DSN, as written and decoded, to scrub them from error messages."""
+    found: list[str] = []
+    if "://" in dsn:
+        parts = _split_url(dsn)
+        if parts and ":" in parts[1]:
+            password = parts[1].split(":", 1)[1]
+            found += [password, unquote(password)]
+        query = dsn.partition("?")[2]
+        found += [v for k, v in parse_qsl(query) if k.lower() in ("password", "sslpassword")]
+    else:
+        found += [m.group(2).strip("'") for m in _KV_SECRET.finditer(dsn)]
+    return [s for s in found if s]
+
+
+def _scrub(message: str, dsn: str) -> str:
+    for secret in sorted(_secrets(dsn), key=len, reverse=True):
+        message = message.replace(secret, "****")
+    return " ".join(line.strip() for line in message.strip().splitlines() if line.strip())
+
+
+def _quote_ident(name: str) -> str:
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- JSON-safe rows ----------------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """A value from psycopg as JSON can carry it: numbers stay numbers, times become ISO text or seconds."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, uuid.UUID | ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(value)
+    return str(value)
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: json_safe(v) for k, v in row.items()} for row in rows]
+
+
+# --- connections -------------------------------------------------------------------------------------------
+
+
+def _connect(conninfo: str, connect_timeout_s: int) -> psycopg.Connection:
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise ProbeConnectionError(
+            f"invalid DSN {mask_dsn(conninfo)}: {_scrub(str(exc), conninfo)}"
+        ) from None
+    options = f"{given.get('options') or ''} -c default_transaction_read_only=on".strip()
+    try:
+        return psycopg.connect(
+            conninfo,
+            connect_timeout=max(1, connect_timeout_s),
+            application_name=APPLICATION_NAME,
+            options=options,
+            autocommit=True,
+        )
+    except psycopg.Error as exc:
+        raise ProbeConnectionError(
+            f"cannot connect to {mask_dsn(conninfo)}: {_scrub(str(exc), conninfo)}"
+        ) from None
+
+
+def _lost(conn: psycopg.Connection | None) -> bool:
+    return conn is None or conn.closed or conn.broken
+
+
+def _close(conn: psycopg.Connection | None) -> None:
+    if conn is not None and not conn.closed:
+        with contextlib.suppress(psycopg.Error):  # closing a broken socket
+            conn.close()
+
+
+def _select(
+    conn: psycopg.Connection, sql: str, params: dict[str, Any] | None, statement_ms: int, lock_ms: int
+) -> list[dict[str, Any]]:
+    """Run one SELECT in its own read-only transaction with the timeouts, and roll it back."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"BEGIN READ ONLY; SET LOCAL statement_timeout = {int(statement_ms)}; "
+            f"SET LOCAL lock_timeout = {int(lock_ms)}"
+        )
+        try:
+            cur.execute(sql, params if params is not None else None)
+            return cur.fetchall()
+        finally:
+            if not _lost(conn):
+                conn.execute("ROLLBACK")
+
+
+_CONTEXT_SQL = """
+select current_user::text as role, current_database()::text as database,
+       array(select extname::text from pg_extension) as extensions
+"""
+
+
+# --- probes ------------------------------------------------------------------------------------------------
+
+
+def _select_probes(only: Iterable[str] | None) -> list[Probe]:
+    probes = all_probes()
+    if only is None:
+        return probes
+    wanted = [w.strip() for w in only if w and w.strip()]
+    known = {p.id for p in probes} | {p.category for p in probes}
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise ValueError(f"unknown probe id(s): {', '.join(unknown)} (see `manage.py probe --list`)")
+    return [p for p in probes if p.id in wanted or p.category in wanted]
+
+
+def effective_params(probe: Probe, params: dict[str, dict] | None = None) -> dict[str, Any]:
+    """A probe's parameters: common defaults, its own defaults, then the target's "*" and per-probe ones."""
+    from .checks import COMMON_PARAMS
+
+    params = params or {}
+    return {**COMMON_PARAMS, **probe.params, **(params.get("*") or {}), **(params.get(probe.id) or {})}
+
+
+def _result(probe: Probe, status: Status, summary: str, started: float, **kw: Any) -> Result:
+    return Result(
+        probe_id=probe.id,
+        category=probe.category,
+        severity=probe.severity,
+        status=status,
+        summary=summary,
+        duration_ms=(perf_counter() - started) * 1000,
+        **kw,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _run_probe(
+    conn: psycopg.Connection,
+    probe: Probe,
+    params: dict[str, Any],
+    ctx: dict[str, Any],
+    statement_ms: int,
+    lock_ms: int,
+) -> Result:
+    """One probe on an open connection. Raises only when the connection itself was lost."""
+    started = perf_counter()
+    role = _quote_ident(ctx["role"])
+    if probe.requires_extension and probe.requires_extension not in ctx["extensions"]:
+        ext = probe.requires_extension
+        return _result(
+            probe,
+            Status.SKIPPED,
+            f"extension {ext} is not installed in database {ctx['database']}",
+            started,
+            fix=EXTENSION_FIXES.get(ext, f"CREATE EXTENSION {ext};"),
+        )
+    try:
+        rows = _json_rows(_select(conn, probe.sql, params, statement_ms, lock_ms))
+    except errors.InsufficientPrivilege as exc:
+        fix = probe.grant.format(role=role) if probe.grant else f"GRANT pg_monitor TO {role};"
+        return _result(
+            probe, Status.SKIPPED, f"the probe role lacks a privilege: {_first_line(exc)}", started, fix=fix
+        )
+    except errors.ObjectNotInPrerequisiteState as exc:
+        ext = probe.requires_extension or "the extension"
+        return _result(
+            probe, Status.SKIPPED, f"{_first_line(exc)}", started, fix=_PRELOAD_FIX.format(ext=ext)
+        )
+    except errors.QueryCanceled as exc:
+        if "statement timeout" in str(exc):
+            summary = f"cancelled by statement_timeout after {statement_ms} ms; the probe took too long"
+        else:
+            summary = f"cancelled: {_first_line(exc)}"
+        return _result(probe, Status.ERROR, summary, started)
+    except errors.LockNotAvailable:
+        return _result(
+            probe,
+            Status.ERROR,
+            f"gave up waiting for a lock after lock_timeout {lock_ms} ms (DDL running?)",
+            started,
+        )
+    except psycopg.Error as exc:
+        if _lost(conn):
+            raise
+        return _result(probe, Status.ERROR, f"{type(exc).__name__}: {_first_line(exc)}", started)
+    try:
+        verdict = probe.evaluate(rows, params)
+    except Exception as exc:  # a bug in one evaluation must not stop the others
+        return _result(
+            probe,
+            Status.ERROR,
+            f"evaluation failed: {type(exc).__name__}: {exc}",
+            started,
+            rows=tuple(rows[: params.get("row_cap", DEFAULT_ROW_CAP)]),
+        )
+    return _result(
+        probe,
+        verdict.status,
+        verdict.summary,
+        started,
+        items=verdict.items,
+        rows=tuple(rows[: int(params.get("row_cap", DEFAULT_ROW_CAP))]),
+        fix=verdict.fix.replace("{role}", role) if verdict.fix else "",
+    )
+
+
+def iter_probes(
+    conninfo: str,
+    *,
+    only: Iterable[str] | None = None,
+    params: dict[str, dict] | None = None,
+    statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
+    connect_timeout_s: int | None = None,
+) -> Iterator[Result]:
+    """Run the probes (all, or those in `only`: ids or category codes) and yield one Result each, in
+    registry order. Raises ProbeConnectionError when the target cannot be reached at the start, and
+    ValueError for an unknown probe id; after that, nothing stops the run: a lost connection is
+    re-opened once, and past that each remaining probe gives ERROR.
+
+    `params` maps a probe id, or "*" for every probe, to parameter values over the probe's defaults
+    (see effective_params); "row_cap" limits the rows kept as evidence (default 200). Timeouts
+    default to the PROBE_* Django settings when Django is configured, else 5000 ms, 1000 ms and 5 s.
+    """
+    probes = _select_probes(only)
+    statement_ms, lock_ms, connect_s = _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s)
+    conn: psycopg.Connection | None = _connect(conninfo, connect_s)
+    reconnected = False
+    lost_reason = ""
+
+    def reopen() -> tuple[psycopg.Connection | None, dict[str, Any] | None]:
+        nonlocal reconnected, lost_reason
+        reconnected = True
+        try:
+            fresh = _connect(conninfo, connect_s)
+            return fresh, _select(fresh, _CONTEXT_SQL, None, statement_ms, lock_ms)[0]
+        except (ProbeConnectionError, psycopg.Error) as exc:
+            lost_reason = _scrub(str(exc), conninfo)
+            return None, None
+
+    try:
+        try:
+            ctx = _select(conn, _CONTEXT_SQL, None, statement_ms, lock_ms)[0]
+        except psycopg.Error as exc:
+            raise ProbeConnectionError(
+                f"connected to {mask_dsn(conninfo)} but cannot query it: {_scrub(str(exc), conninfo)}"
+            ) from None
+        for probe in probes:
+            started = perf_counter()
+            if _lost(conn) and not reconnected:
+                _close(conn)
+                conn, ctx = reopen()
+            if _lost(conn):
+                yield _result(probe, Status.ERROR, f"connection to the target lost: {lost_reason}", started)
+                continue
+            p = {**effective_params(probe, params), "probe_role": ctx["role"]}
+            try:
+                result = _run_probe(conn, probe, p, ctx, statement_ms, lock_ms)
+            except psycopg.Error as exc:  # the connection broke under this probe: reopen once and retry it
+                lost_reason = _scrub(_first_line(exc), conninfo)
+                _close(conn)
+                conn, ctx = (None, None) if reconnected else reopen()
+                if _lost(conn):
+                    yield _result(
+                        probe, Status.ERROR, f"connection to the target lost: {lost_reason}", started
+                    )
+                    continue
+                try:
+                    result = _run_probe(conn, probe, p, ctx, statement_ms, lock_ms)
+                except psycopg.Error as again:
+                    lost_reason = _scrub(_first_line(again), conninfo)
+                    result = _result(
+                        probe, Status.ERROR, f"connection to the target lost: {lost_reason}", started
+                    )
+            yield result
+    finally:
+        _close(conn)
+
+
+def run_probes(conninfo: str, **kwargs: Any) -> list[Result]:
+    """All results of iter_probes as a list (same arguments)."""
+    return list(iter_probes(conninfo, **kwargs))
+
+
+_SERVER_INFO_SQL = """
+select current_setting('server_version') as server_version,
+       current_setting('server_version_num')::int as server_version_num,
+       current_user::text as current_user, current_database()::text as database,
+       r.rolsuper as is_superuser,
+       pg_has_role(current_user, 'pg_monitor', 'MEMBER') as pg_monitor,
+       pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') as pg_read_all_stats,
+       pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER') as pg_read_all_settings,
+       pg_is_in_recovery() as in_recovery,
+       coalesce((select json_agg(json_build_object('name', extname, 'version', extversion) order by extname)
+                 from pg_extension), '[]'::json) as extensions
+from pg_roles r
+where r.rolname = current_user
+"""
+
+
+def server_info(
+    conninfo: str,
+    *,
+    statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
+    connect_timeout_s: int | None = None,
+) -> dict[str, Any]:
+    """What the "test connection" action shows: version, the probe role's powers, installed extensions."""
+    statement_ms, lock_ms, connect_s = _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s)
+    conn = _connect(conninfo, connect_s)
+    try:
+        row = _json_rows(_select(conn, _SERVER_INFO_SQL, None, statement_ms, lock_ms))[0]
+    except psycopg.Error as exc:
+        raise ProbeConnectionError(
+            f"connected to {mask_dsn(conninfo)} but cannot query it: {_scrub(str(exc), conninfo)}"
+        ) from None
+    finally:
+        _close(conn)
+    return row
+
+
+# --- invariant checks --------------------------------------------------------------------------------------
+
+_DATA_CHANGING = {"insert", "update", "delete", "merge", "into", "truncate", "copy"}
+_LOCKING_AFTER_FOR = {"update", "share", "no", "key"}
+# Functions with side effects that a read-only transaction does not stop (or that run SQL given as text).
+_UNSAFE_FUNCTION_NAMES = """
+    pg_terminate_backend pg_cancel_backend pg_reload_conf pg_rotate_logfile pg_switch_wal
+    pg_create_restore_point pg_promote set_config nextval setval txid_current pg_current_xact_id
+    pg_notify pg_logical_emit_message pg_export_snapshot query_to_xml pg_stat_statements_reset
+    pg_wal_replay_pause pg_wal_replay_resume pg_log_backend_memory_contexts
+"""
+_UNSAFE_PREFIX_NAMES = """
+    pg_advisory pg_try_advisory dblink lo_ pg_stat_reset pg_create_ pg_drop_ pg_replication_ pg_file_
+    pg_read_ pg_ls_ pg_stat_file pg_import_ pg_backup_
+"""
+_UNSAFE_FUNCTIONS = frozenset(_UNSAFE_FUNCTION_NAMES.split())
+_UNSAFE_PREFIXES = tuple(_UNSAFE_PREFIX_NAMES.split())
+_MAX_INVARIANT_CHARS = 20_000
+_DOLLAR = re.compile(r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+_WORD = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
+
+
+def _lex(sql: str) -> tuple[list[tuple[str, str, int]], str]:
+    """Tokens (kind, text, offset in the stripped text) and the text with comments replaced by a space.
+
+    Kinds: word, string, ident (double-quoted), number, semicolon, paren, op. Respects '' and E''
+    strings, $tag$ dollar quotes, "quoted identifiers" and nested /* */ comments; raises ValueError
+    for anything unterminated, a $1 parameter or a psql backslash command.
+    """
+    out: list[str] = []
+    tokens: list[tuple[str, str, int]] = []
+    pos = 0  # length of the stripped text so far
+    i, n = 0, len(sql)
+
+    def emit(kind: str, text: str, value: str | None = None) -> None:
+        nonlocal pos
+        if kind:
+            tokens.append((kind, text if value is None else value, pos))
+        out.append(text)
+        pos += len(text)
+
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            emit("", ch)
+            i += 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+            emit("", " ")
+        elif sql.startswith("/*", i):
+            depth, j = 1, i + 2
+            while depth and j < n:
+                if sql.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif sql.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            if depth:
+                raise ValueError("unterminated /* comment")
+            i = j
+            emit("", " ")
+        elif ch in "eE" and i + 1 < n and sql[i + 1] == "'":
+            j = i + 2
+            while j < n:
+                if sql[j] == "\\":
+                    j += 2
+                elif sql[j] == "'":
+                    if j + 1 < n and sql[j + 1] == "'":
+                        j += 2
+                    else:
+                        break
+                else:
+                    j += 1
+            if j >= n:
+                raise ValueError("unterminated string literal")
+            emit("string", sql[i : j + 1])
+            i = j + 1
+        elif ch == "'":
+            j = i + 1
+            while True:
+                j = sql.find("'", j)
+                if j < 0:
+                    raise ValueError("unterminated string literal")
+                if j + 1 < n and sql[j + 1] == "'":
+                    j += 2
+                    continue
+                break
+            emit("string", sql[i : j + 1])
+            i = j + 1
+        elif ch == '"':
+            j = i + 1
+            while True:
+                j = sql.find('"', j)
+                if j < 0:
+                    raise ValueError("unterminated quoted identifier")
+                if j + 1 < n and sql[j + 1] == '"':
+                    j += 2
+                    continue
+                break
+            emit("ident", sql[i : j + 1], sql[i + 1 : j].replace('""', '"'))
+            i = j + 1
+        elif ch == "$":
+            m = _DOLLAR.match(sql, i)
+            if m:
+                tag = m.group(0)
+                end = sql.find(tag, m.end())
+                if end < 0:
+                    raise ValueError(f"unterminated dollar-quoted string {tag}")
+                emit("string", sql[i : end + len(tag)])
+                i = end + len(tag)
+            elif i + 1 < n and "0" <= sql[i + 1] <= "9":
+                raise ValueError("parameters ($1) are not allowed: write the values into the query")
+            else:
+                emit("op", ch)
+                i += 1
+        elif ch == "\\":
+            raise ValueError("psql backslash commands are not SQL")
+        elif "0" <= ch <= "9":
+            m = re.compile(r"\d+(\.\d*)?([eE][+-]?\d+)?").match(sql, i)
+            emit("number", m.group(0))
+            i = m.end()
+        elif _WORD.match(sql, i):
+            m = _WORD.match(sql, i)
+            emit("word", m.group(0))
+            i = m.end()
+        elif ch == ";":
+            emit("semicolon", ch)
+            i += 1
+        elif ch in "()":
+            emit("paren", ch)
+            i += 1
+        else:
+            emit("op", ch)
+            i += 1
+    return tokens, "".join(out)
+
+
+def validate_invariant_sql(sql: str) -> str:
+    """The query, comments stripped and without a trailing ';', if it is one read-only SELECT or WITH query.
+
+    Raises ValueError saying why otherwise. This is a guard for honest mistakes; the real protection is
+    the read-only transaction the check runs in and a probe role without write privileges.
+    """
+    if not isinstance(sql, str):
+        raise ValueError("the check must be SQL text")
+    if len(sql) > _MAX_INVARIANT_CHARS:
+        raise ValueError(f"the query is longer than {_MAX_INVARIANT_CHARS} characters")
+    if "\x00" in sql:
+        raise ValueError("the query contains a NUL character")
+    tokens, text = _lex(sql)
+    if not tokens:
+        raise ValueError("the query is empty")
+    semis = [t for t in tokens if t[0] == "semicolon"]
+    if semis:
+        if len(semis) > 1 or tokens[-1] is not semis[0]:
+            raise ValueError("only one statement is allowed (a ';' separates statements)")
+        text = text[: semis[0][2]]
+        tokens = tokens[:-1]
+        if not tokens:
+            raise ValueError("the query is empty")
+    first = next((t for t in tokens if t[0] != "paren" or t[1] != "("), None)
+    if first is None or first[0] != "word" or first[1].lower() not in ("select", "with"):
+        shown = first[1] if first else "("
+        raise ValueError(f"only a SELECT or WITH query is allowed, not {shown[:30]!r}")
+    words = [(k, t.lower()) for k, t, _ in tokens]
+    for index, (kind, word) in enumerate(words):
+        nxt = words[index + 1] if index + 1 < len(words) else ("", "")
+        if kind == "word" and word in _DATA_CHANGING:
+            raise ValueError(f"{word.upper()} is not allowed: the check must only read")
+        if kind == "word" and word == "for" and nxt[0] == "word" and nxt[1] in _LOCKING_AFTER_FOR:
+            raise ValueError("locking clauses (FOR UPDATE / FOR SHARE) are not allowed")
+        is_call = kind in ("word", "ident") and nxt == ("paren", "(")
+        if is_call and (word in _UNSAFE_FUNCTIONS or word.startswith(_UNSAFE_PREFIXES)):
+            raise ValueError(f"function {word}() is not allowed in a check")
+    return text.strip()
+
+
+def _row_label(row: dict[str, Any]) -> str:
+    label = ", ".join(f"{k}={v}" for k, v in list(row.items())[:3])
+    return label if len(label) <= 120 else label[:117] + "..."
+
+
+def run_invariant(
+    conninfo: str,
+    sql: str,
+    *,
+    name: str,
+    category: str = "data-model",
+    severity: str = "P1",
+    row_cap: int = 100,
+    statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
+    connect_timeout_s: int | None = None,
+) -> Result:
+    """Run a user's invariant check (a query returning the rows that break it): no row passes.
+
+    A refused query, a timeout or an SQL error gives an ERROR result; an unreachable target raises
+    ProbeConnectionError like iter_probes.
+    """
+    started = perf_counter()
+    probe_id = f"invariant:{name}"
+    row_cap = max(1, int(row_cap))
+
+    def result(status: Status, summary: str, **kw: Any) -> Result:
+        return Result(
+            probe_id, category, severity, status, summary, duration_ms=(perf_counter() - started) * 1000, **kw
+        )
+
+    try:
+        checked = validate_invariant_sql(sql)
+    except ValueError as exc:
+        return result(Status.ERROR, f"refused: {exc}")
+    statement_ms, lock_ms, connect_s = _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s)
+    conn = _connect(conninfo, connect_s)
+    try:
+        rows = _json_rows(
+            _select(
+                conn,
+                f"select * from (\n{checked}\n) as invariant limit {row_cap + 1}",
+                None,
+                statement_ms,
+                lock_ms,
+            )
+        )
+    except errors.QueryCanceled as exc:
+        if "statement timeout" in str(exc):
+            return result(Status.ERROR, f"cancelled by statement_timeout after {statement_ms} ms")
+        return result(Status.ERROR, f"cancelled: {_first_line(exc)}")
+    except errors.LockNotAvailable:
+        return result(Status.ERROR, f"gave up waiting for a lock after lock_timeout {lock_ms} ms")
+    except errors.InsufficientPrivilege as exc:
+        return result(Status.ERROR, f"the probe role lacks a privilege: {_first_line(exc)}")
+    except psycopg.Error as exc:
+        return result(Status.ERROR, f"{type(exc).__name__}: {_first_line(exc)}")
+    finally:
+        _close(conn)
+    if not rows:
+        return result(Status.PASS, "no row breaks the invariant")
+    shown = rows[:row_cap]
+    more = len(rows) > row_cap
+    items = tuple(Item(_row_label(r), Status.FAIL, "breaks the invariant", r) for r in shown)
+    count = f"more than {row_cap}" if more else str(len(rows))
+    return result(Status.FAIL, f"{count} row(s) break the invariant", items=items, rows=tuple(shown))

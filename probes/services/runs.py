@@ -1,0 +1,431 @@
+"""Probe runs: started with an id on the queue, claimed atomically, executed probe by probe with each
+result stored once, finished (and applied to the review) in one transaction, swept when left hanging."""
+
+from __future__ import annotations
+
+import logging
+import math
+import traceback
+import uuid
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from reviews import audit
+from reviews.models import Level, Review
+from reviews.services import ServiceError, _require
+
+from .. import registry
+from ..models import ACTIVE_STATES, ProbeResult, ProbeRun, ProbeTarget, RunState
+from ..registry import Result, Status
+from .findings import apply_run_to_review
+from .targets import _conninfo, can_manage_probes, describe_connection_error, scrub
+
+logger = logging.getLogger(__name__)
+
+MAX_ROWS_STORED = 200
+
+
+def run_deadline() -> timedelta:
+    return timedelta(seconds=settings.PROBE_RUN_DEADLINE_S)
+
+
+def heartbeat_stale_after() -> timedelta:
+    """A worker reports after every probe; one probe takes at most a connect plus a statement timeout."""
+    per_probe_s = settings.PROBE_STATEMENT_TIMEOUT_MS / 1000 + settings.PROBE_CONNECT_TIMEOUT_S
+    return timedelta(seconds=max(60.0, 3 * per_probe_s))
+
+
+def max_attempts() -> int:
+    return getattr(settings, "PROBE_RUN_MAX_ATTEMPTS", 3)
+
+
+# --- Runs
+
+
+def _enqueue(run_id: int) -> None:
+    from ..tasks import run_probe_run
+
+    # The task gets the run's id, nothing else: the DSN stays in the database, encrypted.
+    transaction.on_commit(lambda: run_probe_run.delay(run_id))
+
+
+@transaction.atomic
+def start_probe_run(*, target: ProbeTarget, actor, review: Review | None = None) -> ProbeRun:
+    target = ProbeTarget.objects.select_related("system").get(pk=target.pk)
+    _require(can_manage_probes(actor, target.system), "Only members of the system's team may run probes.")
+    if review is not None:
+        if review.system_id != target.system_id:
+            raise ServiceError("That review is of another system.")
+        if review.is_frozen:
+            raise ServiceError(
+                "This review is decided and frozen; start a run without it or for a new review."
+            )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = ProbeRun.objects.create(
+                target=target,
+                review=review,
+                state=RunState.QUEUED,
+                started_by=actor if getattr(actor, "is_authenticated", False) else None,
+                created_at=now,
+                deadline=now + run_deadline(),
+                attempts=1,
+            )
+    except IntegrityError:  # probe_run_one_active_per_target
+        active = ProbeRun.objects.filter(target=target, state__in=ACTIVE_STATES).first()
+        raise ServiceError(
+            f"A run of {target.name} is already {active.get_state_display().lower() if active else 'active'}"
+            f"{f' (run #{active.pk})' if active else ''}; wait for it to finish."
+        )
+    audit.record(
+        actor=actor,
+        action="probe_run.start",
+        obj=run,
+        review=review,
+        after={"target": target.pk, "review": review.pk if review else None},
+    )
+    _enqueue(run.pk)
+    return run
+
+
+def _claim(run_id: int) -> uuid.UUID | None:
+    """QUEUED -> RUNNING in one UPDATE, or take over a RUNNING run whose worker stopped reporting.
+    Exactly one caller gets the token; every later write of the run is conditional on it."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimable = Q(state=RunState.QUEUED) | Q(
+        state=RunState.RUNNING, heartbeat_at__lt=now - heartbeat_stale_after()
+    )
+    claimed = (
+        ProbeRun.objects.filter(claimable, pk=run_id).update(
+            state=RunState.RUNNING,
+            claim_token=token,
+            started_at=Coalesce(F("started_at"), now),
+            heartbeat_at=now,
+            deadline=now + run_deadline(),
+        )
+        == 1
+    )
+    return token if claimed else None
+
+
+def _report(run_id: int, token: uuid.UUID, **fields) -> bool:
+    """A cheap UPDATE after each probe; False when another worker has taken the run over."""
+    return (
+        ProbeRun.objects.filter(pk=run_id, claim_token=token, state=RunState.RUNNING).update(
+            heartbeat_at=timezone.now(), **fields
+        )
+        == 1
+    )
+
+
+def _fail(run_id: int, token: uuid.UUID | None, error: str) -> bool:
+    with transaction.atomic():
+        now = timezone.now()
+        qs = ProbeRun.objects.filter(pk=run_id, state=RunState.RUNNING)
+        if token is not None:
+            qs = qs.filter(claim_token=token)
+        failed = (
+            qs.update(
+                state=RunState.FAILED,
+                error=error[:4000],
+                finished_at=now,
+                current_probe="",
+                claim_token=None,
+            )
+            == 1
+        )
+        if failed:
+            run = ProbeRun.objects.select_related("target").get(pk=run_id)
+            audit.record(
+                actor=None,
+                action="probe_run.fail",
+                obj=run,
+                review=run.review if run.review_id else None,
+                after={"state": RunState.FAILED, "error": run.error},
+            )
+    return failed
+
+
+def _jsonable(value: Any) -> Any:
+    """Row values as JSON that PostgreSQL's jsonb accepts (no NaN, no NUL characters)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(bytes(value))} bytes>"
+    if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):  # enums
+        return value.value
+    return str(value)
+
+
+def store_result(run: ProbeRun, result: Result, *, title: str = "") -> None:
+    """INSERT … ON CONFLICT DO NOTHING: a result already stored for (run, probe) stays as it is."""
+    details = result.as_json()["details"]
+    row = ProbeResult(
+        run_id=run.pk,
+        probe_id=result.probe_id[:120],
+        title=(title or result.probe_id)[:200],
+        category=result.category[:40],
+        severity=result.severity if result.severity in Level.values else Level.P3,
+        status=Status(result.status).value,
+        summary=_jsonable(result.summary or ""),
+        details=_jsonable(details),
+        rows=_jsonable(list(result.rows[:MAX_ROWS_STORED])),
+        fix=_jsonable(result.fix or ""),
+        duration_ms=float(result.duration_ms or 0),
+    )
+    ProbeResult.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def execute_run(run_id: int) -> str:
+    """The body of `probes.tasks.run_probe_run`: claim, run what is not stored yet, finish.
+
+    Never raises for what can go wrong with the target (the run fails with the reason). A worker that
+    dies mid-run leaves the run RUNNING with its stored results; the sweeper re-enqueues it and the next
+    worker resumes after the stored results.
+    """
+    token = _claim(run_id)
+    if token is None:
+        return "not claimed"
+    try:
+        return _execute(run_id, token)
+    except ServiceError as exc:
+        _fail(run_id, token, " ".join(exc.messages))
+        return "failed"
+    except Exception as exc:
+        logger.error("probe run %s stopped on an internal error:\n%s", run_id, _scrubbed_traceback(run_id))
+        _fail(
+            run_id,
+            token,
+            f"The run stopped on an internal error ({type(exc).__name__}); see the worker's log.",
+        )
+        return "failed"
+
+
+def _scrubbed_traceback(run_id: int) -> str:
+    """The current traceback without the target's password: a library's message could quote the DSN."""
+    text = traceback.format_exc()
+    try:
+        return scrub(text, _conninfo(ProbeTarget.objects.get(runs__pk=run_id)))
+    except Exception:
+        return (
+            text.strip().splitlines()[-1].split(":", 1)[0] + " (traceback withheld: it could not be scrubbed)"
+        )
+
+
+def _execute(run_id: int, token: uuid.UUID) -> str:
+    from .. import engine
+
+    run = ProbeRun.objects.select_related("target").get(pk=run_id)
+    target = run.target
+    conninfo = _conninfo(target)
+    probes = registry.all_probes()
+    titles = {p.id: p.title for p in probes}
+    checks = list(target.invariant_checks.order_by("pk"))
+    plan = [p.id for p in probes] + [c.probe_id for c in checks]
+    stored = set(ProbeResult.objects.filter(run_id=run_id).values_list("probe_id", flat=True))
+    remaining = [probe_id for probe_id in plan if probe_id not in stored]  # resume after what is stored
+
+    def reported(probe_id: str) -> bool:
+        if probe_id in remaining:
+            remaining.remove(probe_id)
+        return _report(
+            run_id,
+            token,
+            progress_done=len(plan) - len(remaining),
+            progress_total=len(plan),
+            current_probe=remaining[0] if remaining else "",
+        )
+
+    if not _report(
+        run_id,
+        token,
+        progress_done=len(plan) - len(remaining),
+        progress_total=len(plan),
+        current_probe=remaining[0] if remaining else "",
+    ):
+        return "lost claim"
+    try:
+        todo = [probe_id for probe_id in remaining if probe_id in titles]
+        if todo:
+            for result in engine.iter_probes(
+                conninfo,
+                only=todo,
+                params=target.params or None,
+                statement_timeout_ms=settings.PROBE_STATEMENT_TIMEOUT_MS,
+                lock_timeout_ms=settings.PROBE_LOCK_TIMEOUT_MS,
+                connect_timeout_s=settings.PROBE_CONNECT_TIMEOUT_S,
+            ):
+                store_result(run, result, title=titles.get(result.probe_id, ""))
+                if not reported(result.probe_id):
+                    return "lost claim"
+        for check in checks:
+            if check.probe_id not in remaining:
+                continue
+            try:
+                result = engine.run_invariant(
+                    conninfo,
+                    check.sql,
+                    name=check.name,
+                    category=check.category,
+                    severity=check.severity,
+                    row_cap=check.row_cap,
+                    statement_timeout_ms=settings.PROBE_STATEMENT_TIMEOUT_MS,
+                    lock_timeout_ms=settings.PROBE_LOCK_TIMEOUT_MS,
+                    connect_timeout_s=settings.PROBE_CONNECT_TIMEOUT_S,
+                )
+            except engine.ProbeConnectionError:
+                raise
+            except Exception as exc:  # one check's failure never stops the run
+                result = Result(
+                    probe_id=check.probe_id,
+                    category=check.category,
+                    severity=check.severity,
+                    status=Status.ERROR,
+                    summary=f"The check could not run: {scrub(str(exc), conninfo)}",
+                )
+            store_result(run, replace(result, probe_id=check.probe_id), title=check.name)
+            if not reported(check.probe_id):
+                return "lost claim"
+    except engine.ProbeConnectionError as exc:
+        info = describe_connection_error(str(exc), conninfo)
+        _fail(run_id, token, f"{info['error']} {info['detail']}".strip())
+        return "failed"
+    for probe_id in list(remaining):  # the engine gave no result for it: say so rather than leave a gap
+        store_result(
+            run,
+            Result(
+                probe_id=probe_id,
+                category=next((p.category for p in probes if p.id == probe_id), "observability"),
+                severity=next((p.severity for p in probes if p.id == probe_id), Level.P3),
+                status=Status.ERROR,
+                summary="The probe engine returned no result for this probe.",
+            ),
+            title=titles.get(probe_id, ""),
+        )
+        if not reported(probe_id):
+            return "lost claim"
+    return _finish(run_id, token)
+
+
+def _finish(run_id: int, token: uuid.UUID) -> str:
+    with transaction.atomic():
+        run = ProbeRun.objects.select_for_update().get(pk=run_id)
+        if run.claim_token != token or run.state != RunState.RUNNING:
+            return "lost claim"
+        now = timezone.now()
+        run.state = RunState.DONE
+        run.finished_at = now
+        run.heartbeat_at = now
+        run.current_probe = ""
+        run.claim_token = None
+        run.progress_done = run.progress_total
+        run.applied_to_review = bool(run.review_id) and apply_run_to_review(run)
+        run.save()
+        statuses = list(run.results.values_list("status", flat=True))
+        audit.record(
+            actor=None,
+            action="probe_run.finish",
+            obj=run,
+            review=run.review if run.review_id else None,
+            after={
+                "state": run.state,
+                "results": {s: statuses.count(s) for s in sorted(set(statuses))},
+                "applied_to_review": run.applied_to_review,
+            },
+        )
+    return "done"
+
+
+# --- The sweeper
+
+
+def _stale(now: datetime) -> Q:
+    return Q(state=RunState.QUEUED, deadline__lt=now) | Q(state=RunState.RUNNING) & (
+        Q(deadline__lt=now) | Q(heartbeat_at__lt=now - heartbeat_stale_after()) | Q(heartbeat_at__isnull=True)
+    )
+
+
+def _stale_reason(run: ProbeRun, now: datetime) -> str:
+    if run.state == RunState.QUEUED:
+        return "no worker started it before its deadline (is a worker running, and the broker reachable?)"
+    if run.deadline and run.deadline < now:
+        return f"it ran past its deadline of {settings.PROBE_RUN_DEADLINE_S} s"
+    where = f" during {run.current_probe}" if run.current_probe else ""
+    return f"its worker stopped reporting progress{where} (killed, or lost its connection)"
+
+
+def sweep_stale_runs(*, now: datetime | None = None) -> dict[str, int]:
+    """Runs left QUEUED or RUNNING past their deadline, or whose worker went silent, are re-enqueued
+    (the next worker resumes after the stored results), or FAILED with the reason after
+    PROBE_RUN_MAX_ATTEMPTS dispatches. Nothing is left hanging."""
+    now = now or timezone.now()
+    counts = {"requeued": 0, "failed": 0}
+    for run_id in list(ProbeRun.objects.filter(_stale(now)).values_list("pk", flat=True)[:500]):
+        with transaction.atomic():
+            run = ProbeRun.objects.select_for_update(skip_locked=True).filter(_stale(now), pk=run_id).first()
+            if run is None:  # finished, or another sweeper has it
+                continue
+            reason = _stale_reason(run, now)
+            review = Review.objects.filter(pk=run.review_id).first() if run.review_id else None
+            if run.attempts >= max_attempts():
+                run.state = RunState.FAILED
+                run.error = (
+                    f"Gave up after {run.attempts} attempts: {reason}. Results already stored are kept; "
+                    "start a new run."
+                )
+                run.finished_at = now
+                run.current_probe = ""
+                run.claim_token = None
+                run.save()
+                audit.record(
+                    actor=None,
+                    action="probe_run.fail",
+                    obj=run,
+                    review=review,
+                    after={"state": run.state, "error": run.error},
+                )
+                counts["failed"] += 1
+            else:
+                # A worker still holding the old token stops at its next write.
+                run.state = RunState.QUEUED
+                run.attempts += 1
+                run.claim_token = None
+                run.heartbeat_at = None
+                run.deadline = now + run_deadline()
+                run.save()
+                audit.record(
+                    actor=None,
+                    action="probe_run.requeue",
+                    obj=run,
+                    review=review,
+                    after={"attempt": run.attempts, "reason": reason},
+                )
+                _enqueue(run.pk)
+                counts["requeued"] += 1
+    return counts

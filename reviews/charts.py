@@ -1,0 +1,145 @@
+"""Server-side SVG charts: pure functions from plain data to an SVG string (pages and the PDF share them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+
+# The score colours of static/css/app.css (--score-0 … --score-3); the PDF passes the values it reads
+# from app.css, and a test keeps these defaults equal to them.
+SCORE_COLOURS: Mapping[int, str] = {0: "#b42318", 1: "#dc6803", 2: "#4e8a3a", 3: "#067647"}
+INK, MUTED, LINE = "#1d2433", "#5d6b7a", "#dfe3e8"
+FONT = "DejaVu Sans, sans-serif"
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int | None  # None: no value (drawn as "not scored")
+    counted: int | None = None  # what the gate believes when lower than value (a 2 without evidence)
+    minimum: int | None = None  # a threshold drawn on the row (the gate's minimum score)
+
+
+def _text(
+    x: float, y: float, body: str, *, size: float = 11, fill: str = INK, anchor: str = "start", **kw
+) -> str:
+    extra = "".join(f' {k.replace("_", "-")}="{v}"' for k, v in kw.items())
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{fill}" text-anchor="{anchor}"'
+        f' font-family="{FONT}"{extra}>{escape(body)}</text>'
+    )
+
+
+def bar_chart_svg(
+    bars: Sequence[Bar],
+    *,
+    maximum: int = 3,
+    colours: Mapping[int, str] = SCORE_COLOURS,
+    title: str = "",
+    width: int = 640,
+    row_height: int = 22,
+    label_width: int = 250,
+    unit: str = "score",
+) -> str:
+    """Horizontal bars, one row per item, on an integer scale 0…maximum, coloured by value.
+
+    A bar whose counted value is lower than its value shows the counted part solid and the rest pale;
+    a row with a minimum shows it as a dark tick. Text is escaped; the output is a standalone <svg>."""
+    top, bottom, right = 26, 34, 36
+    plot = width - label_width - right
+    height = top + row_height * len(bars) + bottom
+    step = plot / maximum if maximum else plot
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title or "Chart")}">',
+        f"<title>{escape(title or 'Chart')}</title>",
+    ]
+    for tick in range(maximum + 1):
+        x = label_width + tick * step
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + row_height * len(bars)}" '
+            f'stroke="{LINE}" stroke-width="1"/>'
+        )
+        parts.append(_text(x, top - 9, str(tick), size=10, fill=MUTED, anchor="middle"))
+    for i, bar in enumerate(bars):
+        y = top + i * row_height
+        mid = y + row_height / 2 + 4
+        parts.append(_text(label_width - 8, mid, bar.label, anchor="end"))
+        bar_y, bar_h = y + 4, row_height - 8
+        if bar.value is None:
+            parts.append(_text(label_width + 6, mid, "not scored", size=10, fill=MUTED, font_style="italic"))
+        else:
+            colour = colours.get(bar.value, MUTED)
+            counted = bar.counted if bar.counted is not None and bar.counted < bar.value else None
+            full = max(bar.value * step, 3.0)  # a 0 is a visible stub, not nothing
+            if counted is None:
+                parts.append(
+                    f'<rect x="{label_width}" y="{bar_y}" width="{full:.1f}" height="{bar_h}" '
+                    f'fill="{colour}" rx="2"/>'
+                )
+                note = str(bar.value)
+            else:
+                solid = max(counted * step, 3.0)
+                parts.append(
+                    f'<rect x="{label_width}" y="{bar_y}" width="{full:.1f}" height="{bar_h}" '
+                    f'fill="{colour}" fill-opacity="0.25" stroke="{colour}" stroke-dasharray="3 2" rx="2"/>'
+                )
+                parts.append(
+                    f'<rect x="{label_width}" y="{bar_y}" width="{solid:.1f}" height="{bar_h}" '
+                    f'fill="{colours.get(counted, MUTED)}" rx="2"/>'
+                )
+                note = f"{bar.value}→{counted}"
+            parts.append(_text(label_width + full + 5, mid, note, size=10, fill=INK, font_weight="bold"))
+        if bar.minimum is not None:
+            x = label_width + bar.minimum * step
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{y + 1}" x2="{x:.1f}" y2="{y + row_height - 1}" '
+                f'stroke="{INK}" stroke-width="2.5"/>'
+            )
+    legend_y = top + row_height * len(bars) + 20
+    parts.append(
+        f'<line x1="{label_width}" y1="{legend_y - 9}" x2="{label_width}" y2="{legend_y + 3}" '
+        f'stroke="{INK}" stroke-width="2.5"/>'
+    )
+    parts.append(_text(label_width + 6, legend_y, "gate minimum", size=10, fill=MUTED))
+    parts.append(
+        f'<rect x="{label_width + 100}" y="{legend_y - 9}" width="18" height="11" fill="{MUTED}" '
+        f'fill-opacity="0.25" stroke="{MUTED}" stroke-dasharray="3 2"/>'
+    )
+    parts.append(
+        _text(label_width + 124, legend_y, f"{unit} not counted: no evidence (a → b)", size=10, fill=MUTED)
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def score_chart_svg(
+    scorecard: Sequence[Mapping],
+    *,
+    minimums: Mapping[str, int] | None = None,
+    colours: Mapping[int, str] = SCORE_COLOURS,
+    title: str = "Scores of the 14 readiness categories (0–3)",
+    width: int = 640,
+) -> str:
+    """The scorecard of a decision record (its "scorecard" entries) as a bar chart.
+
+    `minimums` maps category codes to the gate's minimum score (see `minimums_from_reasons`)."""
+    minimums = minimums or {}
+    bars = [
+        Bar(
+            label=f"{row.get('number', i + 1)}. {row.get('name', row.get('category', ''))}",
+            value=row.get("score"),
+            counted=row.get("effective_score"),
+            minimum=minimums.get(row.get("category", "")),
+        )
+        for i, row in enumerate(scorecard)
+    ]
+    return bar_chart_svg(bars, colours=colours, title=title, width=width)
+
+
+def minimums_from_reasons(reasons: Sequence[Mapping], minimum: int = 2) -> dict[str, int]:
+    """The categories the gate held to a minimum score, from a record's "reasons" ("minimum:<code>")."""
+    return {
+        r["rule"].split(":", 1)[1]: minimum for r in reasons if str(r.get("rule", "")).startswith("minimum:")
+    }

@@ -1,0 +1,359 @@
+"""Decision records after they are recorded: the PDF (rendered once, stored) and verification — recompute
+a record's digest and say "matches" or exactly which fields differ from the stored record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from . import audit, charts
+from .models import Decision, DecisionDocument, Level
+from .services import canonical_json, record_digest
+
+log = logging.getLogger(__name__)
+
+OUTCOME_LABELS = {
+    "APPROVED": "Approved",
+    "APPROVED_WITH_EXCEPTIONS": "Approved with exceptions",
+    "BLOCKED": "Blocked",
+}
+# Which palette variables (static/css/app.css) colour each outcome, as on every page of the app.
+OUTCOME_PALETTE = {"APPROVED": "approved", "APPROVED_WITH_EXCEPTIONS": "exceptions", "BLOCKED": "blocked"}
+
+# --- The app's palette: the PDF uses the colours of the pages, read from the one stylesheet.
+
+
+@lru_cache(maxsize=1)
+def palette() -> dict[str, str]:
+    """The custom properties of `:root` in static/css/app.css, without their leading dashes."""
+    path = finders.find("css/app.css") or str(Path(settings.BASE_DIR) / "static" / "css" / "app.css")
+    text = Path(path).read_text(encoding="utf-8")
+    root = re.search(r":root\s*\{(.*?)\}", text, re.S)
+    if root is None:
+        raise RuntimeError(f"{path} has no :root block with the palette")
+    return {name: value.strip() for name, value in re.findall(r"--([\w-]+)\s*:\s*([^;]+);", root.group(1))}
+
+
+def score_colours(colours: dict[str, str] | None = None) -> dict[int, str]:
+    colours = colours or palette()
+    return {i: colours[f"score-{i}"] for i in range(4)}
+
+
+# --- The PDF
+
+
+def _people(record: dict) -> dict[str, str]:
+    names = {}
+    for p in record.get("participants", []):
+        names[p["username"]] = f"{p['name']} ({p['username']})" if p.get("name") else p["username"]
+    return names
+
+
+def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) -> dict[str, Any]:
+    """Everything the PDF template shows, from the frozen record alone (never from live rows)."""
+    colours = palette()
+    outcome = record.get("outcome", "")
+    key = OUTCOME_PALETTE.get(outcome, "pending")
+    people = _people(record)
+    findings = record.get("findings", [])
+    level_counts = []
+    for level in Level:
+        items = [f for f in findings if f["level"] == level.value]
+        open_items = [f for f in items if f["status"] != "resolved"]
+        level_counts.append(
+            {"level": level.value, "label": level.label, "open": len(open_items), "all": len(items)}
+        )
+    categories = {row["category"]: row for row in record.get("scorecard", [])}
+    evidence = [
+        {"category": f"{row.get('number', '')}. {row['name']}", **item}
+        for row in record.get("scorecard", [])
+        for item in row.get("evidence", [])
+    ]
+    chart = charts.score_chart_svg(
+        record.get("scorecard", []),
+        minimums=charts.minimums_from_reasons(record.get("reasons", [])),
+        colours=score_colours(colours),
+        width=660,
+    )
+    if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
+        digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
+    return {
+        "record": record,
+        "digest": digest,
+        "decision_id": decision_id,
+        "outcome": outcome,
+        "outcome_label": OUTCOME_LABELS.get(outcome, outcome),
+        "outcome_colour": colours.get(key, "#000"),
+        "outcome_background": colours.get(f"{key}-bg", "#fff"),
+        "c": {name.replace("-", "_"): value for name, value in colours.items()},
+        "people": people,
+        "level_counts": level_counts,
+        "blocking_reasons": [r for r in record.get("reasons", []) if r.get("status") == "blocks"],
+        "category_names": {code: row["name"] for code, row in categories.items()},
+        "evidence": evidence,
+        "chart": mark_safe(chart),  # noqa: S308  (built by charts, which escapes every text)
+        "canonical_size": len(canonical_json(record)),
+    }
+
+
+def render_pdf(record: dict, *, digest: str, decision_id: int | None = None) -> tuple[bytes, int]:
+    """The decision record as a PDF: (bytes, number of pages). WeasyPrint is imported here only: its
+    import alone takes most of a second, which no page or worker start should pay for."""
+    from weasyprint import HTML
+
+    html = render_to_string(
+        "records/decision.html", pdf_context(record, digest=digest, decision_id=decision_id)
+    )
+    document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
+    return document.write_pdf(), len(document.pages)
+
+
+def renderer_name() -> str:
+    from importlib.metadata import version
+
+    return f"WeasyPrint {version('weasyprint')}"
+
+
+def store_decision_pdf(decision_id: int) -> DecisionDocument | None:
+    """Render and store the PDF of a decision once. The decision row is locked while rendering, so a
+    redelivered or concurrent task waits, then finds the document and does nothing. Returns the new
+    document, or None when there was nothing to do."""
+    with transaction.atomic():
+        decision = (
+            Decision.objects.select_for_update(of=("self",))
+            .select_related("review", "system")
+            .filter(pk=decision_id)
+            .first()
+        )
+        if decision is None:
+            log.warning("decision %s does not exist; no PDF rendered", decision_id)
+            return None
+        if DecisionDocument.objects.filter(decision_id=decision_id).exists():
+            return None
+        started = time.perf_counter()
+        pdf, pages = render_pdf(decision.record, digest=decision.digest, decision_id=decision.pk)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        document = DecisionDocument.objects.create(
+            decision=decision,
+            pdf=pdf,
+            sha256=hashlib.sha256(pdf).hexdigest(),
+            size=len(pdf),
+            pages=pages,
+            renderer=renderer_name(),
+            render_ms=elapsed,
+        )
+        audit.record(
+            actor=None,
+            action="decision.pdf",
+            obj=decision,
+            review=decision.review,
+            after={"sha256": document.sha256, "pages": pages, "size": len(pdf), "render_ms": elapsed},
+        )
+        return document
+
+
+# --- Verification
+
+
+class RecordError(ValueError):
+    """An uploaded file that is not a decision record."""
+
+
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str  # dotted: "scorecard.3.evidence.0.title"
+    stored: Any  # MISSING when the field is only in the given record
+    given: Any  # MISSING when the field is only in the stored record
+
+    @staticmethod
+    def show(value: Any) -> str:
+        if value is MISSING:
+            return "(absent)"
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    @property
+    def stored_text(self) -> str:
+        return self.show(self.stored)
+
+    @property
+    def given_text(self) -> str:
+        return self.show(self.given)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.stored_text} → {self.given_text}"
+
+
+def diff(stored: Any, given: Any, path: str = "") -> list[Difference]:
+    """Every leaf where two JSON values differ, by dotted path. Types count: 1, 1.0, true and "1" differ."""
+    if isinstance(stored, dict) and isinstance(given, dict):
+        out: list[Difference] = []
+        for key in sorted(set(stored) | set(given)):
+            sub = f"{path}.{key}" if path else str(key)
+            out += diff(stored.get(key, MISSING), given.get(key, MISSING), sub)
+        return out
+    if isinstance(stored, list) and isinstance(given, list):
+        out = []
+        for i in range(max(len(stored), len(given))):
+            sub = f"{path}.{i}" if path else str(i)
+            out += diff(
+                stored[i] if i < len(stored) else MISSING, given[i] if i < len(given) else MISSING, sub
+            )
+        return out
+    if stored is MISSING or given is MISSING or type(stored) is not type(given) or stored != given:
+        return [Difference(path or "(record)", stored, given)]
+    return []
+
+
+@dataclass
+class Verification:
+    """The answer of a verification: whether the record matches, and if not, exactly where."""
+
+    computed_digest: str
+    decision: Decision | None = None
+    claimed_digest: str | None = None  # the digest written in an uploaded file, if any
+    differences: list[Difference] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    chain_ok: bool | None = None
+    previous: Decision | None = None
+
+    @property
+    def stored_digest(self) -> str | None:
+        return self.decision.digest if self.decision else None
+
+    @property
+    def matches(self) -> bool:
+        return (
+            self.decision is not None
+            and self.computed_digest == self.decision.digest
+            and (self.claimed_digest is None or self.claimed_digest == self.computed_digest)
+            and not self.differences
+            and not self.problems
+        )
+
+    def lines(self) -> list[str]:
+        """Plain text, as the command prints it."""
+        if self.matches:
+            out = [f"matches: SHA-256 {self.computed_digest}"]
+        else:
+            out = ["DOES NOT MATCH", f"recomputed SHA-256 {self.computed_digest}"]
+            if self.decision is not None:
+                out.append(f"stored    SHA-256 {self.decision.digest}")
+            if self.claimed_digest is not None:
+                out.append(f"in file   SHA-256 {self.claimed_digest}")
+            out += [f"problem: {p}" for p in self.problems]
+            if self.differences:
+                out.append(f"{len(self.differences)} field(s) differ (stored → given):")
+                out += [f"  {d}" for d in self.differences]
+        if self.chain_ok is not None:
+            out.append("chain: links to the previous decision" if self.chain_ok else "chain: BROKEN")
+        return out
+
+
+def previous_decision(decision: Decision) -> Decision | None:
+    """The same system's decision recorded just before this one (what previous_digest must name)."""
+    return (
+        Decision.objects.filter(system_id=decision.system_id)
+        .filter(recorded_at__lte=decision.recorded_at)
+        .exclude(pk=decision.pk)
+        .exclude(recorded_at=decision.recorded_at, pk__gt=decision.pk)
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
+
+
+def _check_chain(result: Verification, decision: Decision) -> None:
+    previous = previous_decision(decision)
+    result.previous = previous
+    expected = previous.digest if previous else ""
+    result.chain_ok = decision.previous_digest == expected
+    if not result.chain_ok:
+        result.problems.append(
+            f"previous_digest is {decision.previous_digest or '(empty)'} but the system's previous decision "
+            f"has digest {expected or '(none: this should be the first)'}"
+        )
+
+
+def verify_stored(decision: Decision) -> Verification:
+    """Recompute the stored record's digest; check the columns agree with the record and the chain links."""
+    record = decision.record
+    result = Verification(computed_digest=record_digest(record), decision=decision)
+    if result.computed_digest != decision.digest:
+        result.problems.append("the stored record's digest is not the stored digest: the record was altered")
+    columns = {
+        "outcome": decision.outcome,
+        "previous_digest": decision.previous_digest,
+        "next_review": decision.next_review.isoformat(),
+        "recorded_at": decision.recorded_at.isoformat(),
+        "blockers": decision.blockers,
+        "exceptions": decision.exceptions,
+        "follow_up": decision.follow_up,
+    }
+    for name, value in columns.items():
+        for d in diff(value, record.get(name, MISSING), name):
+            result.problems.append(f"column {d.path} is {d.stored_text} but the record says {d.given_text}")
+    _check_chain(result, decision)
+    return result
+
+
+def parse_record_file(data: bytes) -> tuple[dict, str | None]:
+    """A record file as downloaded ({"digest", "record"}) or a bare record: (record, claimed digest)."""
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"This is not a JSON file: {err}") from None
+    if not isinstance(body, dict):
+        raise RecordError("A decision record is a JSON object.")
+    if isinstance(body.get("record"), dict):
+        claimed = body.get("digest")
+        if claimed is not None and not isinstance(claimed, str):
+            raise RecordError("The file's digest is not a string.")
+        return body["record"], claimed
+    if "outcome" in body and "schema" in body:
+        return body, None
+    raise RecordError('This JSON is not a decision record: it has neither "record" nor "outcome".')
+
+
+def find_stored(record: dict, claimed: str | None, decisions: QuerySet[Decision]) -> Decision | None:
+    """The stored decision a record claims to be: by its digest, else by the review it decides."""
+    for digest in (claimed, record_digest(record)):
+        if digest:
+            found = decisions.filter(digest=digest).first()
+            if found:
+                return found
+    review = record.get("review")
+    review_id = review.get("id") if isinstance(review, dict) else None
+    if isinstance(review_id, int) and not isinstance(review_id, bool):
+        return decisions.filter(review_id=review_id).first()
+    return None
+
+
+def verify_given(record: dict, *, claimed: str | None, decision: Decision | None) -> Verification:
+    """Compare a given record (an uploaded file) with the stored decision it claims to be."""
+    result = Verification(computed_digest=record_digest(record), decision=decision, claimed_digest=claimed)
+    if claimed is not None and claimed != result.computed_digest:
+        result.problems.append("the digest written in the file is not the digest of the record in it")
+    if decision is None:
+        result.problems.append("no stored decision has this digest or decides this review")
+        return result
+    result.differences = diff(decision.record, record)
+    if result.computed_digest != decision.digest and not result.differences:
+        result.problems.append("the record's digest differs from the stored digest")
+    _check_chain(result, decision)
+    return result

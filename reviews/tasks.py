@@ -1,0 +1,21 @@
+"""Celery tasks of the review domain: exceptions expire on time; a decision's PDF is rendered once."""
+
+from celery import shared_task
+
+from . import records, services
+
+
+@shared_task(name="reviews.tasks.expire_exceptions", ignore_result=True)
+def expire_exceptions() -> int:
+    """Run by beat every minute (CELERY_BEAT_SCHEDULE). Idempotent: a second run finds nothing to do."""
+    return services.expire_exceptions()
+
+
+@shared_task(
+    name="reviews.tasks.render_decision_pdf", ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
+def render_decision_pdf(decision_id: int) -> str:
+    """Render and store a decision's PDF. Takes the id only; idempotent (the decision row is locked and
+    an existing document is kept), so a redelivered message after a worker died renders nothing twice."""
+    document = records.store_decision_pdf(decision_id)
+    return "rendered" if document else "nothing to do"

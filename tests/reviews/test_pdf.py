@@ -1,0 +1,280 @@
+"""The decision record's PDF: what its text holds, rendered once by a Celery task enqueued on commit,
+served as stored afterwards, a "being rendered" page meanwhile, and the run through a real worker."""
+
+import io
+import re
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from celery.signals import before_task_publish, task_postrun
+from django.core.cache import cache
+from django.db import connections
+from django.urls import reverse
+from django.utils import timezone
+from pypdf import PdfReader
+
+from readiness.celery import app
+from reviews import records, services, tasks
+from reviews.models import AuditEvent, DecisionDocument, Level
+from reviews.views import decisions as decision_views
+from tests.factories import category
+
+from .test_records import build_decided, score_all
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def pdf_pages(data: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture
+def decided(review, architect, member, lead):
+    return build_decided(review, architect=architect, member=member, lead=lead)
+
+
+# --- what the PDF says ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_pdf_holds_the_outcome_the_blockers_and_the_digest_on_every_page(decided):
+    decision = decided.decision
+    document = records.store_decision_pdf(decision.pk)
+    assert document.pages >= 3 and document.size == len(bytes(document.pdf))
+    pages = pdf_pages(bytes(document.pdf))
+    assert len(pages) == document.pages
+    cover = flat(pages[0])
+    assert "BLOCKED" in cover and "Ledger" in cover and "Ledger 3.0" in cover
+    text = flat(" ".join(pages))
+    assert "Open P0 blocker: Application connects as superuser" in text
+    for n, page in enumerate(pages, start=1):
+        assert f"Record SHA-256 {decision.digest}" in flat(page), f"page {n} lacks the digest"
+        assert f"Page {n} of {len(pages)}" in flat(page)
+    # The rest of seed §21's output, and what the issue asks of the PDF.
+    for expected in (
+        "Backfill without batches",  # the exception
+        "Pager alert on lock waits",
+        "No replication lag alert",  # a follow-up with its owner
+        "gate minimum",  # the chart's legend (SVG text)
+        "Q4 restore drill",  # the evidence list
+        "ledger-prod",  # the probe summary
+        "App role is superuser",
+        "Next review",
+        decision.next_review.isoformat(),
+    ):
+        assert expected in text, expected
+
+
+@pytest.mark.django_db
+def test_approved_with_exceptions_is_on_the_cover_with_the_signer(review, architect, member, lead):
+    score_all(review, member)
+    finding = services.add_finding(
+        review=review, category=category(review, "migration"), title="Backfill", level=Level.P1, actor=member
+    )
+    exc = services.request_exception(
+        finding=finding,
+        justification="Small table",
+        compensating_control="Watch it",
+        expires_at=timezone.now() + timedelta(days=9),
+        actor=member,
+    )
+    services.sign_exception(exception=exc, actor=lead)
+    decision = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=60)
+    )
+    pdf, _pages = records.render_pdf(decision.record, digest=decision.digest, decision_id=decision.pk)
+    text = flat(" ".join(pdf_pages(pdf)))
+    assert "APPROVED WITH EXCEPTIONS" in text
+    assert lead.get_full_name() in text and "Small table" in text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("outcome", "variable"),
+    [("BLOCKED", "blocked"), ("APPROVED", "approved"), ("APPROVED_WITH_EXCEPTIONS", "exceptions")],
+)
+def test_the_pdf_colours_are_the_apps_palette(outcome, variable, settings):
+    css = (settings.BASE_DIR / "static" / "css" / "app.css").read_text()
+    expected = re.search(rf"--{variable}:\s*(#[0-9a-f]+);", css).group(1)
+    expected_bg = re.search(rf"--{variable}-bg:\s*(#[0-9a-f]+);", css).group(1)
+    record = {"outcome": outcome, "scorecard": [], "reasons": [], "system": {}, "review": {}}
+    context = records.pdf_context(record, digest="a" * 64)
+    assert (context["outcome_colour"], context["outcome_background"]) == (expected, expected_bg)
+    from django.template.loader import render_to_string
+
+    html = render_to_string("records/decision.html", context)
+    assert f"border-left: 9mm solid {expected}" in html and f"background: {expected_bg}" in html
+
+
+def test_a_digest_that_is_not_hex_never_reaches_the_pdf_css():
+    record = {"outcome": "BLOCKED", "scorecard": [], "reasons": []}
+    assert records.pdf_context(record, digest='"; } body { color: red')["digest"] == "INVALID DIGEST"
+
+
+# --- rendered once, on commit, by the task ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_recording_a_decision_enqueues_the_rendering_on_commit_with_only_its_id(
+    review, architect, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(tasks.render_decision_pdf, "delay", lambda *args, **kw: sent.append((args, kw)))
+    score_all(review, architect)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        decision = services.record_decision(
+            review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=30)
+        )
+    assert sent == []  # nothing before the commit: a worker could not see the decision yet
+    for callback in callbacks:
+        callback()
+    assert sent == [((decision.pk,), {})]
+
+
+@pytest.mark.django_db
+def test_the_pdf_is_rendered_once_and_then_served_as_stored(
+    client, decided, auditor, django_capture_on_commit_callbacks, monkeypatch
+):
+    decision = decided.decision
+    assert tasks.render_decision_pdf.delay(decision.pk).get() == "rendered"  # eager in tests
+    document = DecisionDocument.objects.get(decision=decision)
+    assert tasks.render_decision_pdf(decision.pk) == "nothing to do"  # a redelivered message
+    assert DecisionDocument.objects.filter(decision=decision).count() == 1
+    assert AuditEvent.objects.filter(action="decision.pdf", object_id=str(decision.pk)).count() == 1
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("a download must not render")
+
+    monkeypatch.setattr(records, "render_pdf", no_rendering)
+    client.force_login(auditor)
+    started = time.perf_counter()
+    response = client.get(reverse("decision_pdf", args=[decision.pk]))
+    assert time.perf_counter() - started < 1.0
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="decision-ledger-{decision.pk}.pdf"'
+    assert response.content == bytes(document.pdf) and response["X-Content-SHA256"] == document.sha256
+    download = AuditEvent.objects.get(action="decision.download", actor=auditor)
+    assert (
+        download.after == {"format": "pdf", "digest": decision.digest} and download.review == decided.review
+    )
+
+
+@pytest.mark.django_db
+def test_the_task_for_a_missing_decision_does_nothing():
+    assert tasks.render_decision_pdf(987654) == "nothing to do"
+
+
+@pytest.mark.django_db
+def test_before_it_is_rendered_the_download_says_so_and_refreshes(client, decided, auditor, monkeypatch):
+    cache.clear()
+    requeued = []
+    monkeypatch.setattr(services, "enqueue_decision_pdf", requeued.append)
+    client.force_login(auditor)
+    url = reverse("decision_pdf", args=[decided.decision.pk])
+    response = client.get(url)
+    assert response.status_code == 202
+    assert response["Refresh"] == "3" and response["Retry-After"] == "3"
+    body = response.content.decode()
+    assert "The PDF is being rendered" in body and '<meta http-equiv="refresh" content="3">' in body
+    assert requeued == []  # a fresh decision: its message is on its way
+    assert not AuditEvent.objects.filter(action="decision.download").exists()
+
+    monkeypatch.setattr(decision_views, "PDF_RETRY_AFTER_SECONDS", -1)  # as if a minute had passed
+    client.get(url)
+    client.get(url)
+    assert requeued == [decided.decision.pk]  # asked again, once a minute at most
+
+
+@pytest.mark.django_db
+def test_the_decision_page_offers_the_pdf_and_says_when_it_is_ready(client, decided, auditor):
+    client.force_login(auditor)
+    url = reverse("decision_detail", args=[decided.decision.pk])
+    assert b"PDF (being rendered)" in client.get(url).content
+    records.store_decision_pdf(decided.decision.pk)
+    body = client.get(url).content.decode()
+    assert "Download PDF" in body and DecisionDocument.objects.get().sha256 in body
+
+
+# --- through a real worker --------------------------------------------------------------------------
+
+
+def _reset_broker_connections():
+    pool = getattr(app, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+        app._pool = None
+    app.__dict__.pop("amqp", None)
+
+
+@pytest.fixture
+def broker(settings):
+    queue = f"readiness-pdf-test-{uuid.uuid4().hex[:12]}"
+    keys = ("broker_url", "task_always_eager", "task_default_queue", "result_backend")
+    saved = {key: app.conf[key] for key in keys}
+    settings.CELERY_BROKER_URL = REDIS_URL
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.update(
+        broker_url=REDIS_URL, task_always_eager=False, task_default_queue=queue, result_backend=None
+    )
+    _reset_broker_connections()
+    yield queue
+    app.conf.update(saved)
+    _reset_broker_connections()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(queue)
+    client.close()
+
+
+@pytest.fixture
+def published():
+    messages = []
+
+    def record(sender=None, body=None, **kwargs):
+        messages.append((sender, body))
+
+    before_task_publish.connect(record, weak=False)
+    yield messages
+    before_task_publish.disconnect(record)
+
+
+def _close_worker_connections(**kwargs):
+    connections.close_all()  # the worker thread's own, so the test database can be flushed
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
+def test_a_real_worker_renders_the_pdf_once_after_the_commit(
+    broker, published, review, architect, member, lead
+):
+    decided = build_decided(
+        review, architect=architect, member=member, lead=lead
+    )  # commits: transaction=True
+    decision = decided.decision
+    task_postrun.connect(_close_worker_connections, weak=False)
+    try:
+        with start_worker(
+            app, pool="threads", concurrency=1, perform_ping_check=False, queues=[broker], shutdown_timeout=60
+        ):
+            tasks.render_decision_pdf.delay(decision.pk)  # a redelivery next to the on-commit message
+            deadline = time.monotonic() + 90
+            while (
+                time.monotonic() < deadline
+                and not DecisionDocument.objects.filter(decision=decision).exists()
+            ):
+                time.sleep(0.1)
+            time.sleep(0.5)  # let the second message be consumed
+    finally:
+        task_postrun.disconnect(_close_worker_connections)
+    document = DecisionDocument.objects.get(decision=decision)
+    assert f"Record SHA-256 {decision.digest}" in flat(pdf_pages(bytes(document.pdf))[0])
+    renders = [body for sender, body in published if sender == "reviews.tasks.render_decision_pdf"]
+    assert len(renders) == 2 and all(list(args) == [decision.pk] and kw == {} for args, kw, _ in renders)
+    assert AuditEvent.objects.filter(action="decision.pdf", object_id=str(decision.pk)).count() == 1

@@ -1,0 +1,578 @@
+"""The decision record: what it holds, its canonical form and digest, the chain of a system's decisions,
+rows that PostgreSQL refuses to change, and verification (page-independent: records, the command)."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from types import SimpleNamespace
+from xml.etree import ElementTree
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.utils import InternalError, ProgrammingError
+from django.utils import timezone
+
+from evidence import services as evidence_services
+from reviews import charts, records, services
+from reviews.models import Decision, DecisionDocument, Level
+from tests.factories import ReviewFactory, SystemFactory, category
+
+pytestmark = pytest.mark.django_db
+
+
+def attach(review, code, actor, title=None):
+    return evidence_services.add_link(
+        review=review,
+        category=category(review, code),
+        title=title or f"{code} proof",
+        url=f"https://ci.example.com/{code}",
+        actor=actor,
+    )
+
+
+def score_all(review, actor, value=2, owner=None):
+    for cat in review.catalogue.categories.all():
+        attach(review, cat.code, actor)
+        services.set_score(review=review, category=cat, score=value, actor=actor, owner=owner)
+
+
+def decide(review, actor, days=90, notes=""):
+    return services.record_decision(
+        review=review, actor=actor, next_review=timezone.localdate() + timedelta(days=days), notes=notes
+    )
+
+
+def build_decided(review, *, architect, member, lead):
+    """A review with everything a record holds: scores with evidence and owners, a restore drill and a
+    runbook, a P0 (a blocker), a P1 on a signed exception, a P2 with a dated owner, a P3, a probe run."""
+    score_all(review, member, owner=member)
+    now = timezone.now()
+    evidence_services.add_restore_drill(
+        review=review,
+        actor=member,
+        title="Q4 restore drill",
+        database="ledger",
+        backup_source="pgBackRest S3",
+        target_environment="staging",
+        requested_recovery_point=now - timedelta(hours=2),
+        actual_recovery_point=now - timedelta(hours=2, minutes=3),
+        started_at=now - timedelta(minutes=50),
+        ended_at=now - timedelta(minutes=7),
+        rpo_target_minutes=5,
+        rto_target_minutes=60,
+        validation_queries="select count(*) from posting",
+        validation_passed=True,
+    )
+    evidence_services.add_runbook(
+        review=review, actor=member, name="Failover runbook", owner="mia", last_tested=timezone.localdate()
+    )
+    p0 = services.add_finding(
+        review=review,
+        category=category(review, "security"),
+        title="Application connects as superuser",
+        level=Level.P0,
+        actor=member,
+    )
+    p1 = services.add_finding(
+        review=review,
+        category=category(review, "migration"),
+        title="Backfill without batches",
+        level=Level.P1,
+        actor=member,
+        owner=member,
+        due_date=timezone.localdate() + timedelta(days=14),
+    )
+    exc = services.request_exception(
+        finding=p1,
+        justification="Low volume: ≤ 10k rows",
+        compensating_control="Pager alert on lock waits",
+        expires_at=now + timedelta(days=20),
+        actor=member,
+    )
+    exc = services.sign_exception(exception=exc, actor=lead)
+    p2 = services.add_finding(
+        review=review,
+        category=category(review, "observability"),
+        title="No replication lag alert",
+        level=Level.P2,
+        actor=member,
+        owner=member,
+        due_date=timezone.localdate() + timedelta(days=30),
+    )
+    services.add_finding(
+        review=review,
+        category=category(review, "runbooks"),
+        title="No forbidden actions",
+        level="P3",
+        actor=member,
+    )
+    run = probe_run(review, member)
+    decision = decide(review, architect, notes="Fix the superuser first.")
+    return SimpleNamespace(review=review, decision=decision, p0=p0, p1=p1, p2=p2, exception=exc, run=run)
+
+
+def probe_run(review, actor):
+    """A finished probe run of the review, with one passing and one failing result (the probes app's
+    models, created directly: the engine is tested in tests/probes)."""
+    from probes.models import ProbeResult, ProbeRun, ProbeTarget
+
+    target = ProbeTarget.objects.create(
+        system=review.system,
+        name="ledger-prod",
+        dsn_encrypted="gAAAA-not-a-real-token",
+        dsn_masked="postgresql://probe:***@db.internal/ledger",
+    )
+    now = timezone.now()
+    run = ProbeRun.objects.create(
+        target=target,
+        review=review,
+        state="done",
+        started_by=actor,
+        started_at=now - timedelta(minutes=2),
+        finished_at=now - timedelta(minutes=1),
+        progress_done=2,
+        progress_total=2,
+        applied_to_review=True,
+    )
+    ProbeResult.objects.create(
+        run=run,
+        probe_id="security.app-superuser",
+        title="App role is superuser",
+        category="security",
+        severity="P0",
+        status="fail",
+        summary="Role app is a superuser",
+        duration_ms=3.25,
+    )
+    ProbeResult.objects.create(
+        run=run,
+        probe_id="schema.no-pk",
+        title="Tables without primary key",
+        category="schema",
+        severity="P1",
+        status="pass",
+        summary="Every table has a primary key",
+        duration_ms=1.5,
+    )
+    return run
+
+
+@pytest.fixture
+def decided(review, architect, member, lead):
+    return build_decided(review, architect=architect, member=member, lead=lead)
+
+
+def walk(value, path=""):
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from walk(item, f"{path}.{i}")
+
+
+# --- what the record holds --------------------------------------------------------------------------
+
+
+def test_the_record_holds_everything_the_seed_asks_of_a_decision(decided, architect, member, lead):
+    record = decided.decision.record
+    assert record["schema"] == "readiness.decision/2"
+    assert record["system"] == {
+        "slug": "ledger",
+        "name": "Ledger",
+        "team": "Payments",
+        "source_of_truth": decided.review.system.source_of_truth,
+    }
+    assert record["review"]["release_scope"] == "Ledger 3.0" and record["review"]["chair"] == "alice"
+    assert record["outcome"] == "BLOCKED"
+    assert record["blockers"] == ["Open P0 blocker: Application connects as superuser"]
+    assert record["approver"] == "alice" and record["notes"] == "Fix the superuser first."
+    assert record["next_review"] == decided.decision.next_review.isoformat()
+    assert record["recorded_at"] == decided.decision.recorded_at.isoformat()
+
+    people = {p["username"]: p for p in record["participants"]}
+    assert set(people) == {"alice", "mia", "linus"}
+    assert people["alice"]["took_part_as"] == ["chair", "approver"]
+    assert people["linus"]["team_role"] == "lead" and people["linus"]["actions"] == 1  # the signature
+    assert people["mia"]["name"] == member.get_full_name()
+
+    (exc,) = record["exceptions"]
+    assert exc["finding"] == "Backfill without batches" and exc["signer"] == "linus"
+    assert exc["requested_by"] == "mia" and exc["expires_at"] == decided.exception.expires_at.isoformat()
+    assert exc["signed_at"] == decided.exception.signed_at.isoformat()
+    assert exc["signed_digest"] == decided.exception.signed_digest
+
+    follow = {f["title"]: f for f in record["follow_up"]}
+    assert set(follow) == {"Backfill without batches", "No replication lag alert", "No forbidden actions"}
+    assert follow["No replication lag alert"]["owner"] == "mia"
+    assert follow["No replication lag alert"]["due_date"] == decided.p2.due_date.isoformat()
+    assert [f["level"] for f in record["findings"]] == ["P0", "P1", "P2", "P3"]
+    assert record["findings"][1]["exceptions"][0]["state"] == "signed"
+
+    backup = next(row for row in record["scorecard"] if row["category"] == "backup")
+    assert backup["score"] == 2 and backup["owner"] == "mia"
+    kinds = {e["kind"]: e for e in backup["evidence"]}
+    assert kinds["restore_drill"]["restore_drill"]["rpo_achieved_seconds"] == 180
+    assert kinds["restore_drill"]["restore_drill"]["passed"] is True
+    assert len(record["scorecard"]) == 14
+    assert record["evidence_count"] == 16
+
+    (run,) = record["probe_runs"]
+    assert run["target"] == "ledger-prod" and run["state"] == "done" and run["applied_to_review"] is True
+    assert run["counts"] == {"fail": 1, "pass": 1}
+    assert [r["probe"] for r in run["not_passed"]] == ["security.app-superuser"]
+
+
+def test_the_record_never_carries_a_probe_targets_connection_string(decided):
+    text = services.canonical_json(decided.decision.record).decode()
+    assert "gAAAA" not in text and "postgresql://" not in text and "db.internal" not in text
+
+
+def test_the_record_is_plain_json_without_floats(decided):
+    for path, value in walk(decided.decision.record):
+        assert type(value) in (dict, list, str, int, bool, type(None)), path
+
+
+def test_the_digest_is_sha256_of_canonical_json_and_survives_the_database(decided):
+    stored = Decision.objects.get(pk=decided.decision.pk)  # the record back from jsonb
+    canonical = json.dumps(stored.record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert hashlib.sha256(canonical).hexdigest() == stored.digest
+    assert "≤ 10k rows".encode() in canonical  # UTF-8, not \u escapes
+
+
+def test_canonical_json_is_sorted_compact_utf8():
+    assert services.canonical_json({"b": [1, {"d": None, "c": True}], "a": "é"}) == (
+        '{"a":"é","b":[1,{"c":true,"d":null}]}'.encode()
+    )
+
+
+def test_the_decision_columns_repeat_the_record(decided):
+    d = decided.decision
+    assert d.blockers == d.record["blockers"] and d.exceptions == d.record["exceptions"]
+    assert d.follow_up == d.record["follow_up"] and d.outcome == d.record["outcome"]
+
+
+def test_probe_runs_are_empty_without_the_probes_app(review, monkeypatch):
+    from reviews import selectors
+
+    def missing(app_label, model_name):
+        raise LookupError(app_label)
+
+    monkeypatch.setattr(selectors.apps, "get_model", missing)
+    assert selectors.probe_runs(review, until=timezone.now()) == []
+
+
+def test_recording_a_decision_takes_a_fixed_number_of_queries(
+    review, architect, member, lead, django_assert_max_num_queries
+):
+    score_all(review, member)
+    for i in range(6):
+        f = services.add_finding(
+            review=review, category=category(review, "migration"), title=f"P1 {i}", level="P1", actor=member
+        )
+        services.sign_exception(
+            exception=services.request_exception(
+                finding=f,
+                justification="j",
+                compensating_control="c",
+                expires_at=timezone.now() + timedelta(days=5),
+                actor=member,
+            ),
+            actor=lead,
+        )
+        attach(review, "backup", member, title=f"extra {i}")
+    probe_run(review, member)
+    with django_assert_max_num_queries(40):
+        decide(review, architect)
+
+
+# --- the chain --------------------------------------------------------------------------------------
+
+
+def test_each_decision_links_to_its_systems_previous_one(review, system, architect, member):
+    score_all(review, architect)
+    first = decide(review, architect)
+    chain = [first]
+    for n in range(2):
+        nxt = services.start_review(system=system, release_scope=f"Ledger 3.{n + 1}", actor=architect)
+        score_all(nxt, architect, value=3)
+        chain.append(decide(nxt, architect))
+    other_system = SystemFactory(team=system.team, name="Search", slug="search")
+    elsewhere = ReviewFactory(system=other_system, created_by=architect, chair=architect)
+    score_all(elsewhere, architect)
+    unrelated = decide(elsewhere, architect)
+
+    assert first.previous_digest == "" and first.record["supersedes"] is None
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert after.previous_digest == after.record["previous_digest"] == before.digest
+        assert after.record["supersedes"]["decision_id"] == before.pk
+        assert records.previous_decision(after) == before
+    assert unrelated.previous_digest == ""  # a chain per system
+    for decision in [*chain, unrelated]:
+        assert records.verify_stored(decision).matches
+
+
+def test_the_database_refuses_a_fork_in_the_chain(review, system, architect):
+    score_all(review, architect)
+    first = decide(review, architect)
+    second = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Decision.objects.create(
+            review=second,
+            system=system,
+            outcome="APPROVED",
+            next_review=first.next_review,
+            approver=architect,
+            record={},
+            digest="f" * 64,
+            previous_digest=first.previous_digest,
+        )
+
+
+# --- rows cannot be changed, even with raw SQL ------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", ["reviews_decision", "reviews_auditevent", "reviews_decisiondocument"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET id = id", "DELETE FROM {t}"])
+def test_postgres_refuses_raw_changes_to_records(review, architect, table, statement):
+    score_all(review, architect)
+    decision = decide(review, architect)
+    DecisionDocument.objects.create(
+        decision=decision, pdf=b"%PDF-1.7", sha256="0" * 64, size=8, pages=1, renderer="test", render_ms=1
+    )
+    with (
+        pytest.raises((InternalError, ProgrammingError)) as err,
+        transaction.atomic(),
+        connection.cursor() as cur,
+    ):
+        cur.execute(statement.format(t=table))
+    assert "append-only" in str(err.value)
+
+
+def test_a_stored_pdf_refuses_change_in_the_model_layer(review, architect):
+    from reviews.models import AppendOnlyError
+
+    score_all(review, architect)
+    document = DecisionDocument.objects.create(
+        decision=decide(review, architect),
+        pdf=b"%PDF",
+        sha256="0" * 64,
+        size=4,
+        pages=1,
+        renderer="t",
+        render_ms=1,
+    )
+    document.pdf = b"%PDF-other"
+    with pytest.raises(AppendOnlyError):
+        document.save()
+    with pytest.raises(AppendOnlyError):
+        DecisionDocument.objects.all().delete()
+
+
+# --- verification -----------------------------------------------------------------------------------
+
+
+def download(decision) -> dict:
+    """The JSON file as the download gives it."""
+    return json.loads(
+        json.dumps({"digest": decision.digest, "record": decision.record}, sort_keys=True, indent=2)
+    )
+
+
+def test_an_intact_record_matches(decided):
+    body = download(decided.decision)
+    result = records.verify_given(body["record"], claimed=body["digest"], decision=decided.decision)
+    assert result.matches and result.differences == [] and result.chain_ok
+    assert result.lines()[0] == f"matches: SHA-256 {decided.decision.digest}"
+
+
+def test_verification_detects_a_one_character_change_and_names_the_field(decided):
+    body = download(decided.decision)
+    index = next(i for i, row in enumerate(body["record"]["scorecard"]) if row["category"] == "backup")
+    evidence = body["record"]["scorecard"][index]["evidence"]
+    j = next(k for k, e in enumerate(evidence) if e["kind"] == "link")
+    evidence[j]["title"] = "backup prooF"  # one character
+
+    result = records.verify_given(body["record"], claimed=body["digest"], decision=decided.decision)
+
+    assert not result.matches
+    assert [(d.path, d.stored, d.given) for d in result.differences] == [
+        (f"scorecard.{index}.evidence.{j}.title", "backup proof", "backup prooF")
+    ]
+    assert "the digest written in the file is not the digest of the record in it" in result.problems
+    assert f'  scorecard.{index}.evidence.{j}.title: "backup proof" → "backup prooF"' in result.lines()
+
+
+def test_a_forger_who_recomputes_the_digest_is_still_caught(decided, review):
+    record = download(decided.decision)["record"]
+    record["outcome"] = "APPROVED"
+    record["blockers"] = []
+    forged = records.record_digest(record)
+    found = records.find_stored(record, forged, Decision.objects.all())
+    assert found == decided.decision  # found by the review it claims to decide
+    result = records.verify_given(record, claimed=forged, decision=found)
+    assert not result.matches
+    assert {d.path for d in result.differences} == {"outcome", "blockers.0"}
+    blockers = next(d for d in result.differences if d.path == "blockers.0")
+    assert blockers.given is records.MISSING and blockers.given_text == "(absent)"
+
+
+def test_diff_reports_types_missing_keys_and_list_lengths():
+    stored = {"a": 1, "b": [1, 2], "c": {"d": "x"}, "e": True}
+    given = {"a": 1.0, "b": [1], "c": {"d": "x", "f": None}, "e": 1}
+    assert [str(d) for d in records.diff(stored, given)] == [
+        "a: 1 → 1.0",
+        "b.1: 2 → (absent)",
+        "c.f: (absent) → null",
+        "e: true → 1",
+    ]
+    assert records.diff(stored, json.loads(json.dumps(stored))) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe", "not a JSON file"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"hello": "world"}', "not a decision record"),
+        (b'{"record": {}, "digest": 5}', "not a string"),
+    ],
+)
+def test_files_that_are_not_records_are_refused_with_a_reason(content, message):
+    with pytest.raises(records.RecordError, match=message):
+        records.parse_record_file(content)
+
+
+def test_a_bare_record_is_accepted(decided):
+    record, claimed = records.parse_record_file(json.dumps(decided.decision.record).encode())
+    assert claimed is None and records.verify_given(record, claimed=None, decision=decided.decision).matches
+
+
+# --- the command ------------------------------------------------------------------------------------
+
+
+def run_command(*args) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("verify_decision", *args, stdout=out)
+    except CommandError as err:
+        return err.returncode, out.getvalue() + str(err)
+    return 0, out.getvalue()
+
+
+def test_the_command_says_matches_for_a_stored_decision_and_an_intact_file(decided, tmp_path):
+    code, out = run_command(str(decided.decision.pk))
+    assert code == 0 and f"matches: SHA-256 {decided.decision.digest}" in out
+    assert "chain: links to the previous decision" in out
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(download(decided.decision), ensure_ascii=False), encoding="utf-8")
+    code, out = run_command(str(decided.decision.pk), "--file", str(path))
+    assert code == 0 and out.count("matches: SHA-256") == 2
+
+
+def test_the_command_lists_exactly_which_fields_differ(decided, tmp_path):
+    body = download(decided.decision)
+    body["record"]["next_review"] = body["record"]["next_review"][:-1] + "9"
+    body["record"]["exceptions"][0]["signer"] = "mallory"
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    code, out = run_command(str(decided.decision.pk), "--file", str(path))
+    assert code == 1 and "DOES NOT MATCH" in out
+    assert '  exceptions.0.signer: "linus" → "mallory"' in out
+    assert (
+        f'  next_review: "{decided.decision.record["next_review"]}" → "{body["record"]["next_review"]}"'
+        in out
+    )
+    assert "2 field(s) differ" in out
+
+
+def test_the_command_catches_a_record_changed_in_the_database_behind_the_triggers(decided):
+    """A superuser of the database can disable the trigger; the digest still tells."""
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")  # triggers off, as a superuser may
+        cur.execute(
+            "UPDATE reviews_decision SET record = jsonb_set(record, '{outcome}', %s::jsonb) WHERE id = %s",
+            ['"APPROVED"', decided.decision.pk],
+        )
+        cur.execute("SET LOCAL session_replication_role = origin")
+    code, out = run_command(str(decided.decision.pk))
+    assert code == 1 and "DOES NOT MATCH" in out
+    assert "the record was altered" in out
+    assert 'column outcome is "BLOCKED" but the record says "APPROVED"' in out
+
+
+def test_the_command_refuses_an_unknown_decision_and_an_unreadable_file(decided, tmp_path):
+    code, out = run_command("999999")
+    assert code == 1 and "There is no decision 999999" in out
+    code, out = run_command(str(decided.decision.pk), "--file", str(tmp_path / "missing.json"))
+    assert code == 1 and "Cannot read" in out
+
+
+def test_the_command_runs_from_the_shell_and_exits_1_on_a_difference(decided, tmp_path):
+    body = download(decided.decision)
+    body["record"]["notes"] = "Fix the superuser first!"
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    env = {"DJANGO_SETTINGS_MODULE": "readiness.settings_test", "PATH": "/usr/bin:/bin"}
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{connection.settings_dict['NAME']}"
+    )
+    # The test's rows are in an open transaction: the subprocess sees only what is committed, so this
+    # asks about a decision it cannot see and checks the exit status and message of the real command.
+    done = subprocess.run(
+        [sys.executable, "manage.py", "verify_decision", str(decided.decision.pk), "--file", str(path)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"There is no decision {decided.decision.pk}" in done.stderr
+
+
+# --- the chart --------------------------------------------------------------------------------------
+
+
+def test_the_score_chart_is_svg_with_one_bar_per_category(decided):
+    svg = charts.score_chart_svg(
+        decided.decision.record["scorecard"],
+        minimums=charts.minimums_from_reasons(decided.decision.record["reasons"]),
+    )
+    root = ElementTree.fromstring(svg)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert sum(1 for t in texts if t and t[0].isdigit() and ". " in t) == 14
+    assert "1. Ownership & authority" in texts
+    ticks = [
+        line for line in root.iter("{http://www.w3.org/2000/svg}line") if line.get("stroke-width") == "2.5"
+    ]
+    assert len(ticks) == 1 + 4  # the legend, backup, security, migration (schema-changing), observability
+
+
+def test_the_chart_escapes_text_and_shows_uncounted_scores():
+    svg = charts.bar_chart_svg(
+        [
+            charts.Bar("<script>alert(1)</script>", 3, counted=1),
+            charts.Bar("Unscored & proud", None),
+            charts.Bar("Zero", 0),
+        ],
+        title='Say "hi"',
+    )
+    ElementTree.fromstring(svg)  # well-formed
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "3→1" in svg and "not scored" in svg and "&amp; proud" in svg
+
+
+def test_the_charts_default_colours_are_the_apps_palette():
+    assert dict(charts.SCORE_COLOURS) == records.score_colours(records.palette())
