@@ -204,6 +204,7 @@ class Board:
                     "row": row,
                     "category": row.category,
                     "items": [(i, answers.get(i.pk)) for i in items if i.category_id == row.category.pk],
+                    "answered": sum(1 for i in items if i.category_id == row.category.pk and i.pk in answers),
                     "findings": [f for f in findings if f.category_id == row.category.pk],
                     "evidence": evidence,
                     "more_evidence": max(0, row.evidence_count - len(evidence)),
