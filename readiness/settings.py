@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str, parse_database_url
+from .env import env_bool, env_days, env_int, env_list, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("READINESS_VAR_DIR", str(BASE_DIR / "var")))
@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "reviews",
     "evidence",
     "probes",
+    "api",
+    "schedules",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "readiness.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -111,9 +114,40 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS-terminating proxy: redirect plain HTTP and tell browsers to stay on HTTPS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # the load balancer's health check speaks plain HTTP
+# No inline scripts and nothing from elsewhere; htmx runs without eval (see templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+# Sign-in throttling: failures per username and per address within the window.
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 15 * 60)
+CACHES = (
+    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
+    if env_str("CACHE_URL")
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 
 # Celery: without a broker, tasks run in-process (the quick start); with one, on real workers.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
@@ -130,7 +164,20 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-probe-runs": {"task": "probes.tasks.sweep_stale_runs", "schedule": 60.0},
     # Exceptions stop counting on time, with nobody acting (the gate also checks expiry itself).
     "expire-exceptions": {"task": "reviews.tasks.expire_exceptions", "schedule": 60.0},
+    # Targets with a schedule (ProbeTarget.schedule_hours) get a run when their interval has passed.
+    "run-scheduled-probes": {
+        "task": "probes.tasks.run_scheduled_probes",
+        "schedule": float(env_int("PROBE_SCHEDULE_CHECK_S", 300)),
+    },
+    # Systems whose decision's next-review date has passed are marked overdue in their review's trail.
+    "mark-overdue-reviews": {"task": "schedules.tasks.mark_overdue_reviews", "schedule": 3600.0},
+    # Evidence that passed its maximum age since the last run is recorded (EVIDENCE_MAX_AGE_DAYS).
+    "record-stale-evidence": {"task": "evidence.tasks.record_stale_evidence", "schedule": 3600.0},
+    # Idempotency keys and schedule runs older than they need to be kept.
+    "prune-api-and-schedule-records": {"task": "schedules.tasks.prune_records", "schedule": 86400.0},
 }
+# What each scheduled task did (schedules.ScheduleRun, in the admin) is kept this long.
+SCHEDULE_RUN_KEEP_DAYS = env_int("SCHEDULE_RUN_KEEP_DAYS", 30)
 
 # Probe target DSNs are encrypted at rest with Fernet. The first key encrypts; every key decrypts,
 # so a new key is put first and `manage.py rotate_probe_secrets` re-encrypts (key rotation).
@@ -141,6 +188,24 @@ PROBE_LOCK_TIMEOUT_MS = env_int("PROBE_LOCK_TIMEOUT_MS", 1000)
 PROBE_CONNECT_TIMEOUT_S = env_int("PROBE_CONNECT_TIMEOUT_S", 5)
 PROBE_RUN_DEADLINE_S = env_int("PROBE_RUN_DEADLINE_S", 600)
 PROBE_RUN_MAX_ATTEMPTS = env_int("PROBE_RUN_MAX_ATTEMPTS", 3)
+
+# Evidence goes stale: the maximum age in days of each kind of evidence ("never": it does not expire).
+# A score of 2 or 3 supported only by stale evidence counts as if it had no evidence (seed §4).
+EVIDENCE_MAX_AGE_DAYS = {
+    "restore_drill": env_days("EVIDENCE_MAX_AGE_RESTORE_DRILL_DAYS", 90),
+    "probe_result": env_days("EVIDENCE_MAX_AGE_PROBE_RESULT_DAYS", 7),
+    "load_test": env_days("EVIDENCE_MAX_AGE_LOAD_TEST_DAYS", 180),
+    "runbook_test": env_days("EVIDENCE_MAX_AGE_RUNBOOK_TEST_DAYS", 180),
+    "runbook": env_days("EVIDENCE_MAX_AGE_RUNBOOK_DAYS", 180),
+    "migration_rehearsal": env_days("EVIDENCE_MAX_AGE_MIGRATION_REHEARSAL_DAYS", 30),
+    "link": env_days("EVIDENCE_MAX_AGE_LINK_DAYS", None),
+    "file": env_days("EVIDENCE_MAX_AGE_FILE_DAYS", None),
+}
+
+# The API for pipelines (/api/): a retried POST with the same Idempotency-Key gets its first response
+# for this long; the token's last use is written at most once per API_TOKEN_LAST_USED_EVERY_S.
+API_IDEMPOTENCY_KEEP_DAYS = env_int("API_IDEMPOTENCY_KEEP_DAYS", 7)
+API_TOKEN_LAST_USED_EVERY_S = env_int("API_TOKEN_LAST_USED_EVERY_S", 60)
 
 # Review rules that an installation may tune.
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 90)

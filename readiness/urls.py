@@ -5,13 +5,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from evidence import views as evidence_views
+from readiness.security import ThrottledAuthenticationForm
 from reviews import views
 from reviews.views import meeting
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
-    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html", authentication_form=ThrottledAuthenticationForm
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("systems/new/", views.system_create, name="system_create"),
     path("systems/<slug:slug>/", views.system_detail, name="system_detail"),

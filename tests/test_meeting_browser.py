@@ -46,6 +46,8 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     page, browser, live_server, ready_review, architect, member
 ):
     review = ready_review
+    console_errors = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     sign_in(page, live_server, "alice")
     page.goto(f"{live_server.url}/reviews/{review.pk}/meeting/")
     expect(page).to_have_url(re.compile(r"/meeting/1/$"))
@@ -125,6 +127,8 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     decision = Decision.objects.get(review=review)
     expect(page.locator("#decision")).to_contain_text(decision.digest)
     assert decision.outcome == "APPROVED"
+    # The Content-Security-Policy allows no inline script or style, and nothing on the page needed one.
+    assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
 
 
 def test_the_meeting_reads_without_javascript(browser, live_server, ready_review, architect):

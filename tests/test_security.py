@@ -1,0 +1,98 @@
+"""Headers, production settings and sign-in throttling."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clear_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_every_page_forbids_inline_scripts_and_framing(client, architect, review):
+    client.force_login(architect)
+    for url in (
+        reverse("dashboard"),
+        review.get_absolute_url(),
+        reverse("meeting_step", args=[review.pk, 7]),
+    ):
+        response = client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Referrer-Policy"] == "same-origin"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert "<script>" not in response.content.decode()
+
+
+def test_htmx_posts_carry_the_csrf_token_from_the_body(client, architect, review):
+    client.force_login(architect)
+    page = client.get(review.get_absolute_url()).content.decode()
+    assert """<body hx-headers='{"X-CSRFToken": \"""" in page
+    enforcing = type(client)(enforce_csrf_checks=True)
+    enforcing.force_login(architect)
+    url = reverse("meeting_here", args=[review.pk, 2])
+    assert enforcing.post(url, HTTP_HX_REQUEST="true").status_code == 403  # no token
+    enforcing.get(review.get_absolute_url())
+    token = enforcing.cookies["csrftoken"].value
+    assert enforcing.post(url, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token).status_code == 204
+
+
+def test_sign_in_is_throttled_after_repeated_failures(client, architect, settings):
+    settings.LOGIN_MAX_FAILURES = 3
+    url = reverse("login")
+    for _ in range(3):
+        response = client.post(url, {"username": "alice", "password": "wrong"})
+        assert response.status_code == 200 and "Please enter a correct username" in response.content.decode()
+    response = client.post(url, {"username": "alice", "password": "pw"})
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    cache.clear()
+    assert client.post(url, {"username": "alice", "password": "pw"}).status_code == 302
+
+
+def test_failures_from_one_address_throttle_other_usernames_too(client, architect, settings):
+    settings.LOGIN_MAX_FAILURES = 2
+    for name in ("x1", "x2"):
+        client.post(reverse("login"), {"username": name, "password": "nope"})
+    response = client.post(reverse("login"), {"username": "alice", "password": "pw"})
+    assert "Too many failed sign-ins" in response.content.decode()
+
+
+def _run(env_extra: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "readiness.settings", **env_extra})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _run(
+        {
+            "SECRET_KEY": "x" * 30 + "-production-secret-key-with-enough-entropy-1234567890",
+            "ALLOWED_HOSTS": "readiness.example.com",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
