@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from reviews.admin import ReadOnlyAdmin
 
-from .models import Evidence, RestoreDrill, Runbook
+from .models import Evidence, LoadTest, MigrationRehearsal, RestoreDrill, Runbook, RunbookTest
 
 
 @admin.register(Evidence)
@@ -22,3 +22,18 @@ class RestoreDrillAdmin(ReadOnlyAdmin):
 @admin.register(Runbook)
 class RunbookAdmin(ReadOnlyAdmin):
     list_display = ("name", "owner", "last_tested")
+
+
+@admin.register(RunbookTest)
+class RunbookTestAdmin(ReadOnlyAdmin):
+    list_display = ("runbook_name", "environment", "started_at", "ended_at", "passed")
+
+
+@admin.register(MigrationRehearsal)
+class MigrationRehearsalAdmin(ReadOnlyAdmin):
+    list_display = ("migration", "phase", "environment", "started_at", "ended_at", "validation_passed")
+
+
+@admin.register(LoadTest)
+class LoadTestAdmin(ReadOnlyAdmin):
+    list_display = ("scenario", "environment", "p50_ms", "p95_ms", "p99_ms", "saturation_point")

@@ -5,6 +5,8 @@ from django import forms
 from reviews.forms import DateInput, DateTimeInput
 from reviews.models import Category, Review
 
+from .models import MigrationPhase
+
 
 class _CategoryForm(forms.Form):
     category = forms.ModelChoiceField(queryset=Category.objects.none())
@@ -73,9 +75,93 @@ class RunbookForm(forms.Form):
     last_tested = forms.DateField(widget=DateInput, required=False)
 
 
+class _SpanForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        started, ended = data.get("started_at"), data.get("ended_at")
+        if started and ended and ended < started:
+            self.add_error("ended_at", "It cannot end before it started.")
+        return data
+
+
+class RunbookTestForm(_SpanForm):
+    """Seed §18.2 "Last Tested": a runbook exercised in a drill or game day."""
+
+    runbook_name = forms.CharField(max_length=200, label="Runbook")
+    scenario = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    environment = forms.CharField(max_length=200)
+    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
+    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    passed = forms.BooleanField(required=False, label="The runbook worked as written")
+    issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
+    follow_up_owner = forms.CharField(max_length=120, required=False)
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the report")
+
+
+class MigrationRehearsalForm(_SpanForm):
+    """Seed §10: a migration rehearsed on production-like data."""
+
+    migration = forms.CharField(max_length=200)
+    phase = forms.ChoiceField(choices=MigrationPhase.choices)
+    environment = forms.CharField(max_length=200)
+    dataset = forms.CharField(
+        max_length=300, label="Production-like data", help_text="e.g. snapshot of 1 Nov, 1.2 TB"
+    )
+    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
+    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    lock_behaviour = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="Which locks, on what, how long."
+    )
+    longest_lock_ms = forms.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, label="Longest write-blocking lock (ms)"
+    )
+    validation_query = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)
+    validation_passed = forms.BooleanField(required=False, label="Validation passed")
+    validation_result = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000
+    )
+    rollback_rehearsed = forms.BooleanField(required=False, label="Rollback or roll-forward rehearsed too")
+    issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the report")
+
+
+class LoadTestForm(_SpanForm):
+    """Seed §17.2: a production-like load test, its percentiles and its saturation point."""
+
+    scenario = forms.CharField(max_length=200)
+    environment = forms.CharField(max_length=200)
+    tool = forms.CharField(max_length=80, required=False)
+    data_shape = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=5000,
+        help_text="Size, skew, large tenants.",
+    )
+    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
+    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    peak_concurrency = forms.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    throughput_per_s = forms.FloatField(min_value=0, max_value=1e12, label="Throughput (per second)")
+    p50_ms = forms.FloatField(min_value=0, max_value=1e12, label="p50 (ms)")
+    p95_ms = forms.FloatField(min_value=0, max_value=1e12, label="p95 (ms)")
+    p99_ms = forms.FloatField(min_value=0, max_value=1e12, label="p99 (ms)")
+    target_p95_ms = forms.FloatField(min_value=0, max_value=1e12, required=False, label="Target p95 (ms)")
+    error_rate_percent = forms.FloatField(min_value=0, max_value=100, required=False, label="Error rate (%)")
+    saturation_point = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="Measured or estimated."
+    )
+    saturation_throughput_per_s = forms.FloatField(
+        min_value=0, max_value=1e12, required=False, label="Throughput at saturation (per second)"
+    )
+    bottleneck = forms.CharField(max_length=200, required=False)
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the report")
+
+
 FORMS = {
     "link": LinkEvidenceForm,
     "file": FileEvidenceForm,
     "restore_drill": RestoreDrillForm,
     "runbook": RunbookForm,
+    "runbook_test": RunbookTestForm,
+    "migration_rehearsal": MigrationRehearsalForm,
+    "load_test": LoadTestForm,
 }

@@ -1,4 +1,5 @@
-"""Evidence: links, files, probe results and typed records (restore drills, runbooks), with their age."""
+"""Evidence: links, files, probe results and typed records (restore drills, runbooks, runbook tests,
+migration rehearsals, load tests), with their age and whether it has gone stale (`evidence.freshness`)."""
 
 from datetime import timedelta
 
@@ -7,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from . import freshness
+
 
 class EvidenceKind(models.TextChoices):
     LINK = "link", "Link"
@@ -14,6 +17,19 @@ class EvidenceKind(models.TextChoices):
     PROBE_RESULT = "probe_result", "Probe result"
     RESTORE_DRILL = "restore_drill", "Restore drill"
     RUNBOOK = "runbook", "Runbook"
+    RUNBOOK_TEST = "runbook_test", "Runbook test"
+    MIGRATION_REHEARSAL = "migration_rehearsal", "Migration rehearsal"
+    LOAD_TEST = "load_test", "Load test"
+
+
+# The category each typed record is evidence for (catalogue codes).
+KIND_CATEGORY = {
+    EvidenceKind.RESTORE_DRILL: "backup",
+    EvidenceKind.RUNBOOK: "runbooks",
+    EvidenceKind.RUNBOOK_TEST: "runbooks",
+    EvidenceKind.MIGRATION_REHEARSAL: "migration",
+    EvidenceKind.LOAD_TEST: "capacity",
+}
 
 
 def evidence_upload_to(instance: "Evidence", filename: str) -> str:
@@ -23,7 +39,7 @@ def evidence_upload_to(instance: "Evidence", filename: str) -> str:
 class Evidence(models.Model):
     review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="evidence")
     category = models.ForeignKey("reviews.Category", on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=16, choices=EvidenceKind.choices)
+    kind = models.CharField(max_length=24, choices=EvidenceKind.choices)
     title = models.CharField(max_length=200)
     url = models.URLField(max_length=500, blank=True)
     file = models.FileField(upload_to=evidence_upload_to, blank=True, max_length=300)
@@ -55,6 +71,23 @@ class Evidence(models.Model):
     @property
     def age(self) -> timedelta:
         return timezone.now() - self.observed_at
+
+    @property
+    def age_days(self) -> int:
+        return freshness.age_days(self.observed_at, timezone.now())
+
+    @property
+    def max_age_days(self) -> int | None:
+        return freshness.max_age_days(self.kind)
+
+    @property
+    def is_stale(self) -> bool:
+        """Older than its kind's maximum age: it no longer supports a score of 2 or 3."""
+        return freshness.is_stale(self.kind, self.observed_at, timezone.now())
+
+    @property
+    def stale_at(self):
+        return freshness.stale_at(self.kind, self.observed_at)
 
 
 class RestoreDrill(models.Model):
@@ -129,3 +162,139 @@ class Runbook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RunbookTest(models.Model):
+    """A runbook exercised (seed §18.2 "Last Tested"): a game day or drill of one runbook, and how it went.
+
+    It names the runbook it tested; when the review holds a runbook of that name, it is linked."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="runbook_test")
+    runbook = models.ForeignKey(
+        Runbook, on_delete=models.SET_NULL, null=True, blank=True, related_name="tests"
+    )
+    runbook_name = models.CharField(max_length=200)
+    scenario = models.TextField(help_text="What was simulated, e.g. a lock storm on the primary.")
+    environment = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    passed = models.BooleanField(help_text="The runbook's steps recovered the service as written.")
+    issues_found = models.TextField(blank=True)
+    follow_up_owner = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")), name="runbook_test_ends_after_start"
+            ),
+            models.CheckConstraint(condition=~Q(runbook_name=""), name="runbook_test_names_runbook"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Test of {self.runbook_name} ({self.started_at:%Y-%m-%d})"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ended_at - self.started_at
+
+
+class MigrationPhase(models.TextChoices):
+    EXPAND = "expand", "Expand"
+    MIGRATE = "migrate", "Migrate (backfill)"
+    CONTRACT = "contract", "Contract"
+
+
+class MigrationRehearsal(models.Model):
+    """A migration rehearsed on production-like data (seed §10.1, §10.3): its measured runtime, the locks
+    it took, and the validation query that proved the result."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="migration_rehearsal")
+    migration = models.CharField(max_length=200, help_text="Which migration, e.g. 0042_orders_status.")
+    phase = models.CharField(max_length=10, choices=MigrationPhase.choices)
+    environment = models.CharField(max_length=200)
+    dataset = models.CharField(
+        max_length=300, help_text="The production-like data it ran on, e.g. snapshot of 1 Nov, 1.2 TB."
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    lock_behaviour = models.TextField(help_text="Which locks it took, on what, and for how long.")
+    longest_lock_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The longest time it held a lock that blocks writes, in ms."
+    )
+    validation_query = models.TextField()
+    validation_passed = models.BooleanField()
+    validation_result = models.TextField(blank=True)
+    rollback_rehearsed = models.BooleanField(default=False)
+    issues_found = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")), name="rehearsal_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(phase__in=MigrationPhase.values), name="rehearsal_phase_valid"
+            ),
+            models.CheckConstraint(condition=~Q(validation_query=""), name="rehearsal_has_validation_query"),
+            models.CheckConstraint(condition=~Q(lock_behaviour=""), name="rehearsal_has_lock_behaviour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rehearsal of {self.migration} ({self.started_at:%Y-%m-%d})"
+
+    @property
+    def runtime(self) -> timedelta:
+        return self.ended_at - self.started_at
+
+    @property
+    def passed(self) -> bool:
+        return self.validation_passed
+
+
+class LoadTest(models.Model):
+    """A production-like load test (seed §17.2): latency percentiles and the saturation point."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="load_test")
+    scenario = models.CharField(max_length=200)
+    environment = models.CharField(max_length=200)
+    tool = models.CharField(max_length=80, blank=True, help_text="k6, pgbench, Gatling …")
+    data_shape = models.TextField(blank=True, help_text="Data size, skew, large tenants (seed §17.2).")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    peak_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    throughput_per_s = models.FloatField(help_text="Requests or transactions per second sustained.")
+    p50_ms = models.FloatField()
+    p95_ms = models.FloatField()
+    p99_ms = models.FloatField()
+    error_rate_percent = models.FloatField(null=True, blank=True)
+    target_p95_ms = models.FloatField(null=True, blank=True, help_text="The p95 the system must keep.")
+    saturation_point = models.TextField(
+        help_text="Where it saturated, or the estimate: e.g. CPU-bound at 4,200 TPS (seed §17.2)."
+    )
+    saturation_throughput_per_s = models.FloatField(null=True, blank=True)
+    bottleneck = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")), name="load_test_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(p50_ms__gte=0)
+                & Q(p95_ms__gte=models.F("p50_ms"))
+                & Q(p99_ms__gte=models.F("p95_ms")),
+                name="load_test_percentiles_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(throughput_per_s__gte=0), name="load_test_throughput_positive"
+            ),
+            models.CheckConstraint(condition=~Q(saturation_point=""), name="load_test_has_saturation_point"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Load test {self.scenario} ({self.started_at:%Y-%m-%d})"
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether p95 kept its target; None when no target was given."""
+        return None if self.target_p95_ms is None else self.p95_ms <= self.target_p95_ms

@@ -1,8 +1,12 @@
-"""Attaching evidence to a review's category: links, files and typed records, each audited."""
+"""Attaching evidence to a review's category: links, files and typed records, each audited.
+
+The pages and the API for pipelines call the same functions; each validates, writes and audits in one
+transaction and refuses with a ServiceError that carries field errors."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import math
+from datetime import date, datetime, timedelta
 from pathlib import PurePath
 
 from django.conf import settings
@@ -14,7 +18,17 @@ from reviews import audit, policy
 from reviews.models import Category, Review
 from reviews.services import ServiceError, _require, _require_open
 
-from .models import Evidence, EvidenceKind, RestoreDrill, Runbook
+from .models import (
+    KIND_CATEGORY,
+    Evidence,
+    EvidenceKind,
+    LoadTest,
+    MigrationPhase,
+    MigrationRehearsal,
+    RestoreDrill,
+    Runbook,
+    RunbookTest,
+)
 
 ALLOWED_EXTENSIONS = {
     ".pdf",
@@ -182,6 +196,7 @@ def add_restore_drill(
     ):
         if not value.strip():
             errors[name] = "Required for a restore drill (seed §11.3)."
+    _check_url(errors, url)
     if errors:
         raise ServiceError(errors)
     item = _create(
@@ -247,6 +262,7 @@ def add_runbook(
         errors["owner"] = "A runbook needs an owner (seed §18.2)."
     if last_tested and last_tested > timezone.localdate():
         errors["last_tested"] = "The last test cannot be in the future."
+    _check_url(errors, url)
     if errors:
         raise ServiceError(errors)
     observed = (
@@ -274,3 +290,350 @@ def add_runbook(
         actions_forbidden=actions_forbidden,
     )
     return item
+
+
+# --- Typed records that pipelines post as often as people do: runbook tests, migration rehearsals and
+# load tests. Each is evidence for one fixed category and observed when it ended.
+
+# Measurements above this are typing mistakes, not measurements (and would overflow nothing, but mislead).
+MAX_MEASUREMENT = 1e12
+
+
+def _typed_category(review: Review, kind: str) -> Category:
+    return Category.objects.get(version_id=review.catalogue_id, code=KIND_CATEGORY[kind])
+
+
+def _check_span(errors: dict, started_at: datetime, ended_at: datetime) -> None:
+    if ended_at < started_at:
+        errors["ended_at"] = "It cannot end before it started."
+
+
+def _check_required(errors: dict, section: str, **values: str) -> None:
+    for name, value in values.items():
+        if not (value or "").strip():
+            errors[name] = f"Required (seed {section})."
+
+
+def _check_measurement(errors: dict, name: str, value: float | None, *, required: bool = True) -> None:
+    if value is None:
+        if required:
+            errors[name] = "Required."
+        return
+    if not math.isfinite(value) or value < 0 or value > MAX_MEASUREMENT:
+        errors[name] = "Give a number of 0 or more."
+
+
+@transaction.atomic
+def add_runbook_test(
+    *,
+    review: Review,
+    actor,
+    runbook_name: str,
+    scenario: str,
+    environment: str,
+    started_at: datetime,
+    ended_at: datetime,
+    passed: bool,
+    issues_found: str = "",
+    follow_up_owner: str = "",
+    title: str = "",
+    url: str = "",
+) -> Evidence:
+    """A runbook exercised in a drill or game day (seed §18.2 "Last Tested"): evidence for runbooks &
+    incident response. Linked to the review's runbook of that name when there is one."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.RUNBOOK_TEST)
+    title = (title or "").strip() or f"Runbook test: {runbook_name.strip()}"[:200]
+    errors = _check_common(review, category, title, ended_at)
+    _check_span(errors, started_at, ended_at)
+    _check_required(errors, "§18.2", runbook_name=runbook_name, scenario=scenario, environment=environment)
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    runbook = (
+        Runbook.objects.filter(evidence__review=review, name__iexact=runbook_name.strip())
+        .order_by("-evidence__observed_at", "-pk")
+        .first()
+    )
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.RUNBOOK_TEST,
+        title=title,
+        url=url,
+        observed_at=ended_at,
+    )
+    RunbookTest.objects.create(
+        evidence=item,
+        runbook=runbook,
+        runbook_name=runbook_name.strip(),
+        scenario=scenario,
+        environment=environment,
+        started_at=started_at,
+        ended_at=ended_at,
+        passed=passed,
+        issues_found=issues_found,
+        follow_up_owner=follow_up_owner,
+    )
+    audit.record(
+        actor=actor,
+        action="evidence.runbook_test",
+        obj=item,
+        review=review,
+        after={
+            "runbook": runbook_name.strip(),
+            "passed": passed,
+            "linked_runbook": runbook.pk if runbook else None,
+        },
+    )
+    return item
+
+
+@transaction.atomic
+def add_migration_rehearsal(
+    *,
+    review: Review,
+    actor,
+    migration: str,
+    phase: str,
+    environment: str,
+    dataset: str,
+    started_at: datetime,
+    ended_at: datetime,
+    lock_behaviour: str,
+    validation_query: str,
+    validation_passed: bool,
+    longest_lock_ms: int | None = None,
+    validation_result: str = "",
+    rollback_rehearsed: bool = False,
+    issues_found: str = "",
+    title: str = "",
+    url: str = "",
+) -> Evidence:
+    """A migration rehearsed on production-like data (seed §10): evidence for migration & compatibility,
+    with its measured runtime, its lock behaviour and its validation query."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.MIGRATION_REHEARSAL)
+    title = (title or "").strip() or f"Migration rehearsal: {migration.strip()}"[:200]
+    errors = _check_common(review, category, title, ended_at)
+    _check_span(errors, started_at, ended_at)
+    _check_required(
+        errors,
+        "§10",
+        migration=migration,
+        environment=environment,
+        dataset=dataset,
+        lock_behaviour=lock_behaviour,
+        validation_query=validation_query,
+    )
+    if phase not in MigrationPhase.values:
+        errors["phase"] = "Say which phase it is: " + ", ".join(MigrationPhase.values) + " (seed §10.1)."
+    if longest_lock_ms is not None and not 0 <= longest_lock_ms <= 2_147_483_647:
+        errors["longest_lock_ms"] = "Give the longest lock in milliseconds, 0 or more."
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.MIGRATION_REHEARSAL,
+        title=title,
+        url=url,
+        observed_at=ended_at,
+    )
+    rehearsal = MigrationRehearsal.objects.create(
+        evidence=item,
+        migration=migration.strip(),
+        phase=phase,
+        environment=environment,
+        dataset=dataset,
+        started_at=started_at,
+        ended_at=ended_at,
+        lock_behaviour=lock_behaviour,
+        longest_lock_ms=longest_lock_ms,
+        validation_query=validation_query,
+        validation_passed=validation_passed,
+        validation_result=validation_result,
+        rollback_rehearsed=rollback_rehearsed,
+        issues_found=issues_found,
+    )
+    audit.record(
+        actor=actor,
+        action="evidence.migration_rehearsal",
+        obj=item,
+        review=review,
+        after={
+            "migration": rehearsal.migration,
+            "runtime_seconds": int(rehearsal.runtime.total_seconds()),
+            "longest_lock_ms": longest_lock_ms,
+            "validation_passed": validation_passed,
+        },
+    )
+    return item
+
+
+@transaction.atomic
+def add_load_test(
+    *,
+    review: Review,
+    actor,
+    scenario: str,
+    environment: str,
+    started_at: datetime,
+    ended_at: datetime,
+    throughput_per_s: float,
+    p50_ms: float,
+    p95_ms: float,
+    p99_ms: float,
+    saturation_point: str,
+    tool: str = "",
+    data_shape: str = "",
+    peak_concurrency: int | None = None,
+    error_rate_percent: float | None = None,
+    target_p95_ms: float | None = None,
+    saturation_throughput_per_s: float | None = None,
+    bottleneck: str = "",
+    title: str = "",
+    url: str = "",
+) -> Evidence:
+    """A production-like load test (seed §17.2): evidence for capacity, performance & cost, with its
+    p50/p95/p99 latency and its saturation point (measured or estimated)."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.LOAD_TEST)
+    title = (title or "").strip() or f"Load test: {scenario.strip()}"[:200]
+    errors = _check_common(review, category, title, ended_at)
+    _check_span(errors, started_at, ended_at)
+    _check_required(
+        errors, "§17.2", scenario=scenario, environment=environment, saturation_point=saturation_point
+    )
+    for name, value, required in (
+        ("throughput_per_s", throughput_per_s, True),
+        ("p50_ms", p50_ms, True),
+        ("p95_ms", p95_ms, True),
+        ("p99_ms", p99_ms, True),
+        ("target_p95_ms", target_p95_ms, False),
+        ("saturation_throughput_per_s", saturation_throughput_per_s, False),
+    ):
+        _check_measurement(errors, name, value, required=required)
+    if error_rate_percent is not None and not (
+        math.isfinite(error_rate_percent) and 0 <= error_rate_percent <= 100
+    ):
+        errors["error_rate_percent"] = "Give a percentage from 0 to 100."
+    if peak_concurrency is not None and not 0 <= peak_concurrency <= 2_147_483_647:
+        errors["peak_concurrency"] = "Give the number of concurrent clients, 0 or more."
+    if not errors.keys() & {"p50_ms", "p95_ms", "p99_ms"} and not p50_ms <= p95_ms <= p99_ms:
+        errors["p99_ms"] = "Percentiles must not fall: p50 ≤ p95 ≤ p99."
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.LOAD_TEST,
+        title=title,
+        url=url,
+        observed_at=ended_at,
+    )
+    test = LoadTest.objects.create(
+        evidence=item,
+        scenario=scenario.strip(),
+        environment=environment,
+        tool=tool,
+        data_shape=data_shape,
+        started_at=started_at,
+        ended_at=ended_at,
+        peak_concurrency=peak_concurrency,
+        throughput_per_s=throughput_per_s,
+        p50_ms=p50_ms,
+        p95_ms=p95_ms,
+        p99_ms=p99_ms,
+        error_rate_percent=error_rate_percent,
+        target_p95_ms=target_p95_ms,
+        saturation_point=saturation_point,
+        saturation_throughput_per_s=saturation_throughput_per_s,
+        bottleneck=bottleneck,
+    )
+    audit.record(
+        actor=actor,
+        action="evidence.load_test",
+        obj=item,
+        review=review,
+        # Strings, not floats: the audit trail's JSON stays the same whatever serialises it.
+        after={"p50_ms": str(p50_ms), "p95_ms": str(p95_ms), "p99_ms": str(p99_ms), "passed": test.passed},
+    )
+    return item
+
+
+def _check_url(errors: dict, url: str) -> None:
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except Exception:
+            errors["url"] = "Give a full http:// or https:// address."
+        if len(url) > 500:
+            errors["url"] = "The address is longer than 500 characters."
+
+
+# --- Evidence that goes stale, recorded by a schedule (evidence.tasks.record_stale_evidence).
+
+
+def newly_stale(*, since: datetime | None, now: datetime) -> list[Evidence]:
+    """Evidence of undecided reviews that went stale in (since, now]: one query. `since` None means
+    from the beginning (the first run records everything already stale)."""
+    from django.db.models import Q
+
+    from reviews.models import ReviewState
+
+    from . import freshness
+
+    went_stale = Q(pk__in=[])
+    for kind, days in sorted(freshness.max_age_table().items()):
+        if days is None:
+            continue
+        window = Q(kind=kind, observed_at__lt=now - timedelta(days=days))
+        if since is not None:
+            window &= Q(observed_at__gte=since - timedelta(days=days))
+        went_stale |= window
+    return list(
+        Evidence.objects.filter(went_stale)
+        .exclude(review__state=ReviewState.DECIDED)
+        .select_related("review", "category")
+        .order_by("observed_at", "pk")
+    )
+
+
+@transaction.atomic
+def record_stale(items: list[Evidence]) -> list[Evidence]:
+    """One `evidence.stale` audit event per item, in its review's trail, written once per item whatever
+    the number of runs. Returns the items recorded now."""
+    from reviews.models import AuditEvent
+
+    from . import freshness
+
+    already = set(
+        AuditEvent.objects.filter(
+            action="evidence.stale", object_type="evidence.evidence", object_id__in=[str(e.pk) for e in items]
+        ).values_list("object_id", flat=True)
+    )
+    recorded = []
+    for item in items:
+        if str(item.pk) in already:
+            continue
+        audit.record(
+            actor=None,
+            action="evidence.stale",
+            obj=item,
+            review=item.review,
+            after={
+                "kind": item.kind,
+                "category": item.category.code,
+                "observed_at": item.observed_at.isoformat(),
+                "max_age_days": freshness.max_age_days(item.kind),
+                "stale_at": freshness.stale_at(item.kind, item.observed_at).isoformat(),
+            },
+        )
+        recorded.append(item)
+    return recorded

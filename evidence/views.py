@@ -19,6 +19,17 @@ TITLES = {
     "file": "Upload a file",
     "restore_drill": "Record a restore drill (seed §11.3)",
     "runbook": "Record a runbook (seed §18.2)",
+    "runbook_test": "Record a runbook test (seed §18.2)",
+    "migration_rehearsal": "Record a migration rehearsal (seed §10)",
+    "load_test": "Record a load test (seed §17)",
+}
+# Typed records whose category is fixed: the form's data goes to the service as it is.
+TYPED_SERVICES = {
+    "restore_drill": services.add_restore_drill,
+    "runbook": services.add_runbook,
+    "runbook_test": services.add_runbook_test,
+    "migration_rehearsal": services.add_migration_rehearsal,
+    "load_test": services.add_load_test,
 }
 
 
@@ -41,10 +52,8 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
         elif kind == "file":
             upload = data.pop("file")
             add = lambda: services.add_file(review=review, actor=request.user, upload=upload, **data)  # noqa: E731
-        elif kind == "restore_drill":
-            add = lambda: services.add_restore_drill(review=review, actor=request.user, **data)  # noqa: E731
         else:
-            add = lambda: services.add_runbook(review=review, actor=request.user, **data)  # noqa: E731
+            add = lambda: TYPED_SERVICES[kind](review=review, actor=request.user, **data)  # noqa: E731
         item = _apply(form, add)
         if item:
             messages.success(request, f"Evidence attached to {item.category.name}.")

@@ -28,6 +28,15 @@ class TargetForm(forms.Form):
         "The probes and their settings are listed below.",
     )
 
+    schedule_hours = forms.IntegerField(
+        label="Run the probes every (hours)",
+        required=False,
+        min_value=1,
+        max_value=8760,
+        help_text="Empty: only when someone starts a run. Probe results go stale after "
+        "EVIDENCE_MAX_AGE_PROBE_RESULT_DAYS (7 days by default); a schedule keeps them fresh.",
+    )
+
     def __init__(self, *args, editing: bool = False, masked_dsn: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         if editing:

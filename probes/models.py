@@ -40,10 +40,20 @@ class ProbeTarget(models.Model):
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_result = models.JSONField(default=dict, blank=True)
+    # Run every probe of this target every so many hours (Celery beat, `probes.tasks.run_scheduled_probes`);
+    # None: only when someone starts a run. Scheduled runs keep probe evidence fresh (7 days by default).
+    schedule_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Run the probes every so many hours; empty for no schedule."
+    )
 
     class Meta:
         ordering = ["system__name", "name"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(schedule_hours__isnull=True)
+                | (Q(schedule_hours__gte=1) & Q(schedule_hours__lte=8760)),
+                name="probe_target_schedule_1h_to_1y",
+            ),
             models.UniqueConstraint(fields=["system", "name"], name="probe_target_name_unique_per_system"),
             models.CheckConstraint(condition=~Q(name=""), name="probe_target_name_required"),
             models.CheckConstraint(

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from schedules.recording import Report, run_recorded
+
 from . import services
 
 
@@ -14,5 +16,30 @@ def run_probe_run(run_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def sweep_stale_runs() -> dict[str, int]:
-    """Every minute (CELERY_BEAT_SCHEDULE): re-enqueue or fail runs left queued or running."""
-    return services.sweep_stale_runs()
+    """Every minute (CELERY_BEAT_SCHEDULE): re-enqueue or fail runs left queued or running. Recorded as a
+    ScheduleRun."""
+    return run_recorded("probes.tasks.sweep_stale_runs", _sweep).counts
+
+
+def _sweep(report: Report) -> None:
+    for what, n in services.sweep_stale_runs().items():
+        report.count(what, n)
+
+
+@shared_task(name="probes.tasks.run_scheduled_probes", ignore_result=True)
+def run_scheduled_probes() -> dict[str, int]:
+    """Every few minutes (CELERY_BEAT_SCHEDULE): start a run of each target whose schedule_hours have
+    passed since its newest run. Recorded as a ScheduleRun."""
+    return run_recorded("probes.tasks.run_scheduled_probes", _run_scheduled_probes).counts
+
+
+def _run_scheduled_probes(report: Report) -> None:
+    for start in services.start_due_runs(report.now):
+        if start.run is None:
+            report.count("skipped")
+            report.note(target=start.target.pk, name=str(start.target), skipped=start.skipped)
+        else:
+            report.count("started")
+            report.note(
+                target=start.target.pk, name=str(start.target), run=start.run.pk, review=start.run.review_id
+            )

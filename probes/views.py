@@ -103,6 +103,7 @@ def target_edit(request: HttpRequest, target_id: int) -> HttpResponse:
         "name": target.name,
         "environment": target.environment,
         "params": json.dumps(target.params, indent=2) if target.params else "",
+        "schedule_hours": target.schedule_hours,
     }
     form = TargetForm(request.POST or None, initial=initial, editing=True, masked_dsn=target.dsn_masked)
     if request.method == "POST" and form.is_valid():

@@ -35,6 +35,25 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}")
 
 
+def env_days(name: str, default: int | None) -> int | None:
+    """A number of days, or None for "never": unset keeps the default; "", "none" or "never" mean None."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in {"", "none", "never"}:
+        return None
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of days (1 or more) or 'never', not {raw!r}"
+        )
+    return days
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

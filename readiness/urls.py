@@ -75,5 +75,6 @@ urlpatterns = [
     path("audit/trail.csv", views.audit_trail_csv, name="audit_trail_csv"),
     path("audit/verify/", views.verify, name="verify_decision"),
     path("", include("probes.urls")),
+    path("", include("api.urls")),  # /api/ (JSON, docs at /api/docs) and /api-tokens/
     path("admin/", admin.site.urls),
 ]

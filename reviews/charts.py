@@ -121,6 +121,7 @@ def score_chart_svg(
     colours: Mapping[int, str] = SCORE_COLOURS,
     title: str = "Scores of the 14 readiness categories (0–3)",
     width: int = 640,
+    row_height: int = 22,
 ) -> str:
     """The scorecard of a decision record (its "scorecard" entries) as a bar chart.
 
@@ -135,7 +136,7 @@ def score_chart_svg(
         )
         for i, row in enumerate(scorecard)
     ]
-    return bar_chart_svg(bars, colours=colours, title=title, width=width)
+    return bar_chart_svg(bars, colours=colours, title=title, width=width, row_height=row_height)
 
 
 def minimums_from_reasons(reasons: Sequence[Mapping], minimum: int = 2) -> dict[str, int]:

@@ -208,8 +208,12 @@ class DateRangeForm(forms.Form):
 
 
 class DecisionFilterForm(DateRangeForm):
-    system = forms.ModelChoiceField(queryset=System.objects.none(), required=False, to_field_name="slug")
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="slug")
+    system = forms.ModelChoiceField(
+        queryset=System.objects.none(), required=False, to_field_name="slug", empty_label="Any system"
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, to_field_name="slug", empty_label="Any team"
+    )
     outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
     field_order = ["system", "team", "outcome", "since", "until"]
 
@@ -226,7 +230,9 @@ class AuditFilterForm(DateRangeForm):
     action = forms.CharField(
         required=False, max_length=60, help_text='Exact ("exception.sign") or a prefix ending in a dot.'
     )
-    system = forms.ModelChoiceField(queryset=System.objects.none(), required=False, to_field_name="slug")
+    system = forms.ModelChoiceField(
+        queryset=System.objects.none(), required=False, to_field_name="slug", empty_label="Any system"
+    )
     field_order = ["actor", "action", "system", "since", "until"]
 
     def __init__(self, *args, systems=None, **kwargs):

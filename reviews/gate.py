@@ -46,6 +46,14 @@ class ScoreIn:
     category_name: str
     score: int | None  # None: not scored yet
     evidence_count: int = 0
+    # How many of those items are fresh (evidence.freshness). None: not computed, every item counts as
+    # fresh, as before freshness existed.
+    fresh_evidence_count: int | None = None
+
+    @property
+    def only_stale_evidence(self) -> bool:
+        """It has evidence, but every item is past its maximum age."""
+        return self.evidence_count > 0 and self.fresh_evidence_count == 0
 
 
 @dataclass(frozen=True)
@@ -90,9 +98,20 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Worth saying beside the reasons, but no rule's verdict: e.g. a category without a minimum whose
+    2–3 rests only on stale evidence (it counts as 1, which no rule of the gate looks at)."""
+
+    rule: str  # "stale:<category code>"
+    message: str
+    category_code: str = ""
+
+
+@dataclass(frozen=True)
 class GateResult:
     outcome: GateOutcome
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
+    notes: tuple[Note, ...] = field(default_factory=tuple)
 
     @property
     def blockers(self) -> tuple[Reason, ...]:
@@ -130,12 +149,18 @@ class GateResult:
 
 
 def effective_score(score: ScoreIn) -> int | None:
-    """The score the gate believes: a 2 or 3 with no evidence counts as 1 (design, no evidence)."""
+    """The score the gate believes: a 2 or 3 with no evidence counts as 1 (design, no evidence), and so
+    does a 2 or 3 whose evidence has all gone stale."""
     if score.score is None:
         return None
-    if score.score >= EVIDENCE_REQUIRED_FROM and score.evidence_count == 0:
+    if score.score >= EVIDENCE_REQUIRED_FROM and (score.evidence_count == 0 or score.only_stale_evidence):
         return 1
     return score.score
+
+
+def _stale_note(score: ScoreIn) -> str:
+    n = score.evidence_count
+    return f"its {'only evidence is' if n == 1 else f'{n} evidence items are all'} stale"
 
 
 def _minimum_rules(gate: GateInput) -> list[tuple[str, str]]:
@@ -212,11 +237,12 @@ def evaluate(gate: GateInput) -> GateResult:
                 Reason(rule, ReasonStatus.MET, f"{name} scores {score.score}, at least 2{condition}", code)
             )
         elif believed != score.score:
+            why = _stale_note(score) if score.only_stale_evidence else "has no evidence"
             reasons.append(
                 Reason(
                     rule,
                     ReasonStatus.BLOCKS,
-                    f"{name} scores {score.score} but has no evidence, so it counts as 1; "
+                    f"{name} scores {score.score} but {why}, so it counts as 1; "
                     f"it needs at least 2{condition}",
                     code,
                 )
@@ -230,6 +256,21 @@ def evaluate(gate: GateInput) -> GateResult:
                     code,
                 )
             )
+
+    # A 2–3 that only stale evidence supports, in a category without a minimum: said, not a verdict.
+    minimum_codes = {code for code, _ in _minimum_rules(gate)}
+    notes = tuple(
+        Note(
+            f"stale:{score.category_code}",
+            f"{score.category_name} scores {score.score} but {_stale_note(score)}, so it counts as 1",
+            score.category_code,
+        )
+        for score in gate.scores
+        if score.category_code not in minimum_codes
+        and score.score is not None
+        and score.score >= EVIDENCE_REQUIRED_FROM
+        and score.only_stale_evidence
+    )
 
     unscored = [s.category_name for s in gate.scores if s.score is None]
     if unscored:
@@ -258,4 +299,4 @@ def evaluate(gate: GateInput) -> GateResult:
         outcome = GateOutcome.APPROVED
     order = {ReasonStatus.BLOCKS: 0, ReasonStatus.EXCEPTION: 1, ReasonStatus.PENDING: 2, ReasonStatus.MET: 3}
     reasons.sort(key=lambda r: order[r.status])
-    return GateResult(outcome, tuple(reasons))
+    return GateResult(outcome, tuple(reasons), notes)

@@ -63,6 +63,14 @@ def _people(record: dict) -> dict[str, str]:
     return names
 
 
+STATUS_ORDER = {"fail": 0, "error": 1, "warn": 2, "skipped": 3}
+
+
+def _probe_order(result: dict) -> tuple:
+    """Worst first: failures, errors, warnings, then what was skipped; by level within each."""
+    return (STATUS_ORDER.get(result.get("status"), 9), result.get("severity", ""), result.get("probe", ""))
+
+
 def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) -> dict[str, Any]:
     """Everything the PDF template shows, from the frozen record alone (never from live rows)."""
     colours = palette()
@@ -88,6 +96,7 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         minimums=charts.minimums_from_reasons(record.get("reasons", [])),
         colours=score_colours(colours),
         width=660,
+        row_height=18,
     )
     if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
         digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
@@ -103,6 +112,12 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "people": people,
         "level_counts": level_counts,
         "blocking_reasons": [r for r in record.get("reasons", []) if r.get("status") == "blocks"],
+        "resolved": [f for f in findings if f.get("status") == "resolved"],
+        "level_labels": {level.value: level.label for level in Level},
+        "probe_runs": [
+            {**run, "not_passed": sorted(run.get("not_passed", []), key=_probe_order)}
+            for run in record.get("probe_runs", [])
+        ],
         "category_names": {code: row["name"] for code, row in categories.items()},
         "evidence": evidence,
         "chart": mark_safe(chart),  # noqa: S308  (built by charts, which escapes every text)

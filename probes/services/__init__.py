@@ -11,9 +11,11 @@ from .runs import (  # noqa: F401
     max_attempts,
     run_deadline,
     start_probe_run,
+    start_scheduled_run,
     store_result,
     sweep_stale_runs,
 )
+from .schedules import ScheduledStart, due_targets, start_due_runs  # noqa: F401
 from .targets import (  # noqa: F401
     add_invariant_check,
     can_manage_probes,

@@ -61,6 +61,17 @@ def _enqueue(run_id: int) -> None:
 def start_probe_run(*, target: ProbeTarget, actor, review: Review | None = None) -> ProbeRun:
     target = ProbeTarget.objects.select_related("system").get(pk=target.pk)
     _require(can_manage_probes(actor, target.system), "Only members of the system's team may run probes.")
+    return _queue_run(target, review=review, actor=actor, action="probe_run.start")
+
+
+@transaction.atomic
+def start_scheduled_run(*, target: ProbeTarget, review: Review | None = None) -> ProbeRun:
+    """A run started by the target's schedule (Celery beat), by nobody: audited without an actor."""
+    target = ProbeTarget.objects.select_related("system").get(pk=target.pk)
+    return _queue_run(target, review=review, actor=None, action="probe_run.schedule")
+
+
+def _queue_run(target: ProbeTarget, *, review: Review | None, actor, action: str) -> ProbeRun:
     if review is not None:
         if review.system_id != target.system_id:
             raise ServiceError("That review is of another system.")
@@ -88,7 +99,7 @@ def start_probe_run(*, target: ProbeTarget, actor, review: Review | None = None)
         )
     audit.record(
         actor=actor,
-        action="probe_run.start",
+        action=action,
         obj=run,
         review=review,
         after={"target": target.pk, "review": review.pk if review else None},

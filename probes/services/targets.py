@@ -19,7 +19,8 @@ from reviews.services import ServiceError, _require
 from .. import crypto, registry
 from ..models import Environment, InvariantCheck, ProbeTarget
 
-TARGET_FIELDS = ("system", "name", "environment", "dsn_masked", "params")
+TARGET_FIELDS = ("system", "name", "environment", "dsn_masked", "params", "schedule_hours")
+MAX_SCHEDULE_HOURS = 8760
 INVARIANT_FIELDS = ("target", "name", "sql", "category", "severity", "row_cap")
 
 
@@ -184,14 +185,32 @@ def _check_target(system, name: str, environment: str, exclude_pk: int | None = 
     return name
 
 
+def _check_schedule(hours: int | None) -> int | None:
+    if hours is None:
+        return None
+    if not 1 <= hours <= MAX_SCHEDULE_HOURS:
+        raise ServiceError(
+            {"schedule_hours": f"Give a number of hours from 1 to {MAX_SCHEDULE_HOURS}, or none."}
+        )
+    return hours
+
+
 @transaction.atomic
 def create_target(
-    *, system, name: str, dsn: str, actor, environment: str = Environment.PRODUCTION, params: Any = None
+    *,
+    system,
+    name: str,
+    dsn: str,
+    actor,
+    environment: str = Environment.PRODUCTION,
+    params: Any = None,
+    schedule_hours: int | None = None,
 ) -> ProbeTarget:
     _require(can_manage_probes(actor, system), "Only members of the system's team may add probe targets.")
     name = _check_target(system, name, environment)
     dsn = _check_dsn(dsn)
     params = check_params(params)
+    schedule_hours = _check_schedule(schedule_hours)
     target = ProbeTarget.objects.create(
         system=system,
         name=name,
@@ -199,6 +218,7 @@ def create_target(
         dsn_encrypted=crypto.encrypt(dsn),
         dsn_masked=_mask(dsn),
         params=params,
+        schedule_hours=schedule_hours,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     audit.record(
@@ -209,15 +229,24 @@ def create_target(
 
 @transaction.atomic
 def update_target(
-    *, target: ProbeTarget, name: str, environment: str, actor, params: Any = None, dsn: str = ""
+    *,
+    target: ProbeTarget,
+    name: str,
+    environment: str,
+    actor,
+    params: Any = None,
+    dsn: str = "",
+    schedule_hours: int | None = None,
 ) -> ProbeTarget:
     """An empty `dsn` keeps the saved one; a new one must be given whole (the old one is never shown)."""
     target = ProbeTarget.objects.select_for_update().select_related("system").get(pk=target.pk)
     _require(can_manage_probes(actor, target.system), "Only members of the system's team may edit targets.")
     name = _check_target(target.system, name, environment, exclude_pk=target.pk)
     params = check_params(params)
+    schedule_hours = _check_schedule(schedule_hours)
     before = audit.snapshot(target, TARGET_FIELDS)
     target.name, target.environment, target.params = name, environment, params
+    target.schedule_hours = schedule_hours
     if dsn.strip():
         dsn = _check_dsn(dsn)
         target.dsn_encrypted = crypto.encrypt(dsn)

@@ -40,3 +40,14 @@ def display(key, names):
         return names.get(key) or key
     except AttributeError:
         return key
+
+
+@register.filter
+def duration(seconds):
+    """Seconds as "2 h 03 min", "43 min" or "45 s" (RPO and RTO achieved in a restore drill)."""
+    if not isinstance(seconds, int):
+        return seconds
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"

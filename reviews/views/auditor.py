@@ -227,10 +227,11 @@ def verify(request: HttpRequest) -> HttpResponse:
     """Recompute a record's digest: of a stored decision, of an uploaded file, or of a file against the
     stored decision it claims to be. Changes nothing, so everyone who may read may use it."""
     initial = {"decision": request.GET.get("decision")} if request.method == "GET" else None
-    form = VerifyForm(request.POST or None, request.FILES or None, initial=initial)
+    posted = request.method == "POST"
+    form = VerifyForm(request.POST if posted else None, request.FILES if posted else None, initial=initial)
     result = stored_result = None
     error = ""
-    if request.method == "POST" and form.is_valid():
+    if posted and form.is_valid():
         visible = visible_decisions(request.user)
         decision = None
         if form.cleaned_data.get("decision"):

@@ -171,15 +171,19 @@ def exception_edit(request: HttpRequest, exception_id: int) -> HttpResponse:
         "version": exc.version,
     }
     form = ExceptionEditForm(request.POST or None, initial=initial)
-    if request.method == "GET":
-        form.fields["expires_at"].initial = initial["expires_at"]
     if request.method == "POST" and form.is_valid():
-        was_signed = exc.state == ExceptionState.SIGNED
+        if form.cleaned_data["expires_at"] == initial["expires_at"]:
+            # The form shows minutes: an expiry left as it was keeps its seconds, so that saving an
+            # unchanged form changes nothing (and voids no signature).
+            form.cleaned_data["expires_at"] = exc.expires_at
+        was_signed, loaded_version = exc.state == ExceptionState.SIGNED, exc.version
         saved = _apply(
             form, lambda: services.edit_exception(exception=exc, actor=request.user, **form.cleaned_data)
         )
         if saved:
-            if was_signed and saved.state == ExceptionState.REQUESTED:
+            if saved.version == loaded_version:
+                messages.info(request, "Nothing changed.")
+            elif was_signed and saved.state == ExceptionState.REQUESTED:
                 messages.warning(
                     request, "Exception changed. Its signature is void: another lead must sign it again."
                 )

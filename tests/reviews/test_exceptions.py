@@ -382,6 +382,16 @@ def test_editing_a_signed_exception_through_the_page_warns_then_voids(client, si
     assert "Not signed." in body and "exception.void" in body
 
 
+def test_saving_the_edit_page_unchanged_keeps_the_signature(client, signed, member):
+    client.force_login(member)
+    expiry = timezone.localtime(signed.expires_at).strftime("%Y-%m-%dT%H:%M")  # as the form shows it
+    response = client.post(reverse("exception_edit", args=[signed.pk]), edit_data(signed, expires_at=expiry))
+    assert response.status_code == 302
+    signed.refresh_from_db()
+    assert signed.state == ExceptionState.SIGNED and services.signature_matches(signed)
+    assert not AuditEvent.objects.filter(action__in=["exception.edit", "exception.void"]).exists()
+
+
 def test_the_edit_page_refuses_bad_terms_and_changes_nothing(client, signed, member, settings):
     settings.EXCEPTION_MAX_DAYS = 10
     client.force_login(member)

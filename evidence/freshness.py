@@ -1,0 +1,115 @@
+"""Evidence goes stale: the maximum age of each kind of evidence and whether an item has passed it.
+
+The rules are pure functions of (kind, observed_at, now) and a table of maximum ages in days
+(settings.EVIDENCE_MAX_AGE_DAYS, from the environment). `fresh_counts` is the one read the gate's
+selectors need: how many fresh items support each (review, category), in one query.
+
+Defaults and why:
+- restore drill 90 days: seed §11.2 asks that a restore drill "has been performed recently"; a quarter
+  is the common drill cadence.
+- probe result 7 days: probes read live state (locks, bloat, lag) that changes within days; scheduled
+  probe runs (ProbeTarget.schedule_hours) keep it fresh.
+- load test 180 days and runbook test 180 days: the issue's numbers; data shape and runbooks drift
+  over a half-year.
+- runbook 180 days: a runbook's age is its last test (seed §18.2 "Last Tested"), the same as a test.
+- migration rehearsal 30 days: a rehearsal measures one migration on the data of its day (seed §10,
+  "runtime on production-like data"); the data grows and the migration changes between releases, so a
+  rehearsal older than a release cycle no longer says how this release's migration behaves.
+- link and file: no expiry unless configured; what they show is not known to the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+DEFAULT_MAX_AGE_DAYS: dict[str, int | None] = {
+    "restore_drill": 90,
+    "probe_result": 7,
+    "load_test": 180,
+    "runbook_test": 180,
+    "runbook": 180,
+    "migration_rehearsal": 30,
+    "link": None,
+    "file": None,
+}
+
+
+def max_age_table() -> dict[str, int | None]:
+    """The configured maximum ages in days, over the defaults (kinds not configured keep theirs)."""
+    from django.conf import settings
+
+    return {**DEFAULT_MAX_AGE_DAYS, **getattr(settings, "EVIDENCE_MAX_AGE_DAYS", {})}
+
+
+def max_age_days(kind: str, table: Mapping[str, int | None] | None = None) -> int | None:
+    """Days after which evidence of this kind is stale; None when it never is."""
+    table = max_age_table() if table is None else table
+    return table.get(kind)
+
+
+def max_age(kind: str, table: Mapping[str, int | None] | None = None) -> timedelta | None:
+    days = max_age_days(kind, table)
+    return timedelta(days=days) if days is not None else None
+
+
+def stale_at(
+    kind: str, observed_at: datetime, table: Mapping[str, int | None] | None = None
+) -> datetime | None:
+    """The moment the evidence goes (or went) stale; None when it never does."""
+    limit = max_age(kind, table)
+    return observed_at + limit if limit is not None else None
+
+
+def is_stale(
+    kind: str, observed_at: datetime, now: datetime, table: Mapping[str, int | None] | None = None
+) -> bool:
+    """Stale once strictly older than its kind's maximum age: a 90-day drill is fresh on day 90."""
+    limit = max_age(kind, table)
+    return limit is not None and now - observed_at > limit
+
+
+def age_days(observed_at: datetime, now: datetime) -> int:
+    """Whole days since the evidence was observed (0 for evidence observed in the future)."""
+    return max((now - observed_at).days, 0)
+
+
+def fresh_q(now: datetime, table: Mapping[str, int | None] | None = None):
+    """A Q over Evidence that keeps fresh items only: kinds without expiry, and the others within age."""
+    from django.db.models import Q
+
+    table = max_age_table() if table is None else table
+    expiring = {kind: days for kind, days in table.items() if days is not None}
+    q = ~Q(kind__in=list(expiring))
+    for kind, days in sorted(expiring.items()):
+        q |= Q(kind=kind, observed_at__gte=now - timedelta(days=days))
+    return q
+
+
+def stale_q(now: datetime, table: Mapping[str, int | None] | None = None):
+    """A Q over Evidence that keeps stale items only (the complement of `fresh_q`)."""
+    return ~fresh_q(now, table)
+
+
+def fresh_counts(
+    review_ids: Iterable[int], *, now: datetime | None = None, table: Mapping[str, int | None] | None = None
+) -> dict[tuple[int, int], int]:
+    """{(review_id, category_id): number of fresh evidence items}, in one query. Pairs with no fresh
+    evidence are absent (read them as 0)."""
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from .models import Evidence
+
+    ids = list(review_ids)
+    if not ids:
+        return {}
+    now = now or timezone.now()
+    rows = (
+        Evidence.objects.filter(fresh_q(now, table), review_id__in=ids)
+        .order_by()
+        .values_list("review_id", "category_id")
+        .annotate(n=Count("id"))
+        .values_list("review_id", "category_id", "n")
+    )
+    return {(review_id, category_id): n for review_id, category_id, n in rows}
