@@ -455,42 +455,52 @@ def _finding_row(request: HttpRequest, finding: Finding, **extra) -> HttpRespons
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
+def _finding_form_view(
+    request: HttpRequest, finding_id: int, *, mode: str, fallback: str, form_class, change, saved_message: str
+) -> HttpResponse:
+    """A finding's row in the meeting, opened in `mode` ("editing" or "asking") by GET and saved by POST.
+
+    Without JavaScript, GET goes to the `fallback` page and POST redirects back to the step.
+    """
     finding = _get_finding_for_user(request, finding_id, write=True)
     review = finding.review
     if request.method == "GET":
         if not request.htmx:
-            return redirect("finding_edit", finding_id=finding.pk)
-        return _finding_row(request, finding, editing=True)
-    form = FindingTriageForm(request.POST, review=review)
-    saved = form.is_valid() and _apply(
-        form,
-        lambda: services.update_finding(
-            finding=finding,
-            actor=request.user,
-            title=finding.title,
-            description=finding.description,
-            **form.cleaned_data,
-        ),
+            return redirect(fallback, finding_id=finding.pk)
+        return _finding_row(request, finding, **{mode: True})
+    form = (
+        form_class(request.POST, review=review)
+        if form_class is FindingTriageForm
+        else form_class(request.POST)
     )
+    saved = form.is_valid() and _apply(form, lambda: change(finding, form.cleaned_data))
     if not request.htmx:
-        _flash(request, form, "Finding saved.")
+        _flash(request, form, saved_message)
         return redirect(request.POST.get("next") or _step_url(review, 12))
     board = Board(request, review)
-    current = board.findings(pk=finding.pk)[0]
-    return _oob(
+    context = {
+        "f": board.findings(pk=finding.pk)[0],
+        "members": board.members(),
+        mode: not saved,
+        "triage_form" if mode == "editing" else "exception_form": None if saved else form,
+    }
+    return _oob(request, board, "reviews/meeting/_finding.html", context, status=200 if saved else 422)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
+    """Regrade, close, or give an owner and a date, keeping the finding's text."""
+    return _finding_form_view(
         request,
-        board,
-        "reviews/meeting/_finding.html",
-        {
-            "f": current,
-            "members": board.members(),
-            "triage_form": None if saved else form,
-            "editing": not saved,
-        },
-        status=200 if saved else 422,
+        finding_id,
+        mode="editing",
+        fallback="finding_edit",
+        make_form=lambda data, review: FindingTriageForm(data, review=review),
+        saved_message="Finding saved.",
+        change=lambda finding, data: services.update_finding(
+            finding=finding, actor=request.user, title=finding.title, description=finding.description, **data
+        ),
     )
 
 
@@ -525,32 +535,15 @@ def meeting_decide(request: HttpRequest, review_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def meeting_exception(request: HttpRequest, finding_id: int) -> HttpResponse:
-    finding = _get_finding_for_user(request, finding_id, write=True)
-    review = finding.review
-    if request.method == "GET":
-        if not request.htmx:
-            return redirect("exception_request", finding_id=finding.pk)
-        return _finding_row(request, finding, asking=True)
-    form = ExceptionRequestForm(request.POST)
-    saved = form.is_valid() and _apply(
-        form, lambda: services.request_exception(finding=finding, actor=request.user, **form.cleaned_data)
-    )
-    if not request.htmx:
-        _flash(request, form, "Exception requested; a lead of the team must sign it.")
-        return redirect(request.POST.get("next") or _step_url(review, 12))
-    board = Board(request, review)
-    current = board.findings(pk=finding.pk)[0]
-    return _oob(
+    """Ask for an exception on a P1 without leaving the meeting."""
+    return _finding_form_view(
         request,
-        board,
-        "reviews/meeting/_finding.html",
-        {
-            "f": current,
-            "members": board.members(),
-            "exception_form": None if saved else form,
-            "asking": not saved,
-        },
-        status=200 if saved else 422,
+        finding_id,
+        mode="asking",
+        fallback="exception_request",
+        make_form=lambda data, review: ExceptionRequestForm(data),
+        saved_message="Exception requested; a lead of the team must sign it.",
+        change=lambda finding, data: services.request_exception(finding=finding, actor=request.user, **data),
     )
 
 
