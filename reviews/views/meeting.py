@@ -456,7 +456,7 @@ def _finding_row(request: HttpRequest, finding: Finding, **extra) -> HttpRespons
 
 
 def _finding_form_view(
-    request: HttpRequest, finding_id: int, *, mode: str, fallback: str, form_class, change, saved_message: str
+    request: HttpRequest, finding_id: int, *, mode: str, fallback: str, make_form, change, saved_message: str
 ) -> HttpResponse:
     """A finding's row in the meeting, opened in `mode` ("editing" or "asking") by GET and saved by POST.
 
@@ -468,11 +468,7 @@ def _finding_form_view(
         if not request.htmx:
             return redirect(fallback, finding_id=finding.pk)
         return _finding_row(request, finding, **{mode: True})
-    form = (
-        form_class(request.POST, review=review)
-        if form_class is FindingTriageForm
-        else form_class(request.POST)
-    )
+    form = make_form(request.POST, review)
     saved = form.is_valid() and _apply(form, lambda: change(finding, form.cleaned_data))
     if not request.htmx:
         _flash(request, form, saved_message)
