@@ -57,6 +57,11 @@ urlpatterns = [
         name="meeting_add_finding",
     ),
     path("reviews/<int:review_id>/meeting/pulse/", meeting.meeting_pulse, name="meeting_pulse"),
+    path(
+        "reviews/<int:review_id>/meeting/evidence/<slug:code>/",
+        meeting.meeting_add_evidence,
+        name="meeting_add_evidence",
+    ),
     path("findings/<int:finding_id>/meeting/", meeting.meeting_triage, name="meeting_triage"),
     path("findings/<int:finding_id>/meeting/exception/", meeting.meeting_exception, name="meeting_exception"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),

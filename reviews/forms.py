@@ -173,6 +173,13 @@ class QuickFindingForm(forms.Form):
         self.fields["owner"].queryset = team_members(review.system.team_id)
 
 
+class QuickLinkForm(forms.Form):
+    """A link attached as evidence from the meeting."""
+
+    title = forms.CharField(max_length=200)
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+
 class FindingTriageForm(forms.Form):
     """Regrade, close, or give an owner and date, without touching the finding's text."""
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from evidence import services as evidence_services
 from evidence.models import Evidence
 
 from .. import agenda, policy, selectors, services
@@ -31,6 +32,7 @@ from ..forms import (
     FindingTriageForm,
     NextReviewForm,
     QuickFindingForm,
+    QuickLinkForm,
     ScopeForm,
     ScoreForm,
 )
@@ -50,6 +52,7 @@ from ..models import (
 )
 from .access import _apply, _get_finding_for_user, _get_review_for_user
 
+EVIDENCE_RECORDS = ("restore_drill", "runbook", "runbook_test", "migration_rehearsal", "load_test")
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
@@ -196,7 +199,7 @@ class Board:
         for row in rows:
             evidence = list(
                 Evidence.objects.filter(review=self.review, category=row.category)
-                .select_related("restore_drill", "runbook", "added_by")
+                .select_related(*EVIDENCE_RECORDS)
                 .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
             )
             blocks.append(
@@ -412,6 +415,38 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
         },
         status=200 if saved else 422,
     )
+
+
+@login_required
+@require_POST
+def meeting_add_evidence(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    """Attach a link as evidence to a category, in place."""
+    review = _get_review_for_user(request, review_id, write=True)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    form = QuickLinkForm(request.POST)
+    saved = form.is_valid() and _apply(
+        form,
+        lambda: evidence_services.add_link(
+            review=review, category=category, actor=request.user, **form.cleaned_data
+        ),
+    )
+    if not request.htmx:
+        _flash(request, form, "Evidence attached.")
+        return redirect(request.POST.get("next") or _step_url(review, 11))
+    board = Board(request, review)
+    row = board.by_code[code]
+    evidence = list(
+        Evidence.objects.filter(review=review, category=category)
+        .select_related(*EVIDENCE_RECORDS)
+        .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
+    )
+    context = {
+        "category": category,
+        "evidence": evidence,
+        "more_evidence": max(0, row.evidence_count - len(evidence)),
+        "evidence_form": None if saved else form,
+    }
+    return _oob(request, board, "reviews/meeting/_evidence.html", context, status=200 if saved else 422)
 
 
 @login_required

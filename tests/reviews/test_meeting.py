@@ -305,3 +305,18 @@ def test_triage_form_loads_on_demand_and_without_javascript_falls_back_to_the_ed
     )
     ask = client.get(reverse("meeting_exception", args=[finding.pk]), **HX).content.decode()
     assert 'name="compensating_control"' in ask
+
+
+def test_evidence_attached_in_place_lets_a_2_be_scored(client, member, review):
+    client.force_login(member)
+    url = reverse("meeting_add_evidence", args=[review.pk, "backup"])
+    bad = client.post(url, {"title": "Drill report", "url": "not a link"}, **HX)
+    assert bad.status_code == 422 and "Enter a valid URL" in bad.content.decode()
+    assert not Evidence.objects.exists()
+    response = client.post(url, {"title": "Drill report", "url": "https://ci.example.com/drill/9"}, **HX)
+    assert response.status_code == 200
+    assert 'id="evidence-backup"' in response.content.decode() and "Drill report" in response.content.decode()
+    score = client.post(
+        reverse("meeting_score", args=[review.pk, "backup"]), {"score": "2", "version": "0"}, **HX
+    )
+    assert score.status_code == 200
