@@ -293,7 +293,7 @@ def list_targets(request: HttpRequest):
 )
 def start_run(
     request: HttpRequest,
-    payload: schemas.ProbeRunIn,
+    payload: schemas.ProbeRunIn | None = None,
     target_id: int = _id("The probe target's id."),
     idempotency_key: str | None = IDEMPOTENCY_KEY,
 ):
@@ -301,7 +301,8 @@ def start_run(
     evidence and findings. Poll `GET /api/probe-runs/{id}` until `finished`."""
     token = _token(request, Scope.RUN_PROBES)
     target = selectors.get_target(token, target_id)
-    review = selectors.get_review(token, payload.review_id) if payload.review_id else None
+    review_id = payload.review_id if payload else None
+    review = selectors.get_review(token, review_id) if review_id else None
 
     def work() -> services.ApiResult:
         run = probe_services.start_probe_run(target=target, actor=token.created_by, review=review)

@@ -16,7 +16,9 @@ def _json_not_allowed(view):
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
-        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
             allowed = response.get("Allow", "")
             body = {
                 "error": "method_not_allowed",

@@ -12,12 +12,14 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from reviews import audit, policy
-from reviews.models import Category, Review
+from reviews.models import AuditEvent, Category, Review, ReviewState
 from reviews.services import ServiceError, _require, _require_open
 
+from . import freshness
 from .models import (
     KIND_CATEGORY,
     Evidence,
@@ -583,12 +585,6 @@ def _check_url(errors: dict, url: str) -> None:
 def newly_stale(*, since: datetime | None, now: datetime) -> list[Evidence]:
     """Evidence of undecided reviews that went stale in (since, now]: one query. `since` None means
     from the beginning (the first run records everything already stale)."""
-    from django.db.models import Q
-
-    from reviews.models import ReviewState
-
-    from . import freshness
-
     went_stale = Q(pk__in=[])
     for kind, days in sorted(freshness.max_age_table().items()):
         if days is None:
@@ -609,10 +605,6 @@ def newly_stale(*, since: datetime | None, now: datetime) -> list[Evidence]:
 def record_stale(items: list[Evidence]) -> list[Evidence]:
     """One `evidence.stale` audit event per item, in its review's trail, written once per item whatever
     the number of runs. Returns the items recorded now."""
-    from reviews.models import AuditEvent
-
-    from . import freshness
-
     already = set(
         AuditEvent.objects.filter(
             action="evidence.stale", object_type="evidence.evidence", object_id__in=[str(e.pk) for e in items]

@@ -6,7 +6,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reviews import policy
+from reviews import audit, policy
 from reviews.models import Category
 from reviews.views import _apply, _get_review_for_user
 
@@ -83,4 +83,11 @@ def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
         handle = item.file.open("rb")
     except FileNotFoundError:
         raise Http404("The stored file is missing.")
-    return FileResponse(handle, as_attachment=True, filename=item.file.name.rsplit("/", 1)[-1])
+    filename = item.file.name.rsplit("/", 1)[-1]
+    # Who took a copy of which evidence file is an auditable fact, as for decision records.
+    audit.record(
+        actor=request.user, action="evidence.download", obj=item, review=item.review, after={"file": filename}
+    )
+    response = FileResponse(handle, as_attachment=True, filename=filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

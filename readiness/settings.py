@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "probes",
     "api",
     "schedules",
+    "reminders",
 ]
 
 MIDDLEWARE = [
@@ -175,7 +176,33 @@ CELERY_BEAT_SCHEDULE = {
     "record-stale-evidence": {"task": "evidence.tasks.record_stale_evidence", "schedule": 3600.0},
     # Idempotency keys and schedule runs older than they need to be kept.
     "prune-api-and-schedule-records": {"task": "schedules.tasks.prune_records", "schedule": 86400.0},
+    # Reminder digests: at most one per person per day, each reminder once (reminders.services).
+    "send-reminders": {
+        "task": "reminders.tasks.send_reminders",
+        "schedule": float(env_int("REMINDER_CHECK_S", 3600)),
+    },
 }
+
+# Email (reminders). The console backend prints mail in the quick start; set EMAIL_BACKEND to
+# django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc. for real delivery.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Readiness <readiness@localhost>")
+# Days before an exception expires when its requester and signer are reminded (largest first).
+REMINDER_EXCEPTION_DAYS = sorted(
+    (int(d) for d in env_list("REMINDER_EXCEPTION_DAYS", ["14", "3"])), reverse=True
+)
+# Expired exceptions and passed dates older than this are not reminded of (a new installation
+# does not mail a year of history).
+REMINDER_LOOKBACK_DAYS = env_int("REMINDER_LOOKBACK_DAYS", 7)
+# The address links in reminder mail start with.
+REMINDER_BASE_URL = env_str("REMINDER_BASE_URL", "http://localhost:8000").rstrip("/")
 # What each scheduled task did (schedules.ScheduleRun, in the admin) is kept this long.
 SCHEDULE_RUN_KEEP_DAYS = env_int("SCHEDULE_RUN_KEEP_DAYS", 30)
 

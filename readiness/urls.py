@@ -7,7 +7,7 @@ from django.urls import include, path
 from evidence import views as evidence_views
 from readiness.security import ThrottledAuthenticationForm
 from reviews import views
-from reviews.views import meeting
+from reviews.views import history, meeting, portfolio
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -20,9 +20,12 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("portfolio/", portfolio.portfolio, name="portfolio"),
     path("systems/new/", views.system_create, name="system_create"),
     path("systems/<slug:slug>/", views.system_detail, name="system_detail"),
     path("systems/<slug:slug>/edit/", views.system_edit, name="system_edit"),
+    path("systems/<slug:slug>/history/", history.system_history, name="system_history"),
+    path("reviews/<int:review_id>/changes/", history.review_changes, name="review_changes"),
     path("systems/<slug:slug>/reviews/new/", views.review_create, name="review_create"),
     path("reviews/<int:review_id>/", views.review_detail, name="review_detail"),
     path("reviews/<int:review_id>/edit/", views.review_edit, name="review_edit"),
@@ -58,6 +61,11 @@ urlpatterns = [
     ),
     path("reviews/<int:review_id>/meeting/pulse/", meeting.meeting_pulse, name="meeting_pulse"),
     path(
+        "reviews/<int:review_id>/meeting/checklist/<slug:code>/",
+        meeting.meeting_checklist,
+        name="meeting_checklist",
+    ),
+    path(
         "reviews/<int:review_id>/meeting/evidence/<slug:code>/",
         meeting.meeting_add_evidence,
         name="meeting_add_evidence",
@@ -80,6 +88,7 @@ urlpatterns = [
     path("audit/trail.csv", views.audit_trail_csv, name="audit_trail_csv"),
     path("audit/verify/", views.verify, name="verify_decision"),
     path("", include("probes.urls")),
+    path("", include("reminders.urls")),  # /actions/: open actions and reminder choice
     path("", include("api.urls")),  # /api/ (JSON, docs at /api/docs) and /api-tokens/
     path("admin/", admin.site.urls),
 ]

@@ -17,6 +17,7 @@ from .models import (
     Decision,
     DecisionDocument,
     Finding,
+    InstallationAuditor,
     Membership,
     Review,
     RiskException,
@@ -90,6 +91,13 @@ class MembershipAdmin(AuditedAdmin):
     list_filter = ("team", "role")
     search_fields = ("user__username", "team__name")
     audit_fields = ("user", "team", "role")
+
+
+@admin.register(InstallationAuditor)
+class InstallationAuditorAdmin(AuditedAdmin):
+    list_display = ("user", "granted_at")
+    search_fields = ("user__username",)
+    audit_fields = ("user", "granted_at")
 
 
 @admin.register(System)

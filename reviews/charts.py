@@ -144,3 +144,109 @@ def minimums_from_reasons(reasons: Sequence[Mapping], minimum: int = 2) -> dict[
     return {
         r["rule"].split(":", 1)[1]: minimum for r in reasons if str(r.get("rule", "")).startswith("minimum:")
     }
+
+
+# Outcome colours of static/css/app.css (--approved, --exceptions, --blocked).
+OUTCOME_COLOURS: Mapping[str, str] = {
+    "APPROVED": "#067647",
+    "APPROVED_WITH_EXCEPTIONS": "#a15c07",
+    "BLOCKED": "#b42318",
+}
+OUTCOME_SHORT = {"APPROVED": "Approved", "APPROVED_WITH_EXCEPTIONS": "With exceptions", "BLOCKED": "Blocked"}
+
+
+def history_chart_svg(
+    decisions: Sequence[Mapping],
+    *,
+    colours: Mapping[int, str] = SCORE_COLOURS,
+    outcome_colours: Mapping[str, str] = OUTCOME_COLOURS,
+    title: str = "Category scores and outcome at each decision",
+    width: int = 760,
+    row_height: int = 24,
+    label_width: int = 230,
+) -> str:
+    """A system's decisions over time, from their frozen records: an outcome strip, then one row per
+    category with a point per decision at its score (0–3) joined by a line.
+
+    Each item of `decisions` is {"label": "2026-01-31", "outcome": "...", "scorecard": [record rows]}, oldest
+    first. Every point is a <circle class="pt">, every outcome mark a <rect class="outcome-mark">."""
+    top, right, bottom = 48, 24, 30
+    rows: dict[str, dict] = {}
+    for d in decisions:
+        for i, row in enumerate(d.get("scorecard", [])):
+            code = row.get("category", str(i))
+            number = row.get("number", i + 1)
+            rows.setdefault(code, {"label": f"{number}. {row.get('name', code)}", "n": number})
+    order = sorted(rows, key=lambda c: rows[c]["n"])
+    plot = width - label_width - right
+    n = len(decisions)
+    height = top + row_height * max(len(order), 1) + bottom
+
+    def x_of(i: int) -> float:
+        return label_width + (plot / 2 if n == 1 else 10 + i * (plot - 20) / (n - 1))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    if not n:
+        parts.append(_text(label_width, top, "No decision recorded yet.", fill=MUTED))
+        parts.append("</svg>")
+        return "".join(parts)
+    # The outcome strip, with the decision dates above it.
+    parts.append(_text(label_width - 8, 34, "Outcome", anchor="end", font_weight="bold"))
+    every = max(1, n // 8)
+    for i, d in enumerate(decisions):
+        x = x_of(i)
+        outcome = str(d.get("outcome", ""))
+        parts.append(
+            f'<rect class="outcome-mark" x="{x - 6:.1f}" y="24" width="12" height="12" rx="2" '
+            f'fill="{outcome_colours.get(outcome, MUTED)}"><title>{escape(str(d.get("label", "")))}: '
+            f"{escape(OUTCOME_SHORT.get(outcome, outcome))}</title></rect>"
+        )
+        if i % every == 0 or i == n - 1:
+            parts.append(_text(x, 14, str(d.get("label", "")), size=9, fill=MUTED, anchor="middle"))
+    inner = row_height - 8
+    for r, code in enumerate(order):
+        y0 = top + r * row_height
+        parts.append(
+            f'<line x1="{label_width}" y1="{y0 + row_height:.1f}" x2="{width - right}" '
+            f'y2="{y0 + row_height:.1f}" stroke="{LINE}" stroke-width="1"/>'
+        )
+        label_y = y0 + row_height / 2 + 4
+        parts.append(_text(label_width - 8, label_y, rows[code]["label"], size=10, anchor="end"))
+        points = []
+        for i, d in enumerate(decisions):
+            row = next((s for s in d.get("scorecard", []) if s.get("category") == code), None)
+            score = row.get("score") if row else None
+            if score is None:
+                continue
+            y = y0 + 4 + inner - score * inner / 3
+            points.append((x_of(i), y, score, row.get("effective_score"), d.get("label", "")))
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, *_ in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{MUTED}" stroke-width="1.2"/>')
+        for x, y, score, effective, label in points:
+            counted = "" if effective in (None, score) else f" (counts as {effective})"
+            hollow = effective not in (None, score)
+            fill = "#fff" if hollow else colours.get(score, MUTED)
+            parts.append(
+                f'<circle class="pt" data-category="{escape(code)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
+                f'fill="{fill}" stroke="{colours.get(score, MUTED)}" stroke-width="2">'
+                f"<title>{escape(rows[code]['label'])}, {escape(str(label))}: "
+                f"{score}{counted}</title></circle>"
+            )
+    legend_y = height - 10
+    parts.append(
+        _text(
+            label_width,
+            legend_y,
+            "Each row: score 0 (bottom) to 3 (top) at each decision; "
+            "a hollow point counted lower (no or stale evidence).",
+            size=9,
+            fill=MUTED,
+        )
+    )
+    parts.append("</svg>")
+    return "".join(parts)

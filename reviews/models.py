@@ -42,6 +42,23 @@ class Membership(models.Model):
         return f"{self.user} · {self.get_role_display()} of {self.team}"
 
 
+class InstallationAuditor(models.Model):
+    """A user who reads every team's systems, reviews and audit trail and changes nothing (seed §14).
+    A team's auditor membership covers one team; this row covers the installation. Granted in the
+    admin, and the grant is audited like a membership."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="installation_auditor"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · installation-wide auditor"
+
+
 class System(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="systems")
     name = models.CharField(max_length=120)

@@ -1,37 +1,64 @@
 """Who may see and change what. Every view and service asks here; templates only hide buttons."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from .models import Membership, Review, Role, System, Team
+from .models import InstallationAuditor, Review, Role, System, Team
 
 EDITOR_ROLES = {Role.ARCHITECT, Role.LEAD, Role.MEMBER}
 CHAIR_ROLES = {Role.ARCHITECT, Role.LEAD}
 
 
+def _access(user: AbstractBaseUser) -> tuple[dict[int, str], bool]:
+    """The user's role per team and whether they audit the whole installation: one query per request,
+    kept on the user object."""
+    cached = getattr(user, "_readiness_access", None)
+    if cached is None:
+        rows = (
+            get_user_model()
+            .objects.filter(pk=user.pk)
+            .annotate(audits_all=Exists(InstallationAuditor.objects.filter(user_id=OuterRef("pk"))))
+            .values_list("audits_all", "memberships__team_id", "memberships__role")
+        )
+        roles, audits_all = {}, False
+        for audits, team_id, role in rows:
+            audits_all = audits_all or audits
+            if team_id is not None:
+                roles[team_id] = role
+        cached = user._readiness_access = (roles, audits_all)
+    return cached
+
+
 def role_in(user: AbstractBaseUser, team: Team | int) -> str | None:
+    if not user.is_authenticated:
+        return None
     team_id = team if isinstance(team, int) else team.pk
-    cache = getattr(user, "_readiness_roles", None)
-    if cache is None:
-        cache = dict(Membership.objects.filter(user_id=user.pk).values_list("team_id", "role"))
-        user._readiness_roles = cache
-    return cache.get(team_id)
+    return _access(user)[0].get(team_id)
+
+
+def reads_everything(user: AbstractBaseUser) -> bool:
+    """An installation-wide auditor (or the admin's superuser) reads every team; neither changes
+    anything through these pages: every change check below asks for a team role."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or _access(user)[1]
 
 
 def visible_teams(user) -> QuerySet[Team]:
-    if user.is_superuser:
+    if reads_everything(user):
         return Team.objects.all()
     return Team.objects.filter(memberships__user=user)
 
 
 def visible_systems(user) -> QuerySet[System]:
-    if user.is_superuser:
+    if reads_everything(user):
         return System.objects.all()
     return System.objects.filter(team__memberships__user=user)
 
 
 def can_view_system(user, system: System) -> bool:
-    return user.is_superuser or role_in(user, system.team_id) is not None
+    return reads_everything(user) or role_in(user, system.team_id) is not None
 
 
 def can_edit_system(user, system: System) -> bool:

@@ -9,9 +9,11 @@ from django.apps import apps
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from evidence.freshness import fresh_q
 from evidence.models import Evidence
 
 from . import gate as gate_rules
+from .changes import changes_since
 from .models import (
     AuditEvent,
     Category,
@@ -32,6 +34,7 @@ class ScorecardRow:
     category: Category
     score: CategoryScore | None
     evidence_count: int
+    fresh_evidence_count: int | None = None  # None: freshness not computed
 
     @property
     def effective(self) -> int | None:
@@ -51,20 +54,32 @@ class ScorecardRow:
             category_name=self.category.name,
             score=self.score.score if self.score else None,
             evidence_count=self.evidence_count,
+            fresh_evidence_count=self.fresh_evidence_count,
         )
 
+    @property
+    def only_stale_evidence(self) -> bool:
+        return self.as_gate_input().only_stale_evidence
 
-def scorecard(review: Review) -> list[ScorecardRow]:
-    """One row per category of the review's catalogue: 3 queries."""
+
+def _evidence_counts(review_ids: list[int], now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
+    """{(review_id, category_id): (evidence items, fresh ones)} in one query."""
+    rows = (
+        Evidence.objects.filter(review_id__in=review_ids)
+        .order_by()
+        .values_list("review_id", "category_id")
+        .annotate(n=Count("id"), fresh=Count("id", filter=fresh_q(now)))
+        .values_list("review_id", "category_id", "n", "fresh")
+    )
+    return {(review_id, category_id): (n, fresh) for review_id, category_id, n, fresh in rows}
+
+
+def scorecard(review: Review, *, now: datetime | None = None) -> list[ScorecardRow]:
+    """One row per category of the review's catalogue, with its evidence and how much is fresh: 3 queries."""
     categories = list(Category.objects.filter(version_id=review.catalogue_id).order_by("number"))
     scores = {s.category_id: s for s in CategoryScore.objects.filter(review=review).select_related("owner")}
-    counts = dict(
-        Evidence.objects.filter(review=review)
-        .values_list("category_id")
-        .annotate(n=Count("id"))
-        .values_list("category_id", "n")
-    )
-    return [ScorecardRow(c, scores.get(c.pk), counts.get(c.pk, 0)) for c in categories]
+    counts = _evidence_counts([review.pk], now or timezone.now())
+    return [ScorecardRow(c, scores.get(c.pk), *counts.get((review.pk, c.pk), (0, 0))) for c in categories]
 
 
 def findings_with_exceptions(review: Review) -> QuerySet[Finding]:
@@ -165,7 +180,9 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
     return systems.select_related("team").annotate(current_review_id=Subquery(newest))
 
 
-RECORD_SCHEMA = "readiness.decision/2"
+# /3 adds "changes" (what changed since the previous decision). Verification recomputes the digest of
+# the stored record whatever its schema, so /2 records still verify.
+RECORD_SCHEMA = "readiness.decision/3"
 
 
 def _iso(value) -> str | None:
@@ -377,7 +394,7 @@ def decision_record(
         for f in sorted(findings, key=lambda f: (f.level, f.due_date or date.max, f.pk))
         if f.status != FindingStatus.RESOLVED and f.level in ("P1", "P2", "P3")
     ]
-    return {
+    record = {
         "schema": RECORD_SCHEMA,
         "system": {
             "slug": review.system.slug,
@@ -459,6 +476,41 @@ def decision_record(
             else None
         ),
     }
+    record["changes"] = (
+        changes_since(previous.record, record, now=recorded_at, is_stale=_stale_test())
+        if previous is not None and previous.record
+        else None
+    )
+    return record
+
+
+def _stale_test():
+    from evidence import freshness
+
+    table = freshness.max_age_table()
+    return lambda kind, observed_at, at: freshness.is_stale(kind, observed_at, at, table)
+
+
+def review_changes(review: Review, *, now: datetime | None = None) -> dict | None:
+    """What changed since the system's last decision, for a review page: the frozen "changes" of the
+    review's own decision once decided, else the current state against the last decision. None when
+    there is nothing to compare with."""
+    now = now or timezone.now()
+    own = Decision.objects.filter(review=review).only("record").first()
+    if own is not None:
+        return own.record.get("changes")
+    previous = Decision.objects.filter(system_id=review.system_id).order_by("-recorded_at", "-id").first()
+    if previous is None or not previous.record:
+        return None
+    current = decision_record(
+        review,
+        gate=review_gate(review, now=now),
+        approver=None,
+        recorded_at=now,
+        next_review=now.date(),
+        previous_digest=previous.digest,
+    )
+    return changes_since(previous.record, current, now=now, is_stale=_stale_test())
 
 
 def review_gates(reviews: list[Review], *, now: datetime | None = None) -> dict[int, gate_rules.GateResult]:
@@ -471,20 +523,14 @@ def review_gates(reviews: list[Review], *, now: datetime | None = None) -> dict[
     for c in Category.objects.filter(version_id__in={r.catalogue_id for r in reviews}).order_by("number"):
         categories.setdefault(c.version_id, []).append(c)
     scores = {(s.review_id, s.category_id): s for s in CategoryScore.objects.filter(review_id__in=ids)}
-    counts = {
-        (review_id, category_id): n
-        for review_id, category_id, n in Evidence.objects.filter(review_id__in=ids)
-        .values_list("review_id", "category_id")
-        .annotate(n=Count("id"))
-        .values_list("review_id", "category_id", "n")
-    }
+    counts = _evidence_counts(ids, now)
     findings: dict[int, list[Finding]] = {}
     for f in findings_with_exceptions_many(ids):
         findings.setdefault(f.review_id, []).append(f)
     results = {}
     for review in reviews:
         rows = [
-            ScorecardRow(c, scores.get((review.pk, c.pk)), counts.get((review.pk, c.pk), 0))
+            ScorecardRow(c, scores.get((review.pk, c.pk)), *counts.get((review.pk, c.pk), (0, 0)))
             for c in categories.get(review.catalogue_id, [])
         ]
         results[review.pk] = review_gate(review, now=now, rows=rows, findings=findings.get(review.pk, []))

@@ -7,8 +7,19 @@ from . import records, services
 
 @shared_task(name="reviews.tasks.expire_exceptions", ignore_result=True)
 def expire_exceptions() -> int:
-    """Run by beat every minute (CELERY_BEAT_SCHEDULE). Idempotent: a second run finds nothing to do."""
-    return services.expire_exceptions()
+    """Run by beat every minute (CELERY_BEAT_SCHEDULE). Idempotent: a second run finds nothing to do.
+    Recorded as a ScheduleRun, like every scheduled task, so an admin sees what it did."""
+    from schedules.recording import run_recorded
+
+    expired = 0
+
+    def work(report) -> None:
+        nonlocal expired
+        expired = services.expire_exceptions()
+        report.count("expired", expired)
+
+    run_recorded("reviews.tasks.expire_exceptions", work)
+    return expired
 
 
 @shared_task(

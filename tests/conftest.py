@@ -80,3 +80,15 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-quic",
         ],
     }
+
+
+@pytest.fixture(autouse=True)
+def _catalogue_after_flush(request):
+    """Transactional tests flush every table between tests, the catalogue the data migration loaded
+    included: load it again for the ones that follow."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        from .factories import catalogue
+
+        request.getfixturevalue("transactional_db")
+        catalogue()

@@ -77,6 +77,16 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
         expect(page.locator(f"#score-{code} .ok-text")).to_have_text("Saved")
     expect(gate(page)).to_have_text("Approved")
 
+    # A checklist opens in place and its answers save in place.
+    page.keyboard.press("7")
+    expect(page).to_have_url(re.compile(r"/meeting/7/$"))
+    backup = page.locator("#cat-backup")
+    backup.locator("summary", has_text="Checklist").click()
+    first = backup.locator("table.checklist tbody tr").first
+    first.locator("select").select_option("yes")
+    first.get_by_role("button", name="Save").click()
+    expect(backup.locator("table.checklist tbody tr.answer-yes")).to_have_count(1)
+
     # A P0 at step 9 blocks; resolving it lifts the block.
     page.keyboard.press("9")
     expect(page).to_have_url(re.compile(r"/meeting/9/$"))

@@ -258,3 +258,13 @@ def test_old_idempotency_records_and_schedule_runs_are_pruned(team, architect):
     assert counts == {"idempotency_records": 1, "schedule_runs": 1}
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
     assert ScheduleRun.objects.filter(task="schedules.tasks.prune_records").count() == 1
+
+
+@pytest.mark.django_db
+def test_exception_expiry_is_recorded_as_a_schedule_run():
+    from reviews import tasks
+    from schedules.models import ScheduleRun
+
+    tasks.expire_exceptions()
+    run = ScheduleRun.objects.get(task="reviews.tasks.expire_exceptions")
+    assert run.counts.get("expired") == 0 and run.state == "done"

@@ -100,3 +100,20 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_settings_secure_the_cookies_and_send_hsts():
+    result = _run(
+        {
+            "SECRET_KEY": "x" * 30 + "-production-secret-key-with-enough-entropy-1234567890",
+            "ALLOWED_HOSTS": "readiness.example.com",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SESSION_COOKIE_HTTPONLY, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS >= 31536000, s.DEBUG)",
+    )
+    assert result.returncode == 0, result.stderr
+    # The last line: Django's shell may first say what it imported.
+    assert result.stdout.strip().splitlines()[-1].split() == ["True", "True", "True", "True", "True", "False"]

@@ -52,9 +52,9 @@ def _system_objects(systems: QuerySet[System]) -> Q:
 
 
 def visible_events(user) -> QuerySet[AuditEvent]:
-    """Superusers see the whole trail (admin changes to teams and memberships too); everyone else the
-    events of their teams' systems."""
-    if user.is_superuser:
+    """Superusers and installation-wide auditors see the whole trail (admin changes to teams and
+    memberships too); everyone else the events of their teams' systems."""
+    if policy.reads_everything(user):
         return AuditEvent.objects.all()
     return AuditEvent.objects.filter(_system_objects(policy.visible_systems(user)))
 
@@ -203,7 +203,12 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "auditor/trail.html",
-        {"form": form, "page": _page(request, events, per_page=50), "query": _query(request)},
+        {
+            "form": form,
+            "page": _page(request, events, per_page=50),
+            "query": _query(request),
+            "reads_everything": policy.reads_everything(request.user),
+        },
     )
 
 

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -184,13 +185,21 @@ class Board:
         """For each category of a step: its score row, checklist with answers, findings and evidence."""
         rows = [self.by_code[c] for c in codes if c in self.by_code]
         ids = [r.category.pk for r in rows]
-        items = list(
-            ChecklistItem.objects.filter(category_id__in=ids).order_by("category__number", "position")
+        # The checklists themselves load when opened (meeting_checklist); here only how far along they are.
+        item_counts = dict(
+            ChecklistItem.objects.filter(category_id__in=ids)
+            .order_by()
+            .values_list("category_id")
+            .annotate(n=Count("id"))
+            .values_list("category_id", "n")
         )
-        answers = {
-            a.item_id: a
-            for a in ChecklistAnswer.objects.filter(review=self.review, item__category_id__in=ids)
-        }
+        answered = dict(
+            ChecklistAnswer.objects.filter(review=self.review, item__category_id__in=ids)
+            .order_by()
+            .values_list("item__category_id")
+            .annotate(n=Count("id"))
+            .values_list("item__category_id", "n")
+        )
         findings = self.findings(category_id__in=ids)
         from probes.selectors import latest_review_results  # probes builds on reviews, not the reverse
 
@@ -206,8 +215,8 @@ class Board:
                 {
                     "row": row,
                     "category": row.category,
-                    "items": [(i, answers.get(i.pk)) for i in items if i.category_id == row.category.pk],
-                    "answered": sum(1 for i in items if i.category_id == row.category.pk and i.pk in answers),
+                    "item_count": item_counts.get(row.category.pk, 0),
+                    "answered": answered.get(row.category.pk, 0),
                     "findings": [f for f in findings if f.category_id == row.category.pk],
                     "evidence": evidence,
                     "more_evidence": max(0, row.evidence_count - len(evidence)),
@@ -298,6 +307,25 @@ def meeting_decision(request: HttpRequest, review_id: int) -> HttpResponse:
     )
     template = "reviews/meeting_step.html" if request.htmx else "reviews/meeting.html"
     return render(request, template, context)
+
+
+@login_required
+@require_GET
+def meeting_checklist(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    """A category's checklist rows, loaded when the meeting opens its checklist."""
+    review = _get_review_for_user(request, review_id)
+    if not request.htmx:
+        return redirect("review_checklist", review_id=review.pk, code=code)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    answers = {a.item_id: a for a in ChecklistAnswer.objects.filter(review=review, item__category=category)}
+    items = ChecklistItem.objects.filter(category=category).order_by("position")
+    context = {
+        "review": review,
+        "items": [(i, answers.get(i.pk)) for i in items],
+        "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
+        "answer_choices": Answer.choices,
+    }
+    return render(request, "reviews/meeting/_checklist.html", context)
 
 
 # --- Changes: each returns the part that changed and refreshes the gate and the agenda out of band

@@ -105,7 +105,13 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     context["evidence"] = _page(
         request,
         Evidence.objects.filter(review=review).select_related(
-            "category", "added_by", "restore_drill", "runbook"
+            "category",
+            "added_by",
+            "restore_drill",
+            "runbook",
+            "runbook_test",
+            "migration_rehearsal",
+            "load_test",
         ),
     )
     context["decision"] = Decision.objects.filter(review=review).select_related("approver").first()

@@ -320,3 +320,15 @@ def test_evidence_attached_in_place_lets_a_2_be_scored(client, member, review):
         reverse("meeting_score", args=[review.pk, "backup"]), {"score": "2", "version": "0"}, **HX
     )
     assert score.status_code == 200
+
+
+def test_a_step_shows_checklist_progress_and_loads_the_checklist_when_opened(client, member, review):
+    item = review.catalogue.categories.get(code="backup").items.order_by("position").first()
+    services.answer_item(review=review, item=item, answer="yes", actor=member)
+    client.force_login(member)
+    page = client.get(reverse("meeting_step", args=[review.pk, 7])).content.decode()
+    assert "1 of " in page and item.text not in page  # not rendered until opened
+    url = reverse("meeting_checklist", args=[review.pk, "backup"])
+    rows = client.get(url, **HX).content.decode()
+    assert item.text in rows and f'id="item-{item.pk}"' in rows
+    assert client.get(url).url == reverse("review_checklist", args=[review.pk, "backup"])

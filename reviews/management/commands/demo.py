@@ -27,6 +27,7 @@ from reviews.models import (
     Category,
     ChecklistItem,
     FindingStatus,
+    InstallationAuditor,
     Level,
     Membership,
     Review,
@@ -232,6 +233,8 @@ class Command(BaseCommand):
                         f"{Role(role).label}; change or remove that membership first."
                     )
             users[username] = user
+        # Audrey audits the whole installation, not only the two demo teams.
+        InstallationAuditor.objects.get_or_create(user=users["audrey"])
         return users
 
     # --- Payments: Ledger

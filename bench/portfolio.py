@@ -1,0 +1,234 @@
+"""The portfolio page with 500 systems and their reviews, on PostgreSQL: p50/p95 and the query count.
+
+500 systems in 10 teams; each has an older decided review with its decision (half of them past their
+next-review date) and a current review with 14 scores, 3 evidence items per category (some stale),
+and 6 findings (P0–P3, a P1 on a signed exception). Rows are written in bulk: the benchmark is about
+reading them. The page is fetched by an architect of all ten teams through Django's test client.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/readiness_bench_portfolio \
+        .venv/bin/python bench/portfolio.py
+
+Target (issue 9, item 6): p95 under 150 ms, with a constant number of queries.
+"""
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_portfolio")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # the test client speaks plain HTTP
+os.environ.setdefault("STATIC_ROOT", os.path.join(tempfile.gettempdir(), "readiness-bench-static"))
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "100"))
+SYSTEMS = int(os.environ.get("BENCH_SYSTEMS", "500"))
+TEAMS = 10
+
+
+def ensure_database() -> None:
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def build(n: int):
+    from django.contrib.auth import get_user_model
+
+    from evidence.models import Evidence
+    from reviews.models import (
+        CatalogueVersion,
+        Category,
+        CategoryScore,
+        Decision,
+        Finding,
+        Membership,
+        Review,
+        RiskException,
+        Role,
+        System,
+        Team,
+    )
+
+    user = get_user_model().objects.create_user("chair", password="pw", first_name="Chair")
+    lead = get_user_model().objects.create_user("lead", password="pw", first_name="Lead")
+    teams = [Team.objects.create(name=f"Team {t:02d}", slug=f"team-{t:02d}") for t in range(TEAMS)]
+    for t in teams:
+        Membership.objects.create(user=user, team=t, role=Role.ARCHITECT)
+        Membership.objects.create(user=lead, team=t, role=Role.LEAD)
+    version = CatalogueVersion.objects.filter(published=True).order_by("-number").first()
+    categories = list(Category.objects.filter(version=version).order_by("number"))
+    now = timezone.now()
+    systems = System.objects.bulk_create(
+        System(team=teams[i % TEAMS], name=f"System {i:04d}", slug=f"system-{i:04d}") for i in range(n)
+    )
+    old = Review.objects.bulk_create(
+        Review(
+            system=s,
+            catalogue=version,
+            release_scope="previous",
+            created_by=user,
+            state="decided",
+            created_at=now - timedelta(days=200),
+        )
+        for s in systems
+    )
+    Decision.objects.bulk_create(
+        Decision(
+            review=r,
+            system=r.system,
+            outcome=["APPROVED", "BLOCKED", "APPROVED_WITH_EXCEPTIONS"][i % 3],
+            next_review=(now + timedelta(days=30 if i % 2 else -5)).date(),
+            approver=user,
+            recorded_at=now - timedelta(days=150),
+            record={},
+            digest=f"{i:064x}",
+        )
+        for i, r in enumerate(old)
+    )
+    current = Review.objects.bulk_create(
+        Review(system=s, catalogue=version, release_scope="current", created_by=user) for s in systems
+    )
+    CategoryScore.objects.bulk_create(
+        CategoryScore(review=r, category=c, score=(i + c.number) % 4, updated_by=user)
+        for i, r in enumerate(current)
+        for c in categories
+    )
+    Evidence.objects.bulk_create(
+        Evidence(
+            review=r,
+            category=c,
+            kind="restore_drill" if k == 0 else "link",
+            title=f"E{k}",
+            url="https://ci.example.com/run",
+            observed_at=now - timedelta(days=(i * 7 + k * 50) % 200),
+            added_by=user,
+        )
+        for i, r in enumerate(current)
+        for c in categories
+        for k in range(3)
+        if (i + c.number + k) % 5
+    )
+    findings = Finding.objects.bulk_create(
+        Finding(
+            review=r,
+            category=categories[(i + j) % 14],
+            title=f"Finding {j}",
+            level=level,
+            created_by=user,
+            owner=user if level == "P2" else None,
+            due_date=(now + timedelta(days=10)).date() if level == "P2" else None,
+            status="resolved" if j == 5 else "open",
+        )
+        for i, r in enumerate(current)
+        for j, level in enumerate(["P0" if i % 4 == 0 else "P3", "P1", "P2", "P3", "P2", "P1"])
+    )
+    RiskException.objects.bulk_create(
+        RiskException(
+            finding=f,
+            justification="j",
+            compensating_control="c",
+            expires_at=now + timedelta(days=20),
+            state="signed",
+            requested_by=user,
+            signer=lead,
+            signed_at=now,
+        )
+        for f in findings
+        if f.level == "P1" and f.title == "Finding 1"
+    )
+    return user
+
+
+class QueryCount:
+    """Counts statements sent to the database."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __enter__(self):
+        self._cm = connection.execute_wrapper(self)
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._cm.__exit__(*exc)
+
+
+def timed(fn, runs=RUNS):
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[max(int(len(samples) * 0.95) - 1, 0)]
+
+
+def main() -> None:
+    ensure_database()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    start = time.perf_counter()
+    user = build(SYSTEMS)
+    print(f"built {SYSTEMS} systems in {time.perf_counter() - start:.1f} s")
+    client = Client()
+    client.force_login(user)
+    url = reverse("portfolio")
+
+    def get(query=""):
+        response = client.get(url + query)
+        assert response.status_code == 200, response.status_code
+        return response
+
+    body = get().content
+    assert body.count(b'data-system="system-') == SYSTEMS, "every system is a row"
+    print(
+        f"{platform.node()} · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
+        f"runs per figure: {RUNS} · page {len(body) // 1024} KiB"
+    )
+    for label, query in (
+        ("all 500, grouped by team", ""),
+        ("sorted by a category", "?sort=backup&dir=desc"),
+        ("filtered: blocked + overdue", "?outcome=BLOCKED&overdue=1"),
+        ("CSV export", "?format=csv"),
+    ):
+        with QueryCount() as queries:
+            get(query)
+        p50, p95 = timed(lambda q=query: get(q))
+        print(f"{label:<30} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  queries {queries.count}")
+
+
+if __name__ == "__main__":
+    main()

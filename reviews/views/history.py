@@ -1,0 +1,73 @@
+"""The history of a system: a timeline of its reviews and decisions, and a chart of its scores and
+outcome over time drawn from the frozen records of its decisions (charts.history_chart_svg)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from .. import charts, selectors
+from ..models import Decision, Review
+from .access import _get_review_for_user, _get_system_for_user
+
+CHART_DECISIONS = 40  # the newest decisions drawn; older ones stay in the timeline
+
+
+def chart_points(decisions) -> list[dict]:
+    """Chart input from decisions (oldest first): only what their frozen records say."""
+    return [
+        {
+            "label": f"{d.recorded_at:%Y-%m-%d}",
+            "outcome": d.record.get("outcome", d.outcome),
+            "scorecard": d.record.get("scorecard", []),
+        }
+        for d in decisions
+    ]
+
+
+def history_chart(system, *, limit: int = CHART_DECISIONS) -> str:
+    """The SVG chart of a system's newest decisions: one query."""
+    newest = list(Decision.objects.filter(system=system).order_by("-recorded_at", "-id")[:limit])
+    return mark_safe(charts.history_chart_svg(chart_points(reversed(newest))))  # noqa: S308 — escaped in charts
+
+
+@login_required
+@require_GET
+def system_history(request: HttpRequest, slug: str) -> HttpResponse:
+    system = _get_system_for_user(request, slug)
+    decisions = list(
+        Decision.objects.filter(system=system).select_related("approver").order_by("-recorded_at", "-id")
+    )
+    reviews = list(Review.objects.filter(system=system).select_related("chair", "created_by"))
+    by_review = {d.review_id: d for d in decisions}
+    events = sorted(
+        [
+            {"at": r.created_at, "kind": "review", "review": r, "decision": by_review.get(r.pk)}
+            for r in reviews
+        ]
+        + [{"at": d.recorded_at, "kind": "decision", "decision": d} for d in decisions],
+        key=lambda e: e["at"],
+        reverse=True,
+    )
+    chart = mark_safe(  # noqa: S308 — every text in the SVG is escaped by charts
+        charts.history_chart_svg(chart_points(reversed(decisions[:CHART_DECISIONS])))
+    )
+    return render(
+        request,
+        "reviews/history.html",
+        {"system": system, "events": events, "chart": chart, "decision_count": len(decisions)},
+    )
+
+
+@login_required
+@require_GET
+def review_changes(request: HttpRequest, review_id: int) -> HttpResponse:
+    """What changed since the system's last decision: the partial the review page and the meeting's first
+    step load after themselves (it builds a record of the current state, a dozen queries)."""
+    review = _get_review_for_user(request, review_id)
+    return render(
+        request, "reviews/_changes.html", {"changes": selectors.review_changes(review), "review": review}
+    )

@@ -1,0 +1,148 @@
+"""The portfolio heatmap: cells, marks, filters, sorting, the summary row, CSV, access and query count."""
+
+import csv
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from reviews.models import CategoryScore
+
+from ..factories import ReviewFactory, SystemFactory, category
+
+pytestmark = pytest.mark.django_db
+URL = reverse("portfolio")
+
+
+def _count(client) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(URL).status_code == 200
+    return len(ctx)
+
+
+def test_query_count_is_the_same_for_5_and_200_systems(
+    client, architect, team, portfolio_of, django_assert_num_queries
+):
+    client.force_login(architect)
+    portfolio_of(team, architect, 5)
+    client.get(URL)  # warm per-process caches (content types, sessions)
+    small = _count(client)
+    portfolio_of(team, architect, 195, start=5)
+    with django_assert_num_queries(small):
+        response = client.get(URL)
+    assert response.content.decode().count('data-system="sys-') == 200
+
+
+def test_cells_show_scores_marks_and_link_to_the_category(client, architect, team, portfolio_of):
+    client.force_login(architect)
+    (system,) = portfolio_of(team, architect, 1)
+    review = system.reviews.order_by("-created_at", "-id").first()
+    html = client.get(URL).content.decode()
+    assert reverse("review_checklist", args=[review.pk, "backup"]) in html
+    assert "m-no-evidence" in html  # backup 2 without evidence
+    assert "overdue" in html
+    assert '<span class="level level-p0">1</span>' in html
+
+
+def test_summary_counts_systems_below_the_minimum(client, architect, team, portfolio_of):
+    client.force_login(architect)
+    portfolio_of(team, architect, 3)
+    response = client.get(URL)
+    summary = {c.code: n for c, n, has_minimum in response.context["summary"] if has_minimum}
+    # backup scores 2 without evidence (counts as 1): below for every system; security 3 with evidence.
+    assert summary["backup"] == 3
+    assert summary["security"] == 0
+
+
+def test_filters_by_team_outcome_and_overdue(client, architect, team, other_team, portfolio_of):
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(user=architect, team=other_team, role="architect")
+    client.force_login(architect)
+    portfolio_of(team, architect, 2)
+    fresh = SystemFactory(team=other_team, name="Fresh", slug="fresh")
+    ReviewFactory(system=fresh, created_by=architect)
+    rows = client.get(URL, {"team": other_team.slug}).context["rows"]
+    assert [r.system.slug for r in rows] == ["fresh"]
+    rows = client.get(URL, {"overdue": "1"}).context["rows"]
+    assert {r.system.slug for r in rows} == {"sys-0000", "sys-0001"}
+    rows = client.get(URL, {"outcome": "BLOCKED"}).context["rows"]
+    assert {r.system.slug for r in rows} == {"sys-0000", "sys-0001"}
+    rows = client.get(URL, {"outcome": "INCOMPLETE"}).context["rows"]
+    assert [r.system.slug for r in rows] == ["fresh"]
+
+
+def test_sorts_by_a_category_column_both_ways(client, architect, team, portfolio_of):
+    client.force_login(architect)
+    a, b = portfolio_of(team, architect, 2)
+    review = b.reviews.order_by("-created_at", "-id").first()
+    CategoryScore.objects.filter(review=review, category=category(review, "security")).update(score=1)
+    up = client.get(URL, {"sort": "security"}).context["rows"]
+    assert [r.system.pk for r in up] == [b.pk, a.pk]
+    down = client.get(URL, {"sort": "security", "dir": "desc"}).context["rows"]
+    assert [r.system.pk for r in down] == [a.pk, b.pk]
+    html = client.get(URL, {"sort": "security"}).content.decode()
+    assert 'aria-sort="ascending"' in html and "sort=security&amp;dir=desc" in html
+
+
+def test_csv_export_has_the_same_rows(client, architect, team, portfolio_of):
+    client.force_login(architect)
+    portfolio_of(team, architect, 2)
+    response = client.get(URL, {"format": "csv", "sort": "system", "dir": "desc"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["team", "system", "ownership"] or rows[0][1] == "system"
+    assert [r[1] for r in rows[1:]] == ["Sys 0001", "Sys 0000"]
+    header = rows[0]
+    assert rows[1][header.index("open_p0")] == "1" and rows[1][header.index("no_evidence")] == "backup"
+
+
+def test_another_teams_systems_are_not_shown(client, outsider, team, architect, portfolio_of):
+    portfolio_of(team, architect, 2)
+    client.force_login(outsider)
+    response = client.get(URL)
+    assert response.status_code == 200 and response.context["rows"] == []
+    assert b"sys-0000" not in response.content
+
+
+def test_needs_sign_in(client):
+    assert client.get(URL).status_code == 302
+
+
+def test_a_score_resting_only_on_stale_evidence_is_marked(client, architect, team, portfolio_of):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from evidence.models import Evidence
+
+    client.force_login(architect)
+    (system,) = portfolio_of(team, architect, 1)
+    review = system.reviews.order_by("-created_at", "-id").first()
+    Evidence.objects.create(
+        review=review,
+        category=category(review, "backup"),
+        kind="restore_drill",
+        title="Old drill",
+        observed_at=timezone.now() - timedelta(days=400),
+        added_by=architect,
+    )
+    (row,) = client.get(URL).context["rows"]
+    backup = next(c for c in row.cells if c.code == "backup")
+    assert backup.only_stale and not backup.no_evidence and backup.text == "2†"
+    assert "m-stale" in row.html
+
+
+def test_the_portfolio_gate_agrees_with_the_review_page_gate(client, architect, team, portfolio_of):
+    from reviews.selectors import review_gate
+
+    client.force_login(architect)
+    systems = portfolio_of(team, architect, 3)
+    rows = {r.system.pk: r for r in client.get(URL).context["rows"]}
+    for system in systems:
+        review = system.reviews.order_by("-created_at", "-id").first()
+        page_gate = review_gate(review)
+        assert rows[system.pk].outcome == page_gate.outcome.value
+        assert [x.rule for x in rows[system.pk].gate.reasons] == [x.rule for x in page_gate.reasons]
