@@ -38,11 +38,12 @@ def role_in(user: AbstractBaseUser, team: Team | int) -> str | None:
 
 
 def reads_everything(user: AbstractBaseUser) -> bool:
-    """An installation-wide auditor (or the admin's superuser) reads every team; neither changes
-    anything through these pages: every change check below asks for a team role."""
+    """An installation-wide auditor reads every team and changes nothing through these pages: every
+    change check below asks for a team role. The Django superuser is for the admin only: in the app it
+    sees what its own memberships show, like anyone else."""
     if not user.is_authenticated:
         return False
-    return user.is_superuser or _access(user)[1]
+    return _access(user)[1]
 
 
 def visible_teams(user) -> QuerySet[Team]:

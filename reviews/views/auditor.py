@@ -52,7 +52,7 @@ def _system_objects(systems: QuerySet[System]) -> Q:
 
 
 def visible_events(user) -> QuerySet[AuditEvent]:
-    """Superusers and installation-wide auditors see the whole trail (admin changes to teams and
+    """Installation-wide auditors see the whole trail (admin changes to teams and
     memberships too); everyone else the events of their teams' systems."""
     if policy.reads_everything(user):
         return AuditEvent.objects.all()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -42,6 +43,9 @@ except ImportError:  # pragma: no cover
 OUTCOMES = [o.value for o in gate_rules.GateOutcome]
 OUTCOME_LABELS = {o.value: o.label for o in gate_rules.GateOutcome}
 FIXED_SORTS = ("system", "team", "outcome", "decision", "decided", "next_review", "p0", "p1")
+
+
+PORTFOLIO_PAGE = 100  # rows drawn per page; filters, sorting and the summary cover all of them
 
 
 @dataclass(slots=True)
@@ -400,16 +404,18 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         "decision": _url_template("decision_detail", 999999003),
     }
     grouped = params["sort"] == "team"
-    for row in rows:
+    # Every row is filtered, sorted and counted in the summary; only a page of them is drawn.
+    page = Paginator(rows, PORTFOLIO_PAGE).get_page(request.GET.get("page"))
+    for row in page:
         row.html = mark_safe(_row_html(row, grouped=grouped, urls=urls))  # noqa: S308 — every text escaped
     groups: list[tuple[object, list[Row]]] = []
     if params["sort"] == "team" or not params["sort"]:
-        for row in rows:
+        for row in page:
             if not groups or groups[-1][0] != row.system.team:
                 groups.append((row.system.team, []))
             groups[-1][1].append(row)
     else:
-        groups = [(None, rows)]
+        groups = [(None, list(page))]
     headers = [
         {
             "key": key,
@@ -441,6 +447,8 @@ def portfolio(request: HttpRequest) -> HttpResponse:
             "headers": headers,
             "groups": groups,
             "rows": rows,
+            "page": page,
+            "page_query": "&" + _query(params)[1:] if _query(params) != "?" else "",
             "total": len(all_rows),
             "params": params,
             "teams": policy.visible_teams(request.user).order_by("name").distinct(),

@@ -32,7 +32,28 @@ def test_query_count_is_the_same_for_5_and_200_systems(
     portfolio_of(team, architect, 195, start=5)
     with django_assert_num_queries(small):
         response = client.get(URL)
-    assert response.content.decode().count('data-system="sys-') == 200
+    assert response.context["total"] == 200
+    assert response.content.decode().count('data-system="sys-') == 100  # a page is drawn
+    with django_assert_num_queries(small):
+        second = client.get(URL, {"page": 2})
+    assert second.content.decode().count('data-system="sys-') == 100
+
+
+def test_pages_keep_the_filters_and_the_summary_counts_every_row(
+    client, architect, team, portfolio_of, monkeypatch
+):
+    from reviews.views import portfolio as view
+
+    monkeypatch.setattr(view, "PORTFOLIO_PAGE", 2)
+    client.force_login(architect)
+    portfolio_of(team, architect, 5)
+    first = client.get(URL, {"sort": "system"})
+    html = first.content.decode()
+    assert html.count('data-system="sys-') == 2
+    assert "?page=2&amp;sort=system" in html
+    last = client.get(URL, {"sort": "system", "page": 3})
+    assert last.content.decode().count('data-system="sys-') == 1
+    assert first.context["summary"] == last.context["summary"]
 
 
 def test_cells_show_scores_marks_and_link_to_the_category(client, architect, team, portfolio_of):

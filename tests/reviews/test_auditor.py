@@ -171,9 +171,15 @@ def test_auditor_pages_are_read_only(client, world, auditor, name):
     assert (Decision.objects.count(), AuditEvent.objects.count()) == before
 
 
-def test_the_superuser_sees_every_team(client, world):
+def test_an_installation_auditor_sees_every_team_and_a_bare_superuser_none(client, world):
+    from reviews.models import InstallationAuditor
+
     admin = UserFactory(username="root", is_superuser=True, is_staff=True)
     client.force_login(admin)
+    body = client.get(reverse("auditor_decisions")).content
+    assert b"Ledger" not in body and b"Accounts" not in body  # the superuser is for the admin
+    assert client.get(reverse("decision_json", args=[world.accounts_decision.pk])).status_code == 404
+    InstallationAuditor.objects.create(user=admin)
     body = client.get(reverse("auditor_decisions")).content
     assert b"Ledger" in body and b"Accounts" in body
     response = client.get(reverse("decision_json", args=[world.accounts_decision.pk]))
@@ -293,7 +299,7 @@ def test_the_trail_finds_what_nobody_did_by_hand(client, world, auditor):
     assert "exception.expire" in body and "exception.sign" not in body
 
 
-def test_the_trail_hides_other_teams_and_admin_changes_except_from_the_superuser(
+def test_the_trail_hides_other_teams_and_admin_changes_except_from_installation_auditors(
     client, world, auditor, outsider
 ):
     AuditEvent.objects.create(
@@ -304,7 +310,11 @@ def test_the_trail_hides_other_teams_and_admin_changes_except_from_the_superuser
     assert "Accounts 7" not in body and "team.update" not in body
     client.force_login(outsider)
     assert "Ledger" not in trail(client)
-    client.force_login(UserFactory(username="root", is_superuser=True))
+    from reviews.models import InstallationAuditor
+
+    everyone = UserFactory(username="root")
+    InstallationAuditor.objects.create(user=everyone)
+    client.force_login(everyone)
     body = trail(client)
     assert "Accounts 7" in body and "team.update" in body
 
