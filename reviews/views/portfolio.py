@@ -45,6 +45,10 @@ OUTCOME_LABELS = {o.value: o.label for o in gate_rules.GateOutcome}
 FIXED_SORTS = ("system", "team", "outcome", "decision", "decided", "next_review", "p0", "p1")
 
 
+MINIMUM_RULES = frozenset(
+    f"minimum:{code}"
+    for code in (gate_rules.BACKUP, gate_rules.SECURITY, gate_rules.MIGRATION, gate_rules.OBSERVABILITY)
+)
 PORTFOLIO_PAGE = 100  # rows drawn per page; filters, sorting and the summary cover all of them
 
 
@@ -308,7 +312,7 @@ def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category],
                     )
                 )
         below = (
-            {r.category_code for r in gate.reasons if r.rule.startswith("minimum:") and r.status != "met"}
+            {r.category_code for r in gate.reasons if r.rule in MINIMUM_RULES and r.status != "met"}
             if gate
             else set()
         )
