@@ -57,6 +57,14 @@ EVIDENCE_RECORDS = ("restore_drill", "runbook", "runbook_test", "migration_rehea
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
+# What update_review takes; the meeting's forms change some of them.
+REVIEW_CHAIR_FIELDS = (
+    "release_scope",
+    "scope_notes",
+    "schema_changing",
+    "production_traffic",
+    "next_review_date",
+)
 
 
 def _step_url(review: Review, step: int | str) -> str:
@@ -348,71 +356,66 @@ def meeting_here(request: HttpRequest, review_id: int, step: int) -> HttpRespons
     return HttpResponse(status=204)
 
 
-@login_required
-@require_POST
-def meeting_scope(request: HttpRequest, review_id: int) -> HttpResponse:
+def _review_change(
+    request: HttpRequest,
+    review_id: int,
+    *,
+    form_class,
+    template: str,
+    form_name: str,
+    step: int,
+    saved_message: str,
+) -> HttpResponse:
+    """The chair changes part of the review itself (scope and flags, next review date): the form's fields
+    replace those of the review, the rest stays as it is."""
     review = _get_review_for_user(request, review_id)
     if not policy.can_chair(request.user, review):
         raise PermissionDenied
-    form = ScopeForm(request.POST)
-    saved = form.is_valid() and _apply(
-        form,
-        lambda: services.update_review(
-            review=review,
-            actor=request.user,
-            version=form.cleaned_data["version"],
-            release_scope=form.cleaned_data["release_scope"],
-            schema_changing=form.cleaned_data["schema_changing"],
-            production_traffic=form.cleaned_data["production_traffic"],
-            scope_notes=review.scope_notes,
-            next_review_date=review.next_review_date,
-        ),
-    )
+    form = form_class(request.POST)
+
+    def change():
+        current = {name: getattr(review, name) for name in REVIEW_CHAIR_FIELDS}
+        changes = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+        return services.update_review(
+            review=review, actor=request.user, version=form.cleaned_data["version"], **{**current, **changes}
+        )
+
+    saved = form.is_valid() and _apply(form, change)
     if not request.htmx:
-        _flash(request, form, "Scope saved.")
-        return _done(request, review, 1)
+        _flash(request, form, saved_message)
+        return _done(request, review, step)
     review.refresh_from_db()
     board = Board(request, review)
     return _oob(
+        request, board, template, {form_name: form, "saved": bool(saved)}, status=200 if saved else 422
+    )
+
+
+@login_required
+@require_POST
+def meeting_scope(request: HttpRequest, review_id: int) -> HttpResponse:
+    return _review_change(
         request,
-        board,
-        "reviews/meeting/_scope.html",
-        {"scope_form": form, "saved": bool(saved)},
-        status=200 if saved else 422,
+        review_id,
+        form_class=ScopeForm,
+        template="reviews/meeting/_scope.html",
+        form_name="scope_form",
+        step=1,
+        saved_message="Scope saved.",
     )
 
 
 @login_required
 @require_POST
 def meeting_next_review(request: HttpRequest, review_id: int) -> HttpResponse:
-    review = _get_review_for_user(request, review_id)
-    if not policy.can_chair(request.user, review):
-        raise PermissionDenied
-    form = NextReviewForm(request.POST)
-    saved = form.is_valid() and _apply(
-        form,
-        lambda: services.update_review(
-            review=review,
-            actor=request.user,
-            version=form.cleaned_data["version"],
-            release_scope=review.release_scope,
-            schema_changing=review.schema_changing,
-            production_traffic=review.production_traffic,
-            scope_notes=review.scope_notes,
-            next_review_date=form.cleaned_data["next_review_date"],
-        ),
-    )
-    if not request.htmx:
-        _flash(request, form, "Next review date set.")
-        return _done(request, review, agenda.LAST_STEP)
-    review.refresh_from_db()
-    board = Board(request, review)
-    return _oob(
+    return _review_change(
         request,
-        board,
-        "reviews/meeting/_next_review.html",
-        {"next_form": form, "saved": bool(saved)},
-        status=200 if saved else 422,
+        review_id,
+        form_class=NextReviewForm,
+        template="reviews/meeting/_next_review.html",
+        form_name="next_form",
+        step=agenda.LAST_STEP,
+        saved_message="Next review date set.",
     )
 
 
