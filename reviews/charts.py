@@ -242,8 +242,7 @@ def history_chart_svg(
         _text(
             label_width,
             legend_y,
-            "Each row: score 0 (bottom) to 3 (top) at each decision; "
-            "a hollow point counted lower (no or stale evidence).",
+            "Each row: score 0 (bottom) to 3 (top); a hollow point counted lower (no or stale evidence).",
             size=9,
             fill=MUTED,
         )

@@ -98,6 +98,32 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         width=660,
         row_height=18,
     )
+    history_chart = ""
+    if record.get("history"):  # schema /4 on; the first decision of a system has no history to draw
+        points = [
+            {
+                "label": h.get("recorded_at", "")[:10],
+                "outcome": h.get("outcome", ""),
+                "scorecard": h.get("scorecard", []),
+            }
+            for h in record["history"]
+        ]
+        points.append(
+            {
+                "label": str(record.get("recorded_at", ""))[:10],
+                "outcome": outcome,
+                "scorecard": record.get("scorecard", []),
+            }
+        )
+        history_chart = charts.history_chart_svg(
+            points,
+            colours=score_colours(colours),
+            outcome_colours={o: colours.get(k, "#000") for o, k in OUTCOME_PALETTE.items()},
+            title="Scores and outcome at this and the earlier decisions",
+            width=660,
+            row_height=18,
+            label_width=190,
+        )
     if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
         digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
     return {
@@ -121,6 +147,8 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "category_names": {code: row["name"] for code, row in categories.items()},
         "evidence": evidence,
         "chart": mark_safe(chart),  # noqa: S308  (built by charts, which escapes every text)
+        "history_chart": mark_safe(history_chart),  # noqa: S308  (likewise)
+        "history_count": len(record.get("history") or []),
         "canonical_size": len(canonical_json(record)),
     }
 

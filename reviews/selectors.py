@@ -180,9 +180,13 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
     return systems.select_related("team").annotate(current_review_id=Subquery(newest))
 
 
-# /3 adds "changes" (what changed since the previous decision). Verification recomputes the digest of
-# the stored record whatever its schema, so /2 records still verify.
-RECORD_SCHEMA = "readiness.decision/3"
+# /3 adds "changes" (what changed since the previous decision); /4 adds "history" (the scores and outcome
+# of the system's earlier decisions, for the chart). Verification recomputes the digest of the stored
+# record whatever its schema, so older records still verify.
+RECORD_SCHEMA = "readiness.decision/4"
+HISTORY_DECISIONS = (
+    39  # earlier decisions frozen into a record's "history" (the chart draws them and this one)
+)
 
 
 def _iso(value) -> str | None:
@@ -339,6 +343,7 @@ def decision_record(
     previous_digest: str,
     notes: str = "",
     previous: Decision | None = None,
+    with_history: bool = True,
 ) -> dict:
     """The canonical, JSON-safe decision record (seed §21) that the digest covers.
 
@@ -481,7 +486,30 @@ def decision_record(
         if previous is not None and previous.record
         else None
     )
+    if with_history:
+        record["history"] = decision_history(review.system_id, before=recorded_at)
     return record
+
+
+def decision_history(system_id: int, *, before: datetime, limit: int = HISTORY_DECISIONS) -> list[dict]:
+    """The system's decisions recorded before `before`, oldest first, as the history chart needs them:
+    each one's date, outcome, digest and scores, copied from its own frozen record."""
+    earlier = Decision.objects.filter(system_id=system_id, recorded_at__lt=before).order_by(
+        "-recorded_at", "-id"
+    )[:limit]
+    return [
+        {
+            "decision_id": d.pk,
+            "recorded_at": d.recorded_at.isoformat(),
+            "outcome": d.outcome,
+            "digest": d.digest,
+            "scorecard": [
+                {key: row.get(key) for key in ("category", "number", "name", "score", "effective_score")}
+                for row in (d.record or {}).get("scorecard", [])
+            ],
+        }
+        for d in reversed(list(earlier))
+    ]
 
 
 def _stale_test():
@@ -509,6 +537,7 @@ def review_changes(review: Review, *, now: datetime | None = None) -> dict | Non
         recorded_at=now,
         next_review=now.date(),
         previous_digest=previous.digest,
+        with_history=False,  # only compared with the previous record, which "changes" ignores
     )
     return changes_since(previous.record, current, now=now, is_stale=_stale_test())
 

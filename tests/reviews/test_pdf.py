@@ -97,6 +97,27 @@ def test_approved_with_exceptions_is_on_the_cover_with_the_signer(review, archit
 
 
 @pytest.mark.django_db
+def test_the_pdf_draws_the_systems_history_from_the_records_frozen_history(review, system, architect):
+    score_all(review, architect)
+    first = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=60)
+    )
+    later = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    score_all(later, architect, value=3)
+    second = services.record_decision(
+        review=later, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    first_text = flat(" ".join(pdf_pages(records.render_pdf(first.record, digest=first.digest)[0])))
+    assert "History" not in first_text  # nothing earlier to draw
+    context = records.pdf_context(second.record, digest=second.digest)
+    assert str(context["history_chart"]).count('<circle class="pt"') == 2 * 14  # both decisions, 14 rows
+    assert str(context["history_chart"]).count('class="outcome-mark"') == 2
+    text = flat(" ".join(pdf_pages(records.render_pdf(second.record, digest=second.digest)[0])))
+    assert "History (this decision and the 1 before it" in text
+    assert "score 0 (bottom) to 3 (top)" in text  # the chart's legend, SVG text in the PDF
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("outcome", "variable"),
     [("BLOCKED", "blocked"), ("APPROVED", "approved"), ("APPROVED_WITH_EXCEPTIONS", "exceptions")],

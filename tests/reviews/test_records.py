@@ -182,7 +182,7 @@ def walk(value, path=""):
 
 def test_the_record_holds_everything_the_seed_asks_of_a_decision(decided, architect, member, lead):
     record = decided.decision.record
-    assert record["schema"] == "readiness.decision/3"
+    assert record["schema"] == "readiness.decision/4"
     assert record["system"] == {
         "slug": "ledger",
         "name": "Ledger",
@@ -316,6 +316,36 @@ def test_each_decision_links_to_its_systems_previous_one(review, system, archite
     assert unrelated.previous_digest == ""  # a chain per system
     for decision in [*chain, unrelated]:
         assert records.verify_stored(decision).matches
+
+
+def test_a_record_freezes_the_scores_and_outcome_of_the_systems_earlier_decisions(review, system, architect):
+    score_all(review, architect)
+    first = decide(review, architect)
+    second_review = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    score_all(second_review, architect, value=3)
+    services.set_score(
+        review=second_review, category=category(second_review, "capacity"), score=1, actor=architect
+    )
+    second = decide(second_review, architect)
+    third_review = services.start_review(system=system, release_scope="Ledger 3.2", actor=architect)
+    score_all(third_review, architect)
+    third = decide(third_review, architect)
+
+    assert first.record["history"] == []
+    history = third.record["history"]
+    assert [h["decision_id"] for h in history] == [first.pk, second.pk]  # oldest first, not itself
+    assert [h["digest"] for h in history] == [first.digest, second.digest]
+    assert [h["outcome"] for h in history] == [first.outcome, second.outcome]
+    scores = {row["category"]: row["score"] for row in history[1]["scorecard"]}
+    assert len(scores) == 14 and scores["capacity"] == 1 and scores["backup"] == 3
+    assert set(history[1]["scorecard"][0]) == {"category", "number", "name", "score", "effective_score"}
+    # Frozen: the digest covers it, and a changed earlier score is caught.
+    assert records.verify_stored(third).matches
+    lowered = [
+        {**row, "score": 0} if row["category"] == "capacity" else row for row in history[1]["scorecard"]
+    ]
+    forged = {**third.record, "history": [history[0], {**history[1], "scorecard": lowered}]}
+    assert records.record_digest(forged) != third.digest
 
 
 def test_the_database_refuses_a_fork_in_the_chain(review, system, architect):
