@@ -204,7 +204,11 @@ def main() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
     start = time.perf_counter()
     user = build(SYSTEMS)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # planner statistics, as autovacuum would have gathered them by now
     print(f"built {SYSTEMS} systems in {time.perf_counter() - start:.1f} s")
+    import readiness.wsgi  # noqa: F401 — start as gunicorn does (every view loaded, then gc.freeze())
+
     client = Client()
     client.force_login(user)
     url = reverse("portfolio")

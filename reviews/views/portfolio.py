@@ -1,7 +1,9 @@
 """The portfolio: every visible system's current scores, gate, decision and open P0/P1, as a heatmap or CSV.
 
 A fixed number of queries whatever the number of systems: the rows are built in bulk and sorted in Python
-(the gate outcome is computed, not stored), so every column sorts the same way."""
+(the gate outcome is computed, not stored), so every column sorts the same way. Every row is built from
+plain values (no model instance but the system), and its cells only when it is drawn or exported: with 500
+systems the page is mostly Python, and this is where its time goes (bench/portfolio.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from evidence.freshness import fresh_q
 from evidence.models import Evidence
 
 from .. import gate as gate_rules
@@ -34,11 +37,6 @@ from ..models import (
     Review,
     RiskException,
 )
-
-try:  # evidence freshness (evidence/freshness.py); without it no evidence is ever "only stale"
-    from evidence.freshness import fresh_q
-except ImportError:  # pragma: no cover
-    fresh_q = None
 
 OUTCOMES = [o.value for o in gate_rules.GateOutcome]
 OUTCOME_LABELS = {o.value: o.label for o in gate_rules.GateOutcome}
@@ -71,10 +69,10 @@ class Cell:
         return f"{self.score}{'*' if self.no_evidence else '†' if self.only_stale else ''}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     system: object
-    review: Review | None
+    review_id: int | None
     gate: gate_rules.GateResult | None
     decision_outcome: str | None
     decision_id: int | None
@@ -83,13 +81,34 @@ class Row:
     overdue: bool
     p0: int
     p1: int
-    cells: list[Cell] = field(default_factory=list)
+    # Per column (the newest catalogue's categories): the score, the evidence and the fresh evidence.
+    scores: list[int | None] = field(default_factory=list)
+    evidence: list[int] = field(default_factory=list)
+    fresh: list[int] = field(default_factory=list)
     below_minimum: set[str] = field(default_factory=set)
     html: str = ""
 
     @property
     def outcome(self) -> str:
         return self.gate.outcome.value if self.gate else ""
+
+    def cells(self, codes: list[str], url=None) -> list[Cell]:
+        """The row's heatmap cells; `url(review_id, code)` links each to its category."""
+        if self.review_id is None:
+            return [Cell(code, None) for code in codes]
+        cells = []
+        for code, score, n, fresh in zip(codes, self.scores, self.evidence, self.fresh, strict=True):
+            high = score is not None and score >= gate_rules.EVIDENCE_REQUIRED_FROM
+            cells.append(
+                Cell(
+                    code,
+                    score,
+                    high and n == 0,
+                    high and n > 0 and fresh == 0,
+                    url(self.review_id, code) if url else "",
+                )
+            )
+        return cells
 
 
 def _columns() -> list[Category]:
@@ -100,8 +119,8 @@ def _columns() -> list[Category]:
 
 
 def _url_template(name: str, *marks):
-    """reverse() once and fill the arguments in by str.format: reverse per cell costs ~40 µs, and 500
-    systems have 7,000 cells. The marks must be unique in the URL and survive it unchanged."""
+    """reverse() once and fill the arguments in by str.format: reverse per cell costs ~40 µs, and a page
+    has 1,400 cells. The marks must be unique in the URL and survive it unchanged."""
     pattern = reverse(name, args=marks).replace("{", "{{").replace("}", "}}")
     for mark in marks:
         pattern = pattern.replace(str(mark), "{}", 1)
@@ -113,7 +132,7 @@ def _outcome_html(outcome: str) -> str:
     return f'<span class="outcome outcome-{outcome.lower()}">{label}</span>'
 
 
-def _row_html(r: Row, *, grouped: bool, urls: dict) -> str:
+def _row_html(r: Row, *, codes: list[str], grouped: bool, urls: dict) -> str:
     """One heatmap row as HTML (built here, not by the template engine, which takes ~2 ms a row)."""
     s = r.system
     team = "" if grouped else f' <span class="muted small">{escape(s.team.name)}</span>'
@@ -121,7 +140,7 @@ def _row_html(r: Row, *, grouped: bool, urls: dict) -> str:
         f'<tr data-system="{escape(s.slug)}"><th class="sys" scope="row">'
         f'<a href="{urls["system"](s.slug)}">{escape(s.name)}</a>{team}</th>'
     ]
-    for c in r.cells:
+    for c in r.cells(codes, urls["cell"]):
         cls = "s-none" if c.score is None else f"s-{c.score}"
         if c.mark:
             cls += f" m-{c.mark}"
@@ -137,7 +156,7 @@ def _row_html(r: Row, *, grouped: bool, urls: dict) -> str:
         else:
             parts.append(f'<td class="cell {cls}"><span class="muted">·</span></td>')
     if r.gate:
-        parts.append(f'<td><a href="{urls["review"](r.review.pk)}">{_outcome_html(r.outcome)}</a></td>')
+        parts.append(f'<td><a href="{urls["review"](r.review_id)}">{_outcome_html(r.outcome)}</a></td>')
     else:
         parts.append('<td><span class="muted">no review</span></td>')
     if r.decision_id:
@@ -160,72 +179,113 @@ def _row_html(r: Row, *, grouped: bool, urls: dict) -> str:
     return "".join(parts)
 
 
-def _categories_by_version(reviews: dict[int, Review]) -> dict[int, list[tuple[str, str]]]:
-    by_version: dict[int, list[tuple[str, str]]] = {}
-    for version_id, code, name in (
-        Category.objects.filter(version_id__in={r.catalogue_id for r in reviews.values()})
-        .order_by("number")
-        .values_list("version_id", "code", "name")
+@dataclass(slots=True)
+class _Facts:
+    """A current review's gate inputs as plain values, aligned with its catalogue's categories."""
+
+    catalogue_id: int
+    schema_changing: bool
+    production_traffic: bool
+    scores: list
+    evidence: list
+    fresh: list
+    findings: list = field(default_factory=list)
+    p0: int = 0
+    p1: int = 0
+
+
+def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], dict[int, list[Category]]]:
+    """Every current review's scores, evidence counts (all and fresh) and unresolved findings with their
+    exceptions: five queries, plain tuples (model instances cost ~1 s for 500 reviews)."""
+    facts: dict[int, _Facts] = {}
+    reviews = Review.objects.filter(pk__in=ids).order_by()
+    for rid, catalogue_id, schema_changing, production_traffic in reviews.values_list(
+        "id", "catalogue_id", "schema_changing", "production_traffic"
     ):
-        by_version.setdefault(version_id, []).append((code, name))
-    return by_version
-
-
-def _gates(
-    reviews: dict[int, Review], *, columns_by_version, scores, evidence, fresh, now
-) -> dict[int, gate_rules.GateResult]:
-    """The gate of every current review, from plain rows (the same pure gate as every page; built here from
-    values rather than through selectors.review_gates, whose model instances cost ~1 s for 500 reviews)."""
-    if not reviews:
-        return {}
-    ids = list(reviews)
+        facts[rid] = _Facts(catalogue_id, schema_changing, production_traffic, [], [], [])
+    categories: dict[int, list[Category]] = {}
+    for c in Category.objects.filter(version_id__in={f.catalogue_id for f in facts.values()}).order_by(
+        "number"
+    ):
+        categories.setdefault(c.version_id, []).append(c)
+    position = {c.pk: (i, c.code) for cats in categories.values() for i, c in enumerate(cats)}
+    for f in facts.values():
+        n = len(categories.get(f.catalogue_id, ()))
+        f.scores, f.evidence, f.fresh = [None] * n, [0] * n, [0] * n
+    for rid, category_id, score in (
+        CategoryScore.objects.filter(review_id__in=ids)
+        .order_by()
+        .values_list("review_id", "category_id", "score")
+    ):
+        facts[rid].scores[position[category_id][0]] = score
+    for rid, category_id, n, fresh in (
+        Evidence.objects.filter(review_id__in=ids)
+        .order_by()
+        .values_list("review_id", "category_id")
+        .annotate(n=Count("id"), fresh=Count("id", filter=fresh_q(now)))
+        .values_list("review_id", "category_id", "n", "fresh")
+    ):
+        i = position[category_id][0]
+        facts[rid].evidence[i], facts[rid].fresh[i] = n, fresh
     exceptions: dict[int, list[gate_rules.ExceptionIn]] = {}
     for finding_id, state, expires_at in (
         RiskException.objects.filter(finding__review_id__in=ids, finding__level__in=["P0", "P1"])
         .exclude(finding__status=FindingStatus.RESOLVED)
+        .order_by()
         .values_list("finding_id", "state", "expires_at")
     ):
         exceptions.setdefault(finding_id, []).append(gate_rules.ExceptionIn(state, expires_at))
-    findings: dict[int, list[gate_rules.FindingIn]] = {}
-    for fid, review_id, title, level, status, code in (
+    for fid, rid, title, level, status, category_id in (
         Finding.objects.filter(review_id__in=ids)
         .exclude(status=FindingStatus.RESOLVED)
-        .values_list("id", "review_id", "title", "level", "status", "category__code")
+        .order_by("level", "-created_at", "-id")  # as on every page, so the reasons come in the same order
+        .values_list("id", "review_id", "title", "level", "status", "category_id")
     ):
-        findings.setdefault(review_id, []).append(
+        f = facts[rid]
+        code = position[category_id][1] if category_id in position else ""
+        f.findings.append(
             gate_rules.FindingIn(fid, title, level, status, code, tuple(exceptions.get(fid, ())))
         )
-    results = {}
-    for review in reviews.values():
-        results[review.pk] = gate_rules.evaluate(
-            gate_rules.GateInput(
-                schema_changing=review.schema_changing,
-                production_traffic=review.production_traffic,
-                scores=tuple(
-                    gate_rules.ScoreIn(
-                        code,
-                        name,
-                        scores.get((review.pk, code)),
-                        evidence.get((review.pk, code), 0),
-                        None if fresh is None else fresh.get((review.pk, code), 0),
-                    )
-                    for code, name in columns_by_version.get(review.catalogue_id, [])
-                ),
-                findings=tuple(findings.get(review.pk, ())),
-                now=now,
-            )
+        if status == FindingStatus.OPEN:
+            if level == "P0":
+                f.p0 += 1
+            elif level == "P1":
+                f.p1 += 1
+    return facts, categories
+
+
+def _gate(f: _Facts, categories: list[Category], score_ins: dict, now: datetime) -> gate_rules.GateResult:
+    """The same pure gate as every page. Score inputs are shared between reviews: they are immutable and
+    most (category, score, evidence) triples repeat, which saves building 7,000 of them for 500 rows."""
+    scores = []
+    for i, c in enumerate(categories):
+        key = (c.pk, f.scores[i], f.evidence[i], f.fresh[i])
+        score_in = score_ins.get(key)
+        if score_in is None:
+            score_in = score_ins[key] = gate_rules.ScoreIn(c.code, c.name, *key[1:])
+        scores.append(score_in)
+    return gate_rules.evaluate(
+        gate_rules.GateInput(
+            schema_changing=f.schema_changing,
+            production_traffic=f.production_traffic,
+            scores=tuple(scores),
+            findings=tuple(f.findings),
+            now=now,
         )
-    return results
+    )
 
 
 def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category], list[Row]]:
     """The columns (the 14 categories of the newest catalogue) and one row per visible system."""
     columns = _columns()
+    codes = [c.code for c in columns]
     newest_review = Review.objects.filter(system=OuterRef("pk")).order_by("-created_at", "-id")
     newest_decision = Decision.objects.filter(system=OuterRef("pk")).order_by("-recorded_at", "-id")
     systems = list(
+        # No DISTINCT: a user has one membership per team (membership_one_role_per_team).
         policy.visible_systems(user)
         .select_related("team")
+        .only("id", "name", "slug", "team__id", "team__name", "team__slug")
         .annotate(
             current_review_id=Subquery(newest_review.values("pk")[:1]),
             decision_id=Subquery(newest_decision.values("pk")[:1]),
@@ -234,104 +294,43 @@ def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category],
             decision_next_review=Subquery(newest_decision.values("next_review")[:1]),
         )
         .order_by("team__name", "name")
-        .distinct()
     )
-    ids = [s.current_review_id for s in systems if s.current_review_id]
-    reviews = {
-        r.pk: r
-        for r in Review.objects.filter(pk__in=ids).only(
-            "id", "system_id", "catalogue_id", "schema_changing", "production_traffic"
-        )
+    facts, categories = _review_facts([s.current_review_id for s in systems if s.current_review_id], now=now)
+    # Where each column sits in a catalogue's categories (the newest catalogue: in order).
+    column_at = {
+        version_id: [next((i for i, c in enumerate(cats) if c.code == code), None) for code in codes]
+        for version_id, cats in categories.items()
     }
-    categories = {
-        c.pk: c.code
-        for c in Category.objects.filter(version_id__in={r.catalogue_id for r in reviews.values()})
-    }
-    scores = {
-        (review_id, categories.get(category_id)): score
-        for review_id, category_id, score in CategoryScore.objects.filter(review_id__in=ids).values_list(
-            "review_id", "category_id", "score"
-        )
-    }
-    # Evidence per cell and how much of it is fresh, in one query.
-    counts = {"n": Count("id")}
-    if fresh_q is not None:
-        counts["fresh"] = Count("id", filter=fresh_q(now))
-    evidence: dict[tuple[int, str], int] = {}
-    fresh: dict[tuple[int, str], int] | None = {} if fresh_q is not None else None
-    for row in (
-        Evidence.objects.filter(review_id__in=ids)
-        .order_by()
-        .values("review_id", "category_id")
-        .annotate(**counts)
-    ):
-        key = (row["review_id"], categories.get(row["category_id"]))
-        evidence[key] = row["n"]
-        if fresh is not None:
-            fresh[key] = row["fresh"]
-    open_counts: dict[tuple[int, str], int] = {}
-    for review_id, level, n in (
-        Finding.objects.filter(review_id__in=ids, status=FindingStatus.OPEN, level__in=["P0", "P1"])
-        .order_by()
-        .values_list("review_id", "level")
-        .annotate(n=Count("id"))
-        .values_list("review_id", "level", "n")
-    ):
-        open_counts[(review_id, level)] = n
-    gates = _gates(
-        reviews,
-        columns_by_version=_categories_by_version(reviews),
-        scores=scores,
-        evidence=evidence,
-        fresh=fresh,
-        now=now,
-    )
-
-    cell_url = _url_template("review_checklist", 999999001, "category-code-mark")
-    codes = [c.code for c in columns]
-    high_from = gate_rules.EVIDENCE_REQUIRED_FROM
+    score_ins: dict = {}
     rows = []
     for s in systems:
-        review = reviews.get(s.current_review_id)
-        gate = gates.get(s.current_review_id)
-        if review is None:
-            cells = [Cell(code, None) for code in codes]
-        else:
-            rid, cells = review.pk, []
-            for code in codes:
-                key = (rid, code)
-                score, n = scores.get(key), evidence.get(key, 0)
-                high = score is not None and score >= high_from
-                cells.append(
-                    Cell(
-                        code,
-                        score,
-                        high and n == 0,
-                        high and n > 0 and fresh is not None and not fresh.get(key, 0),
-                        cell_url(rid, code),
-                    )
-                )
-        below = (
-            {r.category_code for r in gate.reasons if r.rule in MINIMUM_RULES and r.status != "met"}
-            if gate
-            else set()
+        f = facts.get(s.current_review_id)
+        row = Row(
+            system=s,
+            review_id=s.current_review_id if f else None,
+            gate=None,
+            decision_outcome=s.decision_outcome,
+            decision_id=s.decision_id,
+            decided_at=s.decided_at,
+            next_review=s.decision_next_review,
+            overdue=bool(s.decision_next_review and s.decision_next_review < today),
+            p0=f.p0 if f else 0,
+            p1=f.p1 if f else 0,
         )
-        rows.append(
-            Row(
-                system=s,
-                review=review,
-                gate=gate,
-                decision_outcome=s.decision_outcome,
-                decision_id=s.decision_id,
-                decided_at=s.decided_at,
-                next_review=s.decision_next_review,
-                overdue=bool(s.decision_next_review and s.decision_next_review < today),
-                p0=open_counts.get((s.current_review_id, "P0"), 0),
-                p1=open_counts.get((s.current_review_id, "P1"), 0),
-                cells=cells,
-                below_minimum=below,
-            )
-        )
+        if f is not None:
+            cats = categories.get(f.catalogue_id, [])
+            row.gate = _gate(f, cats, score_ins, now)
+            at = column_at.get(f.catalogue_id, [])
+            if at == list(range(len(codes))):
+                row.scores, row.evidence, row.fresh = f.scores, f.evidence, f.fresh
+            else:  # an older catalogue: its categories under the newest catalogue's columns
+                row.scores = [None if i is None else f.scores[i] for i in at]
+                row.evidence = [0 if i is None else f.evidence[i] for i in at]
+                row.fresh = [0 if i is None else f.fresh[i] for i in at]
+            row.below_minimum = {
+                r.category_code for r in row.gate.reasons if r.rule in MINIMUM_RULES and r.status != "met"
+            }
+        rows.append(row)
     return columns, rows
 
 
@@ -341,7 +340,7 @@ def _sort_key(sort: str, codes: list[str]):
 
     if sort in codes:
         i = codes.index(sort)
-        return lambda r: (none_last(r.cells[i].score), r.system.name.lower())
+        return lambda r: (none_last(r.scores[i] if r.scores else None), r.system.name.lower())
     return {
         "system": lambda r: r.system.name.lower(),
         "team": lambda r: (r.system.team.name.lower(), r.system.name.lower()),
@@ -406,12 +405,14 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         "system": _url_template("system_detail", "system-slug-mark"),
         "review": _url_template("review_detail", 999999002),
         "decision": _url_template("decision_detail", 999999003),
+        "cell": _url_template("review_checklist", 999999001, "category-code-mark"),
     }
     grouped = params["sort"] == "team"
+    codes = [c.code for c in columns]
     # Every row is filtered, sorted and counted in the summary; only a page of them is drawn.
     page = Paginator(rows, PORTFOLIO_PAGE).get_page(request.GET.get("page"))
     for row in page:
-        row.html = mark_safe(_row_html(row, grouped=grouped, urls=urls))  # noqa: S308 — every text escaped
+        row.html = mark_safe(_row_html(row, codes=codes, grouped=grouped, urls=urls))  # noqa: S308 — every text escaped
     groups: list[tuple[object, list[Row]]] = []
     if params["sort"] == "team" or not params["sort"]:
         for row in page:
@@ -483,12 +484,14 @@ def _csv(columns: list[Category], rows: list[Row]) -> HttpResponse:
             "only_stale_evidence",
         ]
     )
+    codes = [c.code for c in columns]
     for r in rows:
+        cells = r.cells(codes)
         out.writerow(
             [
                 r.system.team.name,
                 r.system.name,
-                *["" if c.score is None else c.score for c in r.cells],
+                *["" if c.score is None else c.score for c in cells],
                 r.outcome,
                 r.decision_outcome or "",
                 r.decided_at.date().isoformat() if r.decided_at else "",
@@ -496,8 +499,8 @@ def _csv(columns: list[Category], rows: list[Row]) -> HttpResponse:
                 "yes" if r.overdue else "no",
                 r.p0,
                 r.p1,
-                " ".join(c.code for c in r.cells if c.no_evidence),
-                " ".join(c.code for c in r.cells if c.only_stale),
+                " ".join(c.code for c in cells if c.no_evidence),
+                " ".join(c.code for c in cells if c.only_stale),
             ]
         )
     return response
