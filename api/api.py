@@ -7,8 +7,10 @@ The operations are in `api.endpoints`; they fetch through `api.selectors` (anoth
 from __future__ import annotations
 
 import json
+from functools import wraps
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -103,12 +105,33 @@ class TokenAuth(HttpBearer):
             raise AuthenticationError(401, str(exc))
 
 
+def signed_in_or_token(view):
+    """The schema and its docs page: for people signed in, and for a client with a valid token (a
+    pipeline reads the schema with the token it calls with). Anyone else is sent to the login page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            try:
+                services.authenticate(raw)
+            except services.TokenRefused as exc:
+                return error_response(request, 401, str(exc))
+            return view(request, *args, **kwargs)
+        return redirect_to_login(request.get_full_path())
+
+    return wrapped
+
+
 api = NinjaAPI(
     title="Readiness API",
     version="1",
     description=DESCRIPTION.strip(),
     urls_namespace="api",
     docs=LocalSwagger(),
+    docs_decorator=signed_in_or_token,
     auth=TokenAuth(),
 )
 

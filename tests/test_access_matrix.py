@@ -187,10 +187,9 @@ MATRIX: dict[str, Row] = {
 API_ROUTES = {
     "api/": Row(get=api_not_found),
     "^api/.+$": Row(get=api_not_found),
-    # The schema and its docs page describe the operations, not any team's data: public, like the
-    # login page, so a client can be written before its token exists.
-    "api/openapi.json": Row(get=public),
-    "api/docs": Row(get=public),
+    # The schema and its docs page: for anyone signed in (and for a client with a token, tests/api).
+    "api/openapi.json": Row(get=signed_in),
+    "api/docs": Row(get=signed_in),
     "api/systems": Row(get=api),
     "api/systems/<slug>/reviews": Row(get=api),
     "api/systems/<slug>/gate": Row(get=api),

@@ -8,6 +8,28 @@ from django.contrib.staticfiles import finders
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("reader"))
+    return client
+
+
+def test_the_schema_and_docs_are_for_people_signed_in_and_clients_with_a_token(db, team, architect):
+    from django.test import Client
+
+    from api import services
+
+    anonymous = Client()
+    for path in ("/api/openapi.json", "/api/docs"):
+        response = anonymous.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/?next=/api/"), path
+    refused = anonymous.get("/api/openapi.json", headers={"Authorization": "Bearer rdy_nonsense"})
+    assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    _token, secret = services.create_token(team=team, actor=architect, name="ci", scopes=["read"])
+    schema = anonymous.get("/api/openapi.json", headers={"Authorization": f"Bearer {secret}"})
+    assert schema.status_code == 200 and schema.json()["info"]["title"] == "Readiness API"
+
+
 def test_the_openapi_schema_documents_tokens_idempotency_and_errors(client):
     response = client.get("/api/openapi.json")
     assert response.status_code == 200
