@@ -168,6 +168,25 @@ def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: json_safe(v) for k, v in row.items()} for row in rows]
 
 
+# Quoted strings (E'' with its backslash escapes, B'', X'', U&'' too; one cut short by left(query, n) up
+# to its end), dollar-quoted bodies, and numbers that are not part of a name or a $1 placeholder.
+_LITERAL = re.compile(
+    r"""(?<!\w)[Ee]'(?:[^'\\]|\\.|'')*(?:'|$)"""
+    r"""|(?:(?<!\w)(?:[BbXx]|[Uu]&))?'(?:[^']|'')*(?:'|$)"""
+    r"""|\$(?P<tag>[A-Za-z_]\w*)?\$(?:.*?\$(?P=tag)?\$|.*$)"""
+    r"""|(?<![\w$.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])""",
+    re.S,
+)
+
+
+def mask_literals(sql: Any) -> Any:
+    """Statement text with its literal values replaced by ?, as pg_stat_statements normalises it: the
+    shape of the query stays readable, the values (an e-mail address, a card number) do not."""
+    if not isinstance(sql, str):
+        return sql
+    return _LITERAL.sub("?", sql)
+
+
 # --- connections -------------------------------------------------------------------------------------------
 
 
@@ -288,6 +307,9 @@ def _run_probe(
         )
     try:
         rows = _json_rows(_select(conn, probe.sql, params, statement_ms, lock_ms))
+        for row in rows:
+            for column in probe.masked:
+                row[column] = mask_literals(row.get(column))
     except errors.InsufficientPrivilege as exc:
         fix = probe.grant.format(role=role) if probe.grant else f"GRANT pg_monitor TO {role};"
         return _result(

@@ -88,6 +88,9 @@ class Probe:
     seed: str = ""  # the seed section it implements, e.g. "§19.1"
     # What the probe role needs beyond pg_monitor, with {role} for its name; empty means pg_monitor is enough.
     grant: str = ""
+    # Columns holding statement text from pg_stat_activity: their literals (which may be personal data)
+    # are replaced by ? before anything sees the rows (engine.mask_literals).
+    masked: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Probe] = {}

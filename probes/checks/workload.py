@@ -63,6 +63,7 @@ limit 20
         params={"slow_mean_ms": 500, "min_calls": 50},
         requires_extension="pg_stat_statements",
         seed="§8.3",
+        masked=("sample_query",),
     )
 )
 
@@ -203,6 +204,7 @@ limit 20
         evaluate=_long_transactions,
         params={"warn_seconds": 300, "fail_seconds": 3600},
         seed="§19.1",
+        masked=("query",),
     )
 )
 
@@ -240,6 +242,7 @@ limit 50
         evaluate=_idle_in_transaction,
         params={"warn_seconds": 60, "fail_seconds": 600},
         seed="§13.1",
+        masked=("query",),
     )
 )
 
@@ -308,6 +311,7 @@ limit 200
         evaluate=_blocked_sessions,
         params={"warn_seconds": 5, "fail_seconds": 60},
         seed="§19.2",
+        masked=("blocked_query", "blocking_query"),
     )
 )
 

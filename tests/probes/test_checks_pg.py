@@ -130,7 +130,19 @@ def test_long_transaction_probe_reports_age_user_and_query(env, planted_results)
     holder = items[f"pid {env.pids['holder']}"]
     assert holder.data["seconds"] >= 1
     assert holder.data["usename"] == env.app
-    assert "update app.accounts" in holder.message
+    assert "update app.accounts set balance = balance + ? where id = ? and ? is not null" in holder.message
+
+
+@pytest.mark.parametrize(
+    "probe",
+    ["transaction.long-transactions", "transaction.idle-in-transaction", "transaction.blocked-sessions"],
+)
+def test_statement_text_is_kept_without_its_literals(planted_results, probe):
+    result = planted_results[probe]
+    assert result.items and result.rows
+    kept = repr(result.as_json()) + repr(result.rows)
+    assert "alice@example.com" not in kept
+    assert "where id = ?" in kept
 
 
 def test_money_fk_and_sequence_items_carry_their_evidence(planted_results):

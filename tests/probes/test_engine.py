@@ -424,3 +424,27 @@ def test_invariant_runs_read_only_even_if_a_write_slips_through(env):
 def test_invariant_unreachable_target_raises_the_connection_error():
     with pytest.raises(ProbeConnectionError):
         run_invariant(dsn("postgres", port=1), "select 1", name="x", connect_timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "select * from users where email = 'a@b.c' and id = 42",
+            "select * from users where email = ? and id = ?",
+        ),
+        ("select name from t1 where x = $1 limit 20", "select name from t1 where x = $1 limit ?"),
+        ("insert into people values (E'O\\'Brien', 'it''s', 1.5e3)", "insert into people values (?, ?, ?)"),
+        ("select $$secret body$$, $fn$other$fn$ from x", "select ?, ? from x"),
+        ("update t set note = 'cut short by left(query, 160", "update t set note = ?"),
+        (
+            "select schema1.table2.col3, count(*) from schema1.table2",
+            "select schema1.table2.col3, count(*) from schema1.table2",
+        ),
+        (None, None),
+    ],
+)
+def test_mask_literals_keeps_the_shape_and_drops_the_values(text, masked):
+    from probes.engine import mask_literals
+
+    assert mask_literals(text) == masked
