@@ -104,7 +104,7 @@ def gate_input(
     rows: list[ScorecardRow] | None = None,
     findings: list[Finding] | None = None,
 ) -> gate_rules.GateInput:
-    rows = rows if rows is not None else scorecard(review)
+    rows = rows if rows is not None else scorecard(review, now=now)
     findings = findings if findings is not None else list(findings_with_exceptions(review))
     return gate_rules.GateInput(
         schema_changing=review.schema_changing,
@@ -349,7 +349,7 @@ def decision_record(
 
     Only strings, integers, booleans, null, lists and objects: no floats, whose text form could change
     between serialisers, and every time in ISO 8601 with its offset. A fixed number of queries."""
-    rows = scorecard(review)
+    rows = scorecard(review, now=recorded_at)
     findings = list(
         Finding.objects.filter(review=review)
         .select_related("category", "owner", "created_by")

@@ -788,6 +788,22 @@ def record_digest(record: dict) -> str:
 
 @transaction.atomic
 def record_decision(*, review: Review, actor, next_review: date, notes: str = "") -> Decision:
+    return _decide(review=review, actor=actor, next_review=next_review, notes=notes, now=None)
+
+
+@transaction.atomic
+def import_decision(
+    *, review: Review, actor, next_review: date, recorded_at: datetime, notes: str = ""
+) -> Decision:
+    """Record a decision taken before this installation existed (the demo's history; a move from
+    spreadsheets): judged and recorded as of `recorded_at`, which must be in the past and after the
+    system's newest decision, so the chain stays in time order. Not offered by any page or the API."""
+    if recorded_at >= timezone.now():
+        raise ServiceError({"recorded_at": "An imported decision was taken in the past."})
+    return _decide(review=review, actor=actor, next_review=next_review, notes=notes, now=recorded_at)
+
+
+def _decide(*, review: Review, actor, next_review: date, notes: str, now: datetime | None) -> Decision:
     from .selectors import decision_record, review_gate  # selectors import services' models only
 
     review = Review.objects.select_for_update().select_related("system__team").get(pk=review.pk)
@@ -798,13 +814,20 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
     _require_open(review)
     # One decision at a time per system, so two reviews decided at once cannot fork the chain.
     System.objects.select_for_update().filter(pk=review.system_id).first()
-    now = timezone.now()
+    imported, now = now is not None, now or timezone.now()
     if next_review <= now.date():
         raise ServiceError({"next_review": "The next review date must be in the future."})
     gate = review_gate(review, now=now)
     if gate.outcome == GateOutcome.INCOMPLETE:
         raise ServiceError("The gate cannot decide yet: " + "; ".join(r.message for r in gate.pending))
     previous = Decision.objects.filter(system=review.system).order_by("-recorded_at", "-id").first()
+    if previous is not None and previous.recorded_at >= now:
+        raise ServiceError(
+            {
+                "recorded_at": f"The system's newest decision is of {previous.recorded_at:%Y-%m-%d %H:%M}; "
+                "a decision is recorded after it."
+            }
+        )
     record = decision_record(
         review,
         gate=gate,
@@ -841,11 +864,11 @@ def record_decision(*, review: Review, actor, next_review: date, notes: str = ""
     review.save()
     audit.record(
         actor=actor,
-        action="decision.record",
+        action="decision.import" if imported else "decision.record",
         obj=decision,
         review=review,
         before=before,
-        after={"outcome": decision.outcome, "digest": decision.digest},
+        after={"outcome": decision.outcome, "digest": decision.digest, "recorded_at": now.isoformat()},
     )
     # The PDF is rendered once, by a worker, after the record is committed (it reads only the record).
     # robust: a broker that is down must not turn a recorded decision into an error page; the PDF page

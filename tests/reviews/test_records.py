@@ -606,3 +606,72 @@ def test_the_chart_escapes_text_and_shows_uncounted_scores():
 
 def test_the_charts_default_colours_are_the_apps_palette():
     assert dict(charts.SCORE_COLOURS) == records.score_colours(records.palette())
+
+
+# --- decisions taken before the installation (the demo's history) ------------------------------------
+
+
+def test_imported_decisions_are_judged_and_chained_as_of_their_time(review, system, architect):
+    score_all(review, architect)
+    when = timezone.now() - timedelta(days=200)
+    first = services.import_decision(
+        review=review, actor=architect, next_review=(when + timedelta(days=90)).date(), recorded_at=when
+    )
+    later = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    score_all(later, architect, value=3)
+    second = decide(later, architect)
+
+    assert first.recorded_at == when and first.record["recorded_at"] == when.isoformat()
+    assert second.previous_digest == first.digest and second.record["history"][0]["decision_id"] == first.pk
+    assert records.verify_stored(first).matches and records.verify_stored(second).matches
+    actions = list(
+        review.audit_events.filter(action__startswith="decision.").values_list("action", flat=True)
+    )
+    assert actions == ["decision.import"]
+
+
+def test_an_import_in_the_future_or_before_the_newest_decision_changes_nothing(review, system, architect):
+    score_all(review, architect)
+    newest = decide(review, architect)
+    older = services.start_review(system=system, release_scope="Ledger 2.9", actor=architect)
+    score_all(older, architect)
+    for when, field in (
+        (timezone.now() + timedelta(hours=1), "recorded_at"),
+        (newest.recorded_at - timedelta(days=1), "recorded_at"),
+    ):
+        with pytest.raises(services.ServiceError) as refused:
+            services.import_decision(
+                review=older,
+                actor=architect,
+                next_review=timezone.localdate() + timedelta(days=9),
+                recorded_at=when,
+            )
+        assert field in refused.value.message_dict
+    older.refresh_from_db()
+    assert older.state != "decided" and Decision.objects.filter(system=system).count() == 1
+
+
+def test_an_imported_decision_judges_evidence_freshness_as_of_its_time(review, architect, member):
+    from evidence.models import Evidence
+    from reviews.selectors import review_gate
+
+    for cat in review.catalogue.categories.exclude(code="backup"):
+        attach(review, cat.code, member)
+        services.set_score(review=review, category=cat, score=2, actor=member)
+    Evidence.objects.create(
+        review=review,
+        category=category(review, "backup"),
+        kind="restore_drill",
+        title="Q2 restore drill",
+        observed_at=timezone.now() - timedelta(days=120),  # restore drills go stale after 90 days
+        added_by=member,
+    )
+    services.set_score(review=review, category=category(review, "backup"), score=2, actor=member)
+    assert review_gate(review).outcome == "BLOCKED"  # today the drill is stale: backup counts as 1
+    decision = services.import_decision(
+        review=review,
+        actor=architect,
+        next_review=timezone.localdate() + timedelta(days=30),
+        recorded_at=timezone.now() - timedelta(days=100),  # the drill was 20 days old
+    )
+    assert decision.outcome == "APPROVED"
