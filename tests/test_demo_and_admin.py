@@ -36,6 +36,16 @@ def test_demo_prints_every_user_with_a_password_and_running_it_twice_changes_not
     assert Evidence.objects.filter(kind="restore_drill").exists()
 
 
+def test_the_demo_ledger_has_a_history_of_decisions_in_time_order(demo):
+    from reviews import records
+
+    ledger = Decision.objects.filter(system__slug="ledger").order_by("recorded_at")
+    assert [d.outcome for d in ledger] == ["BLOCKED", "BLOCKED", "APPROVED", "APPROVED"]
+    assert all(records.verify_stored(d).matches and records.verify_stored(d).chain_ok for d in ledger)
+    newest = ledger.last()
+    assert [h["outcome"] for h in newest.record["history"]] == ["BLOCKED", "BLOCKED", "APPROVED"]
+
+
 @pytest.mark.parametrize("username", DEMO_USERS)
 def test_every_demo_user_can_sign_in_and_open_each_page_they_see(demo, client, username):
     assert client.login(username=username, password=f"{username}-demo-2026")

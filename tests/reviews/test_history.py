@@ -90,7 +90,7 @@ def test_history_page_has_the_timeline_and_one_point_per_decision_per_category(
     assert html.count('<circle class="pt"') == 3 * 14
     assert html.count('class="timeline-decision"') == 3 and html.count('class="timeline-review"') == 3
     assert reverse("decision_json", args=[decisions[0].pk]) in html
-    assert "approved by" in html
+    assert "decided by" in html
     # newest first
     assert html.index("R2") < html.index("R0")
 

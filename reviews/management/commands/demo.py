@@ -43,6 +43,35 @@ GRAFANA = "https://grafana.example.com"
 
 TEAMS = (("payments", "Payments"), ("identity", "Identity"))
 
+# The Ledger's decisions before this installation existed, oldest first, imported so that its history
+# has a shape: (release scope, days ago, schema-changing, scores in catalogue order, P0 left open, notes).
+LEDGER_HISTORY = (
+    (
+        "Ledger 2.0 — first production release",
+        330,
+        True,
+        (2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0),
+        "Application connects as superuser",
+        "Blocked: the application role is a superuser and nothing is backed up with a tested restore.",
+    ),
+    (
+        "Ledger 2.1 — read replicas",
+        240,
+        False,
+        (3, 2, 2, 2, 2, 2, 1, 2, 2, 2, 1, 1, 2, 1),
+        None,
+        "Blocked on backup: no restore drill yet.",
+    ),
+    (
+        "Ledger 2.2 — partitioned postings",
+        150,
+        True,
+        (3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2),
+        None,
+        "Approved after the first restore drill.",
+    ),
+)
+
 # username, first name, last name, [(team slug, role)]
 PEOPLE = (
     ("ada", "Ada", "Lovelace", [("payments", Role.ARCHITECT)]),
@@ -248,8 +277,49 @@ class Command(BaseCommand):
             description="Double-entry ledger of customer and merchant accounts (PostgreSQL 16, ledger-api).",
             source_of_truth=LEDGER_SOURCE_OF_TRUTH,
         )
+        self._ledger_history(ledger, ada)
         self._ledger_previous(ledger, ada, linus, mia)
         self._ledger_current(ledger, ada, linus, mia)
+
+    def _ledger_history(self, ledger: System, ada) -> None:
+        """Three earlier releases and their decisions, imported as of their dates (import_decision)."""
+        if ledger.decisions.exists():
+            return  # history is imported only before the first decision, to keep the chain in time order
+        codes = list(self.categories)
+        codes.sort(key=lambda code: self.categories[code].number)
+        for scope, days, schema_changing, scores, open_p0, notes in LEDGER_HISTORY:
+            review = services.start_review(
+                system=ledger,
+                release_scope=scope,
+                actor=ada,
+                schema_changing=schema_changing,
+                production_traffic=True,
+            )
+            Review.objects.filter(pk=review.pk).update(created_at=self.ago(days + 21))
+            for code, value in zip(codes, scores, strict=True):
+                if value >= 2:
+                    self.link(
+                        review,
+                        code,
+                        f"{scope.split(' —')[0]}: {self.cat(code).name}",
+                        f"{WIKI}/payments/ledger/{code}",
+                        ada,
+                        days + 7,
+                    )
+                self.score(review, code, value, ada)
+            if open_p0:
+                services.add_finding(
+                    review=review, category=self.cat("security"), level=Level.P0, actor=ada, title=open_p0
+                )
+            decided_at = self.ago(days)
+            decision = services.import_decision(
+                review=review,
+                actor=ada,
+                next_review=(decided_at + timedelta(days=90)).date(),
+                recorded_at=decided_at,
+                notes=notes,
+            )
+            self.say(f"  Review {scope!r}: imported as decided {decision.outcome} {days} days ago")
 
     def _ledger_previous(self, ledger: System, ada, linus, mia) -> None:
         scope = "Ledger 2.3 — idempotent postings"
