@@ -487,29 +487,36 @@ def decision_record(
         else None
     )
     if with_history:
-        record["history"] = decision_history(review.system_id, before=recorded_at)
+        record["history"] = decision_history(review.system_id, before=recorded_at, previous=previous)
     return record
 
 
-def decision_history(system_id: int, *, before: datetime, limit: int = HISTORY_DECISIONS) -> list[dict]:
-    """The system's decisions recorded before `before`, oldest first, as the history chart needs them:
-    each one's date, outcome, digest and scores, copied from its own frozen record."""
+def _history_entry(d: Decision) -> dict:
+    """What the history chart needs of one decision, copied from its own frozen record."""
+    return {
+        "decision_id": d.pk,
+        "recorded_at": d.recorded_at.isoformat(),
+        "outcome": d.outcome,
+        "digest": d.digest,
+        "scorecard": [
+            {key: row.get(key) for key in ("category", "number", "name", "score", "effective_score")}
+            for row in (d.record or {}).get("scorecard", [])
+        ],
+    }
+
+
+def decision_history(
+    system_id: int, *, before: datetime, previous: Decision | None = None, limit: int = HISTORY_DECISIONS
+) -> list[dict]:
+    """The system's decisions recorded before `before`, oldest first. The previous decision's record
+    holds the history before it, so only that one record is read; older records (schema /3 and
+    before, without "history") are read from the database once."""
+    if previous is not None and isinstance((previous.record or {}).get("history"), list):
+        return [*previous.record["history"], _history_entry(previous)][-limit:]
     earlier = Decision.objects.filter(system_id=system_id, recorded_at__lt=before).order_by(
         "-recorded_at", "-id"
     )[:limit]
-    return [
-        {
-            "decision_id": d.pk,
-            "recorded_at": d.recorded_at.isoformat(),
-            "outcome": d.outcome,
-            "digest": d.digest,
-            "scorecard": [
-                {key: row.get(key) for key in ("category", "number", "name", "score", "effective_score")}
-                for row in (d.record or {}).get("scorecard", [])
-            ],
-        }
-        for d in reversed(list(earlier))
-    ]
+    return [_history_entry(d) for d in reversed(list(earlier))]
 
 
 def _stale_test():

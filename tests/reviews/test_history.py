@@ -113,3 +113,30 @@ def test_another_team_gets_404(client, outsider, system, decisions):
 def test_an_auditor_of_the_team_reads_the_history(client, auditor, system, decisions):
     client.force_login(auditor)
     assert client.get(reverse("system_history", args=[system.slug])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_chart_reads_the_newest_record_and_draws_what_reading_every_record_would(
+    system, architect, django_assert_num_queries
+):
+    from django.utils import timezone
+
+    from reviews import services
+    from reviews.views.history import chart_points, system_chart_points
+
+    from .test_records import score_all
+
+    for n in range(3):
+        review = services.start_review(system=system, release_scope=f"4.{n}", actor=architect)
+        score_all(review, architect, value=2 + n % 2)
+        services.record_decision(
+            review=review, actor=architect, next_review=timezone.localdate() + timezone.timedelta(days=30)
+        )
+    everything = chart_points(Decision.objects.filter(system=system).order_by("recorded_at", "id"))
+    with django_assert_num_queries(1):
+        points = system_chart_points(system)
+    assert len(points) == 3 and [p["label"] for p in points] == [p["label"] for p in everything]
+    assert charts.history_chart_svg(points) == charts.history_chart_svg(everything)
+    assert charts.history_chart_svg(system_chart_points(system, limit=2)) == charts.history_chart_svg(
+        everything[1:]
+    )

@@ -608,6 +608,26 @@ def test_the_charts_default_colours_are_the_apps_palette():
     assert dict(charts.SCORE_COLOURS) == records.score_colours(records.palette())
 
 
+def test_history_is_carried_from_the_previous_record_and_kept_to_its_limit(review, system, architect):
+    from reviews.selectors import decision_history
+
+    chain = []
+    for n in range(3):
+        nxt = (
+            review
+            if n == 0
+            else services.start_review(system=system, release_scope=f"3.{n}", actor=architect)
+        )
+        score_all(nxt, architect, value=2 + n % 2)
+        chain.append(decide(nxt, architect))
+    now = timezone.now()
+    carried = decision_history(system.pk, before=now, previous=chain[-1])
+    assert carried == decision_history(system.pk, before=now)  # the same as reading every record
+    assert [h["decision_id"] for h in carried] == [d.pk for d in chain]
+    trimmed = decision_history(system.pk, before=now, previous=chain[-1], limit=2)
+    assert [h["decision_id"] for h in trimmed] == [chain[1].pk, chain[2].pk]
+
+
 # --- decisions taken before the installation (the demo's history) ------------------------------------
 
 
