@@ -465,6 +465,10 @@ class Decision(AppendOnlyModel):
     digest = models.CharField(max_length=64, unique=True)
     previous_digest = models.CharField(max_length=64, blank=True)
 
+    # The record and the columns that repeat it: large (every finding and evidence item), and needed only
+    # where the record itself is shown. Lists and timelines defer them.
+    RECORD_FIELDS = ("record", "blockers", "exceptions", "follow_up")
+
     class Meta:
         ordering = ["-recorded_at", "-id"]
         get_latest_by = "recorded_at"

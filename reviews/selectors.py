@@ -133,7 +133,11 @@ def review_gate(
 
 def latest_decisions_by_system(systems) -> dict[int, Decision]:
     ids = [s.pk for s in systems]
-    decisions = Decision.objects.filter(system_id__in=ids).order_by("system_id", "-recorded_at", "-id")
+    decisions = (
+        Decision.objects.filter(system_id__in=ids)
+        .defer(*Decision.RECORD_FIELDS)
+        .order_by("system_id", "-recorded_at", "-id")
+    )
     latest: dict[int, Decision] = {}
     for d in decisions.select_related("approver"):
         latest.setdefault(d.system_id, d)

@@ -45,7 +45,11 @@ def _mark_overdue(report: Report) -> None:
             object_id__in=[str(i) for i in decision_ids],
         ).values_list("object_id", flat=True)
     )
-    decisions = Decision.objects.in_bulk([i for i in decision_ids if str(i) not in already])
+    decisions = (
+        Decision.objects.select_related("review")
+        .defer(*Decision.RECORD_FIELDS)
+        .in_bulk([i for i in decision_ids if str(i) not in already])
+    )
     for system in overdue:
         decision = decisions.get(system.latest_decision_id)
         if decision is None:

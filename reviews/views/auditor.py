@@ -180,7 +180,7 @@ def auditor_decisions(request: HttpRequest) -> HttpResponse:
             decisions = decisions.filter(recorded_at__lte=_day_end(data["until"]))
     decisions = (
         decisions.select_related("system__team", "approver", "review")
-        .defer("record", "blockers", "exceptions", "follow_up")
+        .defer(*Decision.RECORD_FIELDS)
         .annotate(has_pdf=Exists(DecisionDocument.objects.filter(decision=OuterRef("pk"))))
         .order_by("-recorded_at", "-id")
     )

@@ -56,7 +56,7 @@ def system_history(request: HttpRequest, slug: str) -> HttpResponse:
     decisions = list(
         Decision.objects.filter(system=system)
         .select_related("approver")
-        .defer("record", "blockers", "exceptions", "follow_up")  # the timeline needs none of the record
+        .defer(*Decision.RECORD_FIELDS)  # the timeline needs none of the record
         .order_by("-recorded_at", "-id")
     )
     reviews = list(Review.objects.filter(system=system).select_related("chair", "created_by"))

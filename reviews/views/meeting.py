@@ -303,7 +303,12 @@ def meeting_step(request: HttpRequest, review_id: int, step: int) -> HttpRespons
 def meeting_decision(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id)
     board = Board(request, review)
-    decision = Decision.objects.filter(review=review).select_related("approver").first()
+    decision = (
+        Decision.objects.filter(review=review)
+        .select_related("approver")
+        .defer(*Decision.RECORD_FIELDS)
+        .first()
+    )
     form = DecisionForm(initial={"next_review": review.next_review_date})
     context = board.context(
         step=None,

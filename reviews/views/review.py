@@ -114,7 +114,12 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
             "load_test",
         ),
     )
-    context["decision"] = Decision.objects.filter(review=review).select_related("approver").first()
+    context["decision"] = (
+        Decision.objects.filter(review=review)
+        .select_related("approver")
+        .defer(*Decision.RECORD_FIELDS)
+        .first()
+    )
     return render(request, "reviews/review_detail.html", context)
 
 

@@ -125,10 +125,17 @@ def system_detail(request: HttpRequest, slug: str) -> HttpResponse:
     page = _page(request, Review.objects.filter(system=system).select_related("chair", "catalogue"))
     gates = selectors.review_gates(list(page))
     decisions = {
-        d.review_id: d for d in Decision.objects.filter(review__in=list(page)).select_related("approver")
+        d.review_id: d
+        for d in Decision.objects.filter(review__in=list(page))
+        .select_related("approver")
+        .defer(*Decision.RECORD_FIELDS)
     }
     rows = [{"review": r, "gate": gates[r.pk], "decision": decisions.get(r.pk)} for r in page]
-    history = Decision.objects.filter(system=system).select_related("approver", "review")[:20]
+    history = (
+        Decision.objects.filter(system=system)
+        .select_related("approver", "review")
+        .defer(*Decision.RECORD_FIELDS)[:20]
+    )
     return render(
         request,
         "reviews/system_detail.html",
