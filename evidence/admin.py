@@ -4,7 +4,17 @@ from django.contrib import admin
 
 from reviews.admin import ReadOnlyAdmin
 
-from .models import Evidence, LoadTest, MigrationRehearsal, RestoreDrill, Runbook, RunbookTest
+from .models import (
+    AccessPattern,
+    CapacityEnvelope,
+    DerivedStore,
+    Evidence,
+    LoadTest,
+    MigrationRehearsal,
+    RestoreDrill,
+    Runbook,
+    RunbookTest,
+)
 
 
 @admin.register(Evidence)
@@ -37,3 +47,25 @@ class MigrationRehearsalAdmin(ReadOnlyAdmin):
 @admin.register(LoadTest)
 class LoadTestAdmin(ReadOnlyAdmin):
     list_display = ("scenario", "environment", "p50_ms", "p95_ms", "p99_ms", "saturation_point")
+
+
+@admin.register(AccessPattern)
+class AccessPatternAdmin(ReadOnlyAdmin):
+    list_display = ("query_name", "actor", "frequency", "pagination", "expected_p95_ms")
+
+
+@admin.register(DerivedStore)
+class DerivedStoreAdmin(ReadOnlyAdmin):
+    list_display = ("store", "source", "freshness", "owner")
+
+
+@admin.register(CapacityEnvelope)
+class CapacityEnvelopeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "evidence",
+        "current_peak_tps",
+        "projected_peak_tps",
+        "current_p95_ms",
+        "target_p95_ms",
+        "review_date",
+    )

@@ -5,7 +5,7 @@ from django import forms
 from reviews.forms import DateInput, DateTimeInput
 from reviews.models import Category, Review
 
-from .models import MigrationPhase
+from .models import MigrationPhase, Pagination
 
 
 class _CategoryForm(forms.Form):
@@ -156,6 +156,66 @@ class LoadTestForm(_SpanForm):
     url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the report")
 
 
+class AccessPatternForm(forms.Form):
+    """Seed §8.1, one entry of the access pattern inventory."""
+
+    query_name = forms.CharField(max_length=200, help_text="e.g. Case inbox.")
+    actor_name = forms.CharField(max_length=120, label="Actor", help_text="Who runs it, e.g. investigator.")
+    frequency = forms.CharField(max_length=120, help_text="e.g. 500/min peak.")
+    freshness = forms.CharField(
+        max_length=200, required=False, help_text="e.g. must read the primary after an update."
+    )
+    predicate = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="e.g. tenant_id, status in (…)."
+    )
+    sort = forms.CharField(max_length=200, required=False, help_text="e.g. due_at asc, priority desc.")
+    pagination = forms.ChoiceField(choices=Pagination.choices)
+    expected_p95_ms = forms.FloatField(min_value=0, max_value=1e12, label="Expected p95 (ms)")
+    index = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="The index that serves it."
+    )
+    plan_evidence = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=50000,
+        help_text="EXPLAIN ANALYZE on production-like data.",
+    )
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the plan")
+
+
+class DerivedStoreForm(forms.Form):
+    """Seed §16.1, one row of the derived store inventory."""
+
+    store = forms.CharField(max_length=200, help_text="e.g. Search index.")
+    source = forms.CharField(max_length=200, help_text="e.g. CDC/outbox.")
+    freshness = forms.CharField(max_length=200, help_text="The freshness contract, e.g. < 30 s.")
+    rebuild = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    owner = forms.CharField(max_length=120)
+    failure_action = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="e.g. disable search, fall back."
+    )
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link")
+
+
+class CapacityEnvelopeForm(forms.Form):
+    """Seed §17.3, the capacity envelope template."""
+
+    current_data_size = forms.CharField(max_length=80, help_text="e.g. 420 GB.")
+    projected_data_size = forms.CharField(max_length=80, label="Projected data size in 12 months")
+    current_peak_tps = forms.FloatField(min_value=0, max_value=1e12, label="Current peak TPS")
+    projected_peak_tps = forms.FloatField(min_value=0, max_value=1e12, label="Projected peak TPS")
+    current_p95_ms = forms.FloatField(min_value=0, max_value=1e12, label="Current p95 (ms)")
+    target_p95_ms = forms.FloatField(min_value=0, max_value=1e12, label="Target p95 (ms)")
+    known_bottleneck = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+    saturation_trigger = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    planned_mitigation = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+    owner = forms.CharField(max_length=120)
+    review_date = forms.DateField(widget=DateInput)
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link")
+
+
 FORMS = {
     "link": LinkEvidenceForm,
     "file": FileEvidenceForm,
@@ -164,4 +224,7 @@ FORMS = {
     "runbook_test": RunbookTestForm,
     "migration_rehearsal": MigrationRehearsalForm,
     "load_test": LoadTestForm,
+    "access_pattern": AccessPatternForm,
+    "derived_store": DerivedStoreForm,
+    "capacity_envelope": CapacityEnvelopeForm,
 }

@@ -15,6 +15,11 @@ Defaults and why:
 - migration rehearsal 30 days: a rehearsal measures one migration on the data of its day (seed §10,
   "runtime on production-like data"); the data grows and the migration changes between releases, so a
   rehearsal older than a release cycle no longer says how this release's migration behaves.
+- access pattern 180 days and capacity envelope 180 days: both describe the workload (its queries, its
+  growth), which drifts over a half-year like a load test's; an envelope's age is its review date
+  (seed §17.3 "Review date").
+- derived store 365 days: an inventory entry (seed §16.1) changes when the integration does; a yearly
+  look keeps the freshness contract and the rebuild procedure honest.
 - link and file: no expiry unless configured; what they show is not known to the application.
 """
 
@@ -30,6 +35,9 @@ DEFAULT_MAX_AGE_DAYS: dict[str, int | None] = {
     "runbook_test": 180,
     "runbook": 180,
     "migration_rehearsal": 30,
+    "access_pattern": 180,
+    "capacity_envelope": 180,
+    "derived_store": 365,
     "link": None,
     "file": None,
 }

@@ -20,6 +20,9 @@ class EvidenceKind(models.TextChoices):
     RUNBOOK_TEST = "runbook_test", "Runbook test"
     MIGRATION_REHEARSAL = "migration_rehearsal", "Migration rehearsal"
     LOAD_TEST = "load_test", "Load test"
+    ACCESS_PATTERN = "access_pattern", "Access pattern"
+    DERIVED_STORE = "derived_store", "Derived store"
+    CAPACITY_ENVELOPE = "capacity_envelope", "Capacity envelope"
 
 
 # The category each typed record is evidence for (catalogue codes).
@@ -29,6 +32,9 @@ KIND_CATEGORY = {
     EvidenceKind.RUNBOOK_TEST: "runbooks",
     EvidenceKind.MIGRATION_REHEARSAL: "migration",
     EvidenceKind.LOAD_TEST: "capacity",
+    EvidenceKind.ACCESS_PATTERN: "query-index",
+    EvidenceKind.DERIVED_STORE: "integration",
+    EvidenceKind.CAPACITY_ENVELOPE: "capacity",
 }
 
 
@@ -298,3 +304,106 @@ class LoadTest(models.Model):
     def passed(self) -> bool | None:
         """Whether p95 kept its target; None when no target was given."""
         return None if self.target_p95_ms is None else self.p95_ms <= self.target_p95_ms
+
+
+class Pagination(models.TextChoices):
+    KEYSET = "keyset", "Keyset"
+    OFFSET = "offset", "Offset (bounded)"
+    NONE = "none", "None (bounded result)"
+
+
+class AccessPattern(models.Model):
+    """One important query of the workload (seed §8.1): who runs it how often, what it filters and sorts
+    on, how it pages, its expected p95 and the index that serves it."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="access_pattern")
+    query_name = models.CharField(max_length=200, help_text="e.g. Case inbox.")
+    actor = models.CharField(max_length=120, help_text="Who runs it, e.g. investigator.")
+    frequency = models.CharField(max_length=120, help_text="e.g. 500/min peak.")
+    freshness = models.CharField(max_length=200, blank=True, help_text="e.g. primary after an update.")
+    predicate = models.TextField(help_text="e.g. tenant_id, assigned_user_id, status in active states.")
+    sort = models.CharField(max_length=200, blank=True, help_text="e.g. due_at asc, priority desc.")
+    pagination = models.CharField(max_length=10, choices=Pagination.choices)
+    expected_p95_ms = models.FloatField(help_text="The p95 the query must keep, in milliseconds.")
+    index = models.TextField(help_text="The index that serves it, e.g. (tenant_id, status, due_at, id).")
+    plan_evidence = models.TextField(blank=True, help_text="EXPLAIN ANALYZE on production-like data.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pagination__in=Pagination.values), name="access_pattern_pagination"
+            ),
+            models.CheckConstraint(condition=Q(expected_p95_ms__gt=0), name="access_pattern_p95_positive"),
+            models.CheckConstraint(condition=~Q(index=""), name="access_pattern_has_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Access pattern {self.query_name}"
+
+
+class DerivedStore(models.Model):
+    """A store derived from the system of record (seed §16.1): its source, freshness contract, how it
+    is rebuilt, who owns it and what happens when it fails."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="derived_store")
+    store = models.CharField(max_length=200, help_text="e.g. Search index.")
+    source = models.CharField(max_length=200, help_text="e.g. CDC/outbox.")
+    freshness = models.CharField(max_length=200, help_text="The freshness contract, e.g. < 30 s.")
+    rebuild = models.TextField(help_text="How it is rebuilt from the source, e.g. full reindex.")
+    owner = models.CharField(max_length=120)
+    failure_action = models.TextField(help_text="What happens when it fails, e.g. disable search, fall back.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(rebuild=""), name="derived_store_has_rebuild"),
+            models.CheckConstraint(condition=~Q(failure_action=""), name="derived_store_has_failure_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Derived store {self.store}"
+
+
+class CapacityEnvelope(models.Model):
+    """The capacity envelope (seed §17.3): today's size, load and latency, where they will be in 12
+    months, the known bottleneck, what triggers action and the planned mitigation. Its review date is
+    the evidence's observed_at, so it goes stale like any evidence."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="capacity_envelope")
+    current_data_size = models.CharField(max_length=80, help_text="e.g. 420 GB.")
+    projected_data_size = models.CharField(max_length=80, help_text="In 12 months, e.g. 1.1 TB.")
+    current_peak_tps = models.FloatField()
+    projected_peak_tps = models.FloatField(help_text="In 12 months.")
+    current_p95_ms = models.FloatField()
+    target_p95_ms = models.FloatField()
+    known_bottleneck = models.TextField(blank=True)
+    saturation_trigger = models.TextField(help_text="What starts the mitigation, e.g. CPU > 70% at peak.")
+    planned_mitigation = models.TextField()
+    owner = models.CharField(max_length=120)
+    review_date = models.DateField(help_text="When the envelope was last reviewed.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_peak_tps__gte=0)
+                & Q(projected_peak_tps__gte=0)
+                & Q(current_p95_ms__gte=0)
+                & Q(target_p95_ms__gt=0),
+                name="capacity_envelope_measures_positive",
+            ),
+            models.CheckConstraint(condition=~Q(saturation_trigger=""), name="capacity_envelope_has_trigger"),
+            models.CheckConstraint(
+                condition=~Q(planned_mitigation=""), name="capacity_envelope_has_mitigation"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Capacity envelope ({self.review_date:%Y-%m-%d})"
+
+    @property
+    def within_target(self) -> bool:
+        return self.current_p95_ms <= self.target_p95_ms
+
+    @property
+    def growth(self) -> float | None:
+        """Projected peak TPS over today's, e.g. 2.5 (None when today's is 0)."""
+        return self.projected_peak_tps / self.current_peak_tps if self.current_peak_tps else None

@@ -22,11 +22,15 @@ from reviews.services import ServiceError, _require, _require_open
 from . import freshness
 from .models import (
     KIND_CATEGORY,
+    AccessPattern,
+    CapacityEnvelope,
+    DerivedStore,
     Evidence,
     EvidenceKind,
     LoadTest,
     MigrationPhase,
     MigrationRehearsal,
+    Pagination,
     RestoreDrill,
     Runbook,
     RunbookTest,
@@ -565,6 +569,180 @@ def add_load_test(
         review=review,
         # Strings, not floats: the audit trail's JSON stays the same whatever serialises it.
         after={"p50_ms": str(p50_ms), "p95_ms": str(p95_ms), "p99_ms": str(p99_ms), "passed": test.passed},
+    )
+    return item
+
+
+@transaction.atomic
+def add_access_pattern(
+    *,
+    review: Review,
+    actor,
+    query_name: str,
+    actor_name: str,
+    frequency: str,
+    predicate: str,
+    pagination: str,
+    expected_p95_ms: float | None,
+    index: str,
+    freshness: str = "",
+    sort: str = "",
+    plan_evidence: str = "",
+    url: str = "",
+) -> Evidence:
+    """An important query of the workload (seed §8.1): evidence for query & index."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.ACCESS_PATTERN)
+    title = f"Access pattern: {query_name.strip()}"[:200]
+    errors = _check_common(review, category, title, None)
+    _check_required(
+        errors,
+        "§8.1",
+        query_name=query_name,
+        actor_name=actor_name,
+        frequency=frequency,
+        predicate=predicate,
+        index=index,
+    )
+    if pagination not in Pagination.values:
+        errors["pagination"] = "Say how it pages: " + ", ".join(Pagination.values) + " (seed §8.1)."
+    _check_measurement(errors, "expected_p95_ms", expected_p95_ms)
+    if "expected_p95_ms" not in errors and not expected_p95_ms:
+        errors["expected_p95_ms"] = "Give the p95 the query must keep, more than 0 ms."
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    item = _create(review, actor, category=category, kind=EvidenceKind.ACCESS_PATTERN, title=title, url=url)
+    AccessPattern.objects.create(
+        evidence=item,
+        query_name=query_name.strip(),
+        actor=actor_name.strip(),
+        frequency=frequency.strip(),
+        freshness=freshness,
+        predicate=predicate,
+        sort=sort,
+        pagination=pagination,
+        expected_p95_ms=expected_p95_ms,
+        index=index,
+        plan_evidence=plan_evidence,
+    )
+    return item
+
+
+@transaction.atomic
+def add_derived_store(
+    *,
+    review: Review,
+    actor,
+    store: str,
+    source: str,
+    freshness: str,
+    rebuild: str,
+    owner: str,
+    failure_action: str,
+    url: str = "",
+) -> Evidence:
+    """A store derived from the system of record (seed §16.1): evidence for integration & derived data."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.DERIVED_STORE)
+    title = f"Derived store: {store.strip()}"[:200]
+    errors = _check_common(review, category, title, None)
+    _check_required(
+        errors,
+        "§16.1",
+        store=store,
+        source=source,
+        freshness=freshness,
+        rebuild=rebuild,
+        owner=owner,
+        failure_action=failure_action,
+    )
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    item = _create(review, actor, category=category, kind=EvidenceKind.DERIVED_STORE, title=title, url=url)
+    DerivedStore.objects.create(
+        evidence=item,
+        store=store.strip(),
+        source=source.strip(),
+        freshness=freshness.strip(),
+        rebuild=rebuild,
+        owner=owner.strip(),
+        failure_action=failure_action,
+    )
+    return item
+
+
+@transaction.atomic
+def add_capacity_envelope(
+    *,
+    review: Review,
+    actor,
+    current_data_size: str,
+    projected_data_size: str,
+    current_peak_tps: float | None,
+    projected_peak_tps: float | None,
+    current_p95_ms: float | None,
+    target_p95_ms: float | None,
+    saturation_trigger: str,
+    planned_mitigation: str,
+    owner: str,
+    review_date: date | None,
+    known_bottleneck: str = "",
+    url: str = "",
+) -> Evidence:
+    """The capacity envelope (seed §17.3): evidence for capacity, performance & cost, as old as its
+    review date."""
+    review = _locked_review(review, actor)
+    category = _typed_category(review, EvidenceKind.CAPACITY_ENVELOPE)
+    errors = _check_common(review, category, "Capacity envelope", None)
+    _check_required(
+        errors,
+        "§17.3",
+        current_data_size=current_data_size,
+        projected_data_size=projected_data_size,
+        saturation_trigger=saturation_trigger,
+        planned_mitigation=planned_mitigation,
+        owner=owner,
+    )
+    for name, value in (
+        ("current_peak_tps", current_peak_tps),
+        ("projected_peak_tps", projected_peak_tps),
+        ("current_p95_ms", current_p95_ms),
+        ("target_p95_ms", target_p95_ms),
+    ):
+        _check_measurement(errors, name, value)
+    if "target_p95_ms" not in errors and not target_p95_ms:
+        errors["target_p95_ms"] = "Give the target p95, more than 0 ms."
+    if review_date is None:
+        errors["review_date"] = "Required (seed §17.3)."
+    elif review_date > timezone.localdate():
+        errors["review_date"] = "The review date cannot be in the future."
+    _check_url(errors, url)
+    if errors:
+        raise ServiceError(errors)
+    item = _create(
+        review,
+        actor,
+        category=category,
+        kind=EvidenceKind.CAPACITY_ENVELOPE,
+        title=f"Capacity envelope of {review_date:%Y-%m-%d}",
+        url=url,
+        observed_at=timezone.make_aware(datetime.combine(review_date, datetime.min.time())),
+    )
+    CapacityEnvelope.objects.create(
+        evidence=item,
+        current_data_size=current_data_size.strip(),
+        projected_data_size=projected_data_size.strip(),
+        current_peak_tps=current_peak_tps,
+        projected_peak_tps=projected_peak_tps,
+        current_p95_ms=current_p95_ms,
+        target_p95_ms=target_p95_ms,
+        known_bottleneck=known_bottleneck,
+        saturation_trigger=saturation_trigger,
+        planned_mitigation=planned_mitigation,
+        owner=owner.strip(),
+        review_date=review_date,
     )
     return item
 

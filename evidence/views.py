@@ -22,6 +22,9 @@ TITLES = {
     "runbook_test": "Record a runbook test (seed §18.2)",
     "migration_rehearsal": "Record a migration rehearsal (seed §10)",
     "load_test": "Record a load test (seed §17)",
+    "access_pattern": "Record an access pattern (seed §8.1)",
+    "derived_store": "Record a derived store (seed §16.1)",
+    "capacity_envelope": "Record the capacity envelope (seed §17.3)",
 }
 # Typed records whose category is fixed: the form's data goes to the service as it is.
 TYPED_SERVICES = {
@@ -30,6 +33,9 @@ TYPED_SERVICES = {
     "runbook_test": services.add_runbook_test,
     "migration_rehearsal": services.add_migration_rehearsal,
     "load_test": services.add_load_test,
+    "access_pattern": services.add_access_pattern,
+    "derived_store": services.add_derived_store,
+    "capacity_envelope": services.add_capacity_envelope,
 }
 
 

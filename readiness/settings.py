@@ -225,6 +225,9 @@ EVIDENCE_MAX_AGE_DAYS = {
     "runbook_test": env_days("EVIDENCE_MAX_AGE_RUNBOOK_TEST_DAYS", 180),
     "runbook": env_days("EVIDENCE_MAX_AGE_RUNBOOK_DAYS", 180),
     "migration_rehearsal": env_days("EVIDENCE_MAX_AGE_MIGRATION_REHEARSAL_DAYS", 30),
+    "access_pattern": env_days("EVIDENCE_MAX_AGE_ACCESS_PATTERN_DAYS", 180),
+    "capacity_envelope": env_days("EVIDENCE_MAX_AGE_CAPACITY_ENVELOPE_DAYS", 180),
+    "derived_store": env_days("EVIDENCE_MAX_AGE_DERIVED_STORE_DAYS", 365),
     "link": env_days("EVIDENCE_MAX_AGE_LINK_DAYS", None),
     "file": env_days("EVIDENCE_MAX_AGE_FILE_DAYS", None),
 }

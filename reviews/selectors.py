@@ -231,6 +231,42 @@ def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
             "owner": runbook.owner,
             "last_tested": _iso(runbook.last_tested),
         }
+    # The inventories and the envelope, as their seed templates name them. Measures are kept as text:
+    # the record holds no floats (canonical JSON).
+    pattern = getattr(e, "access_pattern", None) if e.kind == "access_pattern" else None
+    if pattern is not None:
+        entry["access_pattern"] = {
+            "query_name": pattern.query_name,
+            "actor": pattern.actor,
+            "frequency": pattern.frequency,
+            "pagination": pattern.pagination,
+            "expected_p95_ms": f"{pattern.expected_p95_ms:g}",
+            "index": pattern.index,
+        }
+    store = getattr(e, "derived_store", None) if e.kind == "derived_store" else None
+    if store is not None:
+        entry["derived_store"] = {
+            "store": store.store,
+            "source": store.source,
+            "freshness": store.freshness,
+            "rebuild": store.rebuild,
+            "owner": store.owner,
+            "failure_action": store.failure_action,
+        }
+    envelope = getattr(e, "capacity_envelope", None) if e.kind == "capacity_envelope" else None
+    if envelope is not None:
+        entry["capacity_envelope"] = {
+            "current_data_size": envelope.current_data_size,
+            "projected_data_size": envelope.projected_data_size,
+            "current_peak_tps": f"{envelope.current_peak_tps:g}",
+            "projected_peak_tps": f"{envelope.projected_peak_tps:g}",
+            "current_p95_ms": f"{envelope.current_p95_ms:g}",
+            "target_p95_ms": f"{envelope.target_p95_ms:g}",
+            "saturation_trigger": envelope.saturation_trigger,
+            "planned_mitigation": envelope.planned_mitigation,
+            "owner": envelope.owner,
+            "review_date": envelope.review_date.isoformat(),
+        }
     return entry
 
 
@@ -368,7 +404,15 @@ def decision_record(
     )
     evidence = list(
         Evidence.objects.filter(review=review)
-        .select_related("category", "added_by", "restore_drill", "runbook")
+        .select_related(
+            "category",
+            "added_by",
+            "restore_drill",
+            "runbook",
+            "access_pattern",
+            "derived_store",
+            "capacity_envelope",
+        )
         .order_by("category__number", "observed_at", "id")
     )
     by_category: dict[int, list[dict]] = {}

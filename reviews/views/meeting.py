@@ -53,7 +53,16 @@ from ..models import (
 )
 from .access import _apply, _get_finding_for_user, _get_review_for_user
 
-EVIDENCE_RECORDS = ("restore_drill", "runbook", "runbook_test", "migration_rehearsal", "load_test")
+EVIDENCE_RECORDS = (
+    "restore_drill",
+    "runbook",
+    "runbook_test",
+    "migration_rehearsal",
+    "load_test",
+    "access_pattern",
+    "derived_store",
+    "capacity_envelope",
+)
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)

@@ -112,6 +112,9 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
             "runbook_test",
             "migration_rehearsal",
             "load_test",
+            "access_pattern",
+            "derived_store",
+            "capacity_envelope",
         ),
     )
     context["decision"] = (

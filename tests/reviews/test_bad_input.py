@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from evidence import services as evidence_services
-from evidence.models import Evidence, RestoreDrill, Runbook
+from evidence.models import AccessPattern, CapacityEnvelope, DerivedStore, Evidence, RestoreDrill, Runbook
 from reviews import services
 from reviews.models import (
     AuditEvent,
@@ -77,6 +77,9 @@ def database_state(media=None) -> dict:
         Evidence,
         RestoreDrill,
         Runbook,
+        AccessPattern,
+        DerivedStore,
+        CapacityEnvelope,
     )
     state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
     state["AuditEvent"] = AuditEvent.objects.count()
@@ -316,6 +319,54 @@ FORMS = {
         },
         "member",
     ),
+    "access_pattern": Form(
+        lambda w: reverse("evidence_create", args=[w.review.pk, "access_pattern"]),
+        lambda w: {
+            "query_name": "Case inbox",
+            "actor_name": "investigator",
+            "frequency": "500/min peak",
+            "freshness": "primary after assignment update",
+            "predicate": "tenant_id, assigned_user_id, status in active states",
+            "sort": "due_at asc, priority desc",
+            "pagination": "keyset",
+            "expected_p95_ms": "100",
+            "index": "(tenant_id, assigned_user_id, status, due_at, priority, id)",
+            "plan_evidence": "Index Scan using case_inbox_idx … (actual time=0.04..1.9 rows=50)",
+            "url": "",
+        },
+        "member",
+    ),
+    "derived_store": Form(
+        lambda w: reverse("evidence_create", args=[w.review.pk, "derived_store"]),
+        lambda w: {
+            "store": "Search index",
+            "source": "CDC/outbox",
+            "freshness": "< 30 sec",
+            "rebuild": "Full reindex",
+            "owner": "Platform search",
+            "failure_action": "Disable search, fall back to SQL",
+            "url": "",
+        },
+        "member",
+    ),
+    "capacity_envelope": Form(
+        lambda w: reverse("evidence_create", args=[w.review.pk, "capacity_envelope"]),
+        lambda w: {
+            "current_data_size": "420 GB",
+            "projected_data_size": "1.1 TB",
+            "current_peak_tps": "1800",
+            "projected_peak_tps": "4500",
+            "current_p95_ms": "38",
+            "target_p95_ms": "100",
+            "known_bottleneck": "posting table hot index",
+            "saturation_trigger": "CPU above 70% at peak for a week",
+            "planned_mitigation": "Partition postings by month",
+            "owner": "mia",
+            "review_date": day(-3),
+            "url": "",
+        },
+        "member",
+    ),
 }
 
 # (form, changes to the valid data — a dict, or w -> dict — and the message the page must show).
@@ -464,6 +515,22 @@ CASES = [
     ("runbook", {"last_tested": "abc"}, DATE),
     ("runbook", {"last_tested": day(1)}, "The last test cannot be in the future."),
     ("runbook", {"url": "nope"}, URL),
+    ("access_pattern", {"query_name": "", "index": ""}, REQUIRED),
+    ("access_pattern", {"actor_name": "   "}, REQUIRED),
+    ("access_pattern", {"pagination": "cursorish"}, CHOICE),
+    ("access_pattern", {"expected_p95_ms": "abc"}, "Enter a number."),
+    ("access_pattern", {"expected_p95_ms": "-1"}, "Ensure this value is greater than or equal to 0."),
+    ("access_pattern", {"expected_p95_ms": "0"}, "Give the p95 the query must keep, more than 0 ms."),
+    ("access_pattern", {"expected_p95_ms": "nan"}, "Enter a number."),
+    ("access_pattern", {"query_name": too_long(200)}, "Ensure this value has at most 200 characters"),
+    ("derived_store", {"rebuild": "", "failure_action": ""}, REQUIRED),
+    ("derived_store", {"owner": "  "}, REQUIRED),
+    ("derived_store", {"url": "javascript:alert(1)"}, URL),
+    ("capacity_envelope", {"planned_mitigation": ""}, REQUIRED),
+    ("capacity_envelope", {"current_peak_tps": "lots"}, "Enter a number."),
+    ("capacity_envelope", {"target_p95_ms": "0"}, "Give the target p95, more than 0 ms."),
+    ("capacity_envelope", {"review_date": day(2)}, "The review date cannot be in the future."),
+    ("capacity_envelope", {"review_date": "2026-02-30"}, DATE),
 ]
 
 
