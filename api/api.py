@@ -27,7 +27,8 @@ from . import services
 
 DESCRIPTION = """
 The API for pipelines: read systems, reviews and their gate; post evidence (links, restore drills,
-migration rehearsals, load tests, runbook tests); start probe runs and read their results.
+migration rehearsals, load tests, runbook tests, access patterns, derived stores, capacity envelopes);
+start probe runs and read their results.
 
 **Tokens.** Send `Authorization: Bearer rdy_…`. An architect or lead creates tokens on the
 *API tokens* page (`/api-tokens/`); a token belongs to a team or to one system, carries scopes

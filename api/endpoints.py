@@ -191,92 +191,92 @@ def post_link(
     return _post_evidence(request, review_id, idempotency_key, add)
 
 
-@api.post(
-    "/reviews/{review_id}/evidence/restore-drills",
-    response={201: schemas.EvidenceOut, **POST_ERRORS},
-    tags=["evidence"],
+# Typed records: one operation each, the same shape (validate the payload, call the record's service).
+# (path, operation name, payload schema, service, summary)
+TYPED_EVIDENCE = (
+    (
+        "restore-drills",
+        "post_restore_drill",
+        schemas.RestoreDrillIn,
+        evidence_services.add_restore_drill,
+        "A restore drill report (seed §11.3): evidence of backup, restore & DR, observed when it ended.",
+    ),
+    (
+        "migration-rehearsals",
+        "post_migration_rehearsal",
+        schemas.MigrationRehearsalIn,
+        evidence_services.add_migration_rehearsal,
+        "A migration rehearsal on production-like data (seed §10): runtime, lock behaviour, validation "
+        "query.",
+    ),
+    (
+        "load-tests",
+        "post_load_test",
+        schemas.LoadTestIn,
+        evidence_services.add_load_test,
+        "A load test (seed §17): p50/p95/p99 latency and the saturation point.",
+    ),
+    (
+        "runbook-tests",
+        "post_runbook_test",
+        schemas.RunbookTestIn,
+        evidence_services.add_runbook_test,
+        "A runbook test (seed §18.2): a runbook exercised in a drill or game day.",
+    ),
+    (
+        "access-patterns",
+        "post_access_pattern",
+        schemas.AccessPatternIn,
+        evidence_services.add_access_pattern,
+        "An access pattern (seed §8.1): an important query, its frequency, predicate, pagination, "
+        "expected p95 and index; evidence of query & index.",
+    ),
+    (
+        "derived-stores",
+        "post_derived_store",
+        schemas.DerivedStoreIn,
+        evidence_services.add_derived_store,
+        "A derived store (seed §16.1): its source, freshness contract, rebuild, owner and failure action; "
+        "evidence of integration & derived data.",
+    ),
+    (
+        "capacity-envelopes",
+        "post_capacity_envelope",
+        schemas.CapacityEnvelopeIn,
+        evidence_services.add_capacity_envelope,
+        "The capacity envelope (seed §17.3): size, peak TPS and p95 now and in 12 months, the saturation "
+        "trigger and the planned mitigation; evidence of capacity, as old as its review date.",
+    ),
 )
-def post_restore_drill(
-    request: HttpRequest,
-    payload: schemas.RestoreDrillIn,
-    review_id: int = _id("The review's id."),
-    idempotency_key: str | None = IDEMPOTENCY_KEY,
-):
-    """A restore drill report (seed §11.3): evidence of backup, restore & DR, observed when it ended."""
-    return _post_evidence(
-        request,
-        review_id,
-        idempotency_key,
-        lambda review, actor: evidence_services.add_restore_drill(
-            review=review, actor=actor, **payload.model_dump()
-        ),
-    )
 
 
-@api.post(
-    "/reviews/{review_id}/evidence/migration-rehearsals",
-    response={201: schemas.EvidenceOut, **POST_ERRORS},
-    tags=["evidence"],
-)
-def post_migration_rehearsal(
-    request: HttpRequest,
-    payload: schemas.MigrationRehearsalIn,
-    review_id: int = _id("The review's id."),
-    idempotency_key: str | None = IDEMPOTENCY_KEY,
-):
-    """A migration rehearsal on production-like data (seed §10): runtime, lock behaviour, validation query."""
-    return _post_evidence(
-        request,
-        review_id,
-        idempotency_key,
-        lambda review, actor: evidence_services.add_migration_rehearsal(
-            review=review, actor=actor, **payload.model_dump()
-        ),
-    )
+def _typed_operation(name: str, payload_schema, add: Callable[..., Evidence], summary: str):
+    def operation(
+        request: HttpRequest,
+        payload,
+        review_id: int = _id("The review's id."),
+        idempotency_key: str | None = IDEMPOTENCY_KEY,
+    ):
+        return _post_evidence(
+            request,
+            review_id,
+            idempotency_key,
+            lambda review, actor: add(review=review, actor=actor, **payload.model_dump()),
+        )
+
+    # Ninja reads the payload's schema from the annotations (strings here, under `from __future__`).
+    operation.__annotations__ = {**operation.__annotations__, "payload": payload_schema}
+    operation.__name__ = operation.__qualname__ = name
+    operation.__doc__ = summary
+    return operation
 
 
-@api.post(
-    "/reviews/{review_id}/evidence/load-tests",
-    response={201: schemas.EvidenceOut, **POST_ERRORS},
-    tags=["evidence"],
-)
-def post_load_test(
-    request: HttpRequest,
-    payload: schemas.LoadTestIn,
-    review_id: int = _id("The review's id."),
-    idempotency_key: str | None = IDEMPOTENCY_KEY,
-):
-    """A load test (seed §17): p50/p95/p99 latency and the saturation point."""
-    return _post_evidence(
-        request,
-        review_id,
-        idempotency_key,
-        lambda review, actor: evidence_services.add_load_test(
-            review=review, actor=actor, **payload.model_dump()
-        ),
-    )
-
-
-@api.post(
-    "/reviews/{review_id}/evidence/runbook-tests",
-    response={201: schemas.EvidenceOut, **POST_ERRORS},
-    tags=["evidence"],
-)
-def post_runbook_test(
-    request: HttpRequest,
-    payload: schemas.RunbookTestIn,
-    review_id: int = _id("The review's id."),
-    idempotency_key: str | None = IDEMPOTENCY_KEY,
-):
-    """A runbook test (seed §18.2): a runbook exercised in a drill or game day."""
-    return _post_evidence(
-        request,
-        review_id,
-        idempotency_key,
-        lambda review, actor: evidence_services.add_runbook_test(
-            review=review, actor=actor, **payload.model_dump()
-        ),
-    )
+for _path, _name, _schema, _add, _summary in TYPED_EVIDENCE:
+    globals()[_name] = api.post(
+        f"/reviews/{{review_id}}/evidence/{_path}",
+        response={201: schemas.EvidenceOut, **POST_ERRORS},
+        tags=["evidence"],
+    )(_typed_operation(_name, _schema, _add, _summary))
 
 
 # --- Probes

@@ -191,6 +191,42 @@ class LoadTestOut(Schema):
     passed: bool | None
 
 
+class AccessPatternOut(Schema):
+    query_name: str
+    actor: str
+    frequency: str
+    freshness: str
+    predicate: str
+    sort: str
+    pagination: str
+    expected_p95_ms: float
+    index: str
+
+
+class DerivedStoreOut(Schema):
+    store: str
+    source: str
+    freshness: str
+    rebuild: str
+    owner: str
+    failure_action: str
+
+
+class CapacityEnvelopeOut(Schema):
+    current_data_size: str
+    projected_data_size: str
+    current_peak_tps: float
+    projected_peak_tps: float
+    current_p95_ms: float
+    target_p95_ms: float
+    known_bottleneck: str
+    saturation_trigger: str
+    planned_mitigation: str
+    owner: str
+    review_date: date
+    within_target: bool
+
+
 class RunbookTestOut(Schema):
     runbook_name: str
     runbook_linked: bool = Field(
@@ -220,6 +256,9 @@ class EvidenceOut(Schema):
     migration_rehearsal: MigrationRehearsalOut | None = None
     load_test: LoadTestOut | None = None
     runbook_test: RunbookTestOut | None = None
+    access_pattern: AccessPatternOut | None = None
+    derived_store: DerivedStoreOut | None = None
+    capacity_envelope: CapacityEnvelopeOut | None = None
 
 
 class EvidenceListOut(Schema):
@@ -312,6 +351,51 @@ class RunbookTestIn(Schema):
     passed: bool
     issues_found: Text(10000) = ""
     follow_up_owner: Text(120) = ""
+    url: Url = ""
+
+
+class AccessPatternIn(Schema):
+    """Seed §8.1: one important query of the workload."""
+
+    query_name: Name
+    actor_name: Text(120, min_length=1) = Field(description="Who runs the query, e.g. investigator.")
+    frequency: Text(120, min_length=1)
+    freshness: Short = ""
+    predicate: Text(5000, min_length=1)
+    sort: Short = ""
+    pagination: Literal["keyset", "offset", "none"]
+    expected_p95_ms: Annotated[float, Field(gt=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
+    index: Text(5000, min_length=1)
+    plan_evidence: Text(50000) = ""
+    url: Url = ""
+
+
+class DerivedStoreIn(Schema):
+    """Seed §16.1: a store derived from the system of record."""
+
+    store: Name
+    source: Name
+    freshness: Name = Field(description="The freshness contract, e.g. < 30 s.")
+    rebuild: Text(5000, min_length=1)
+    owner: Text(120, min_length=1)
+    failure_action: Text(5000, min_length=1)
+    url: Url = ""
+
+
+class CapacityEnvelopeIn(Schema):
+    """Seed §17.3: the capacity envelope; its review date is its age."""
+
+    current_data_size: Text(80, min_length=1)
+    projected_data_size: Text(80, min_length=1)
+    current_peak_tps: Measurement
+    projected_peak_tps: Measurement
+    current_p95_ms: Measurement
+    target_p95_ms: Annotated[float, Field(gt=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
+    known_bottleneck: Text(5000) = ""
+    saturation_trigger: Text(5000, min_length=1)
+    planned_mitigation: Text(5000, min_length=1)
+    owner: Text(120, min_length=1)
+    review_date: Day
     url: Url = ""
 
 

@@ -209,6 +209,65 @@ def test_a_load_test_is_evidence_of_capacity_with_its_percentiles(api, review):
     assert LoadTest.objects.get().saturation_point.startswith("CPU-bound")
 
 
+def test_the_inventories_and_the_envelope_are_posted_and_listed_with_what_they_say(api, review):
+    pattern = api.post(
+        f"/api/reviews/{review.pk}/evidence/access-patterns",
+        {
+            "query_name": "Case inbox",
+            "actor_name": "investigator",
+            "frequency": "500/min peak",
+            "predicate": "tenant_id, assigned_user_id, status in active states",
+            "pagination": "keyset",
+            "expected_p95_ms": 100,
+            "index": "(tenant_id, assigned_user_id, status, due_at, priority, id)",
+        },
+    )
+    assert pattern.status_code == 201, pattern.json()
+    assert (pattern.json()["category"], pattern.json()["access_pattern"]["pagination"]) == (
+        "query-index",
+        "keyset",
+    )
+    store = api.post(
+        f"/api/reviews/{review.pk}/evidence/derived-stores",
+        {
+            "store": "Search index",
+            "source": "CDC/outbox",
+            "freshness": "< 30 sec",
+            "rebuild": "Full reindex",
+            "owner": "Platform search",
+            "failure_action": "Disable search fallback",
+        },
+    )
+    assert store.status_code == 201 and store.json()["category"] == "integration"
+    envelope_body = {
+        "current_data_size": "420 GB",
+        "projected_data_size": "1.1 TB",
+        "current_peak_tps": 1800,
+        "projected_peak_tps": 4500,
+        "current_p95_ms": 38,
+        "target_p95_ms": 100,
+        "saturation_trigger": "CPU above 70% at peak",
+        "planned_mitigation": "Partition postings by month",
+        "owner": "mia",
+        "review_date": (timezone.localdate() - timedelta(days=200)).isoformat(),
+    }
+    envelope = api.post(f"/api/reviews/{review.pk}/evidence/capacity-envelopes", envelope_body)
+    assert envelope.status_code == 201, envelope.json()
+    body = envelope.json()
+    assert body["capacity_envelope"]["within_target"] is True
+    assert body["stale"] is True and body["max_age_days"] == 180  # reviewed 200 days ago
+    listed = {e["kind"]: e for e in api.get(f"/api/reviews/{review.pk}/evidence").json()["items"]}
+    assert listed["derived_store"]["derived_store"]["rebuild"] == "Full reindex"
+    assert listed["access_pattern"]["access_pattern"]["expected_p95_ms"] == 100
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    refused = api.post(
+        f"/api/reviews/{review.pk}/evidence/capacity-envelopes", {**envelope_body, "review_date": tomorrow}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["fields"]["review_date"] == ["The review date cannot be in the future."]
+    assert Evidence.objects.count() == 3
+
+
 def test_a_runbook_test_links_to_the_runbook_it_tested(api, review, architect):
     from evidence import services as evidence_services
 
