@@ -11,3 +11,12 @@ def person(user) -> str:
     if user is None or user == "":
         return "—"
     return user.get_full_name() or user.get_username()
+
+
+@register.simple_tag
+def typed_evidence_kinds(category_code: str) -> list[tuple[str, str]]:
+    """The typed records that are evidence of a category: [(kind, label)], e.g. restore drills for
+    backup (evidence.models.KIND_CATEGORY)."""
+    from evidence.models import KIND_CATEGORY, EvidenceKind
+
+    return [(kind, EvidenceKind(kind).label) for kind, code in KIND_CATEGORY.items() if code == category_code]

@@ -332,3 +332,13 @@ def test_a_step_shows_checklist_progress_and_loads_the_checklist_when_opened(cli
     rows = client.get(url, **HX).content.decode()
     assert item.text in rows and f'id="item-{item.pk}"' in rows
     assert client.get(url).url == reverse("review_checklist", args=[review.pk, "backup"])
+
+
+def test_a_step_offers_the_typed_records_of_its_categories(client, member, review):
+    client.force_login(member)
+    step_5 = reverse("meeting_step", args=[review.pk, 5])  # query & index, capacity
+    html = client.get(step_5).content.decode()
+    for kind in ("access_pattern", "load_test", "capacity_envelope"):
+        assert reverse("evidence_create", args=[review.pk, kind]) in html, kind
+    assert reverse("evidence_create", args=[review.pk, "restore_drill"]) not in html
+    assert "record a capacity envelope" in html
