@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from evidence import freshness
-from evidence.models import Evidence
+from evidence.models import TYPED_RECORDS, Evidence
 from probes.models import ProbeRun, ProbeTarget, RunState
 from reviews import gate as gate_rules
 from reviews import selectors as review_selectors
@@ -20,16 +20,7 @@ from reviews.models import Decision, Review, System
 
 from .models import ApiToken
 
-EVIDENCE_RELATED = (
-    "category",
-    "restore_drill",
-    "migration_rehearsal",
-    "load_test",
-    "runbook_test",
-    "access_pattern",
-    "derived_store",
-    "capacity_envelope",
-)
+EVIDENCE_RELATED = ("category", *TYPED_RECORDS)
 
 
 # --- What a token reaches: its team's systems, or its one system. Anything else is a 404.
@@ -259,45 +250,10 @@ def evidence_entry(item: Evidence, *, now: datetime | None = None) -> dict:
             "saturation_throughput_per_s": load.saturation_throughput_per_s,
             "passed": load.passed,
         }
-    pattern = _related(item, "access_pattern")
-    if pattern is not None:
-        entry["access_pattern"] = {
-            "query_name": pattern.query_name,
-            "actor": pattern.actor,
-            "frequency": pattern.frequency,
-            "freshness": pattern.freshness,
-            "predicate": pattern.predicate,
-            "sort": pattern.sort,
-            "pagination": pattern.pagination,
-            "expected_p95_ms": pattern.expected_p95_ms,
-            "index": pattern.index,
-        }
-    store = _related(item, "derived_store")
-    if store is not None:
-        entry["derived_store"] = {
-            "store": store.store,
-            "source": store.source,
-            "freshness": store.freshness,
-            "rebuild": store.rebuild,
-            "owner": store.owner,
-            "failure_action": store.failure_action,
-        }
-    envelope = _related(item, "capacity_envelope")
-    if envelope is not None:
-        entry["capacity_envelope"] = {
-            "current_data_size": envelope.current_data_size,
-            "projected_data_size": envelope.projected_data_size,
-            "current_peak_tps": envelope.current_peak_tps,
-            "projected_peak_tps": envelope.projected_peak_tps,
-            "current_p95_ms": envelope.current_p95_ms,
-            "target_p95_ms": envelope.target_p95_ms,
-            "known_bottleneck": envelope.known_bottleneck,
-            "saturation_trigger": envelope.saturation_trigger,
-            "planned_mitigation": envelope.planned_mitigation,
-            "owner": envelope.owner,
-            "review_date": envelope.review_date,
-            "within_target": envelope.within_target,
-        }
+    for name in ("access_pattern", "derived_store", "capacity_envelope"):
+        record = _related(item, name)
+        if record is not None:
+            entry[name] = record.data()
     test = _related(item, "runbook_test")
     if test is not None:
         entry["runbook_test"] = {

@@ -25,6 +25,19 @@ class EvidenceKind(models.TextChoices):
     CAPACITY_ENVELOPE = "capacity_envelope", "Capacity envelope"
 
 
+# The typed records: each is the related name (and the kind) of a one-to-one record of an Evidence row.
+# Pages select them with the evidence (select_related(*TYPED_RECORDS)) to draw each row in one query.
+TYPED_RECORDS = (
+    "restore_drill",
+    "runbook",
+    "runbook_test",
+    "migration_rehearsal",
+    "load_test",
+    "access_pattern",
+    "derived_store",
+    "capacity_envelope",
+)
+
 # The category each typed record is evidence for (catalogue codes).
 KIND_CATEGORY = {
     EvidenceKind.RESTORE_DRILL: "backup",
@@ -340,6 +353,20 @@ class AccessPattern(models.Model):
     def __str__(self) -> str:
         return f"Access pattern {self.query_name}"
 
+    def data(self) -> dict:
+        """What the API and the decision record say of it."""
+        return {
+            "query_name": self.query_name,
+            "actor": self.actor,
+            "frequency": self.frequency,
+            "freshness": self.freshness,
+            "predicate": self.predicate,
+            "sort": self.sort,
+            "pagination": self.pagination,
+            "expected_p95_ms": self.expected_p95_ms,
+            "index": self.index,
+        }
+
 
 class DerivedStore(models.Model):
     """A store derived from the system of record (seed §16.1): its source, freshness contract, how it
@@ -361,6 +388,17 @@ class DerivedStore(models.Model):
 
     def __str__(self) -> str:
         return f"Derived store {self.store}"
+
+    def data(self) -> dict:
+        """What the API and the decision record say of it."""
+        return {
+            "store": self.store,
+            "source": self.source,
+            "freshness": self.freshness,
+            "rebuild": self.rebuild,
+            "owner": self.owner,
+            "failure_action": self.failure_action,
+        }
 
 
 class CapacityEnvelope(models.Model):
@@ -403,7 +441,19 @@ class CapacityEnvelope(models.Model):
     def within_target(self) -> bool:
         return self.current_p95_ms <= self.target_p95_ms
 
-    @property
-    def growth(self) -> float | None:
-        """Projected peak TPS over today's, e.g. 2.5 (None when today's is 0)."""
-        return self.projected_peak_tps / self.current_peak_tps if self.current_peak_tps else None
+    def data(self) -> dict:
+        """What the API and the decision record say of it."""
+        return {
+            "current_data_size": self.current_data_size,
+            "projected_data_size": self.projected_data_size,
+            "current_peak_tps": self.current_peak_tps,
+            "projected_peak_tps": self.projected_peak_tps,
+            "current_p95_ms": self.current_p95_ms,
+            "target_p95_ms": self.target_p95_ms,
+            "known_bottleneck": self.known_bottleneck,
+            "saturation_trigger": self.saturation_trigger,
+            "planned_mitigation": self.planned_mitigation,
+            "owner": self.owner,
+            "review_date": self.review_date,
+            "within_target": self.within_target,
+        }

@@ -10,7 +10,7 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from evidence.freshness import fresh_q
-from evidence.models import Evidence
+from evidence.models import TYPED_RECORDS, Evidence
 
 from . import gate as gate_rules
 from .changes import changes_since
@@ -197,6 +197,15 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _as_text(value):
+    """Floats and dates as text; strings, integers, booleans and None as they are."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
 def _username(user) -> str | None:
     return user.get_username() if user else None
 
@@ -231,42 +240,12 @@ def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
             "owner": runbook.owner,
             "last_tested": _iso(runbook.last_tested),
         }
-    # The inventories and the envelope, as their seed templates name them. Measures are kept as text:
-    # the record holds no floats (canonical JSON).
-    pattern = getattr(e, "access_pattern", None) if e.kind == "access_pattern" else None
-    if pattern is not None:
-        entry["access_pattern"] = {
-            "query_name": pattern.query_name,
-            "actor": pattern.actor,
-            "frequency": pattern.frequency,
-            "pagination": pattern.pagination,
-            "expected_p95_ms": f"{pattern.expected_p95_ms:g}",
-            "index": pattern.index,
-        }
-    store = getattr(e, "derived_store", None) if e.kind == "derived_store" else None
-    if store is not None:
-        entry["derived_store"] = {
-            "store": store.store,
-            "source": store.source,
-            "freshness": store.freshness,
-            "rebuild": store.rebuild,
-            "owner": store.owner,
-            "failure_action": store.failure_action,
-        }
-    envelope = getattr(e, "capacity_envelope", None) if e.kind == "capacity_envelope" else None
-    if envelope is not None:
-        entry["capacity_envelope"] = {
-            "current_data_size": envelope.current_data_size,
-            "projected_data_size": envelope.projected_data_size,
-            "current_peak_tps": f"{envelope.current_peak_tps:g}",
-            "projected_peak_tps": f"{envelope.projected_peak_tps:g}",
-            "current_p95_ms": f"{envelope.current_p95_ms:g}",
-            "target_p95_ms": f"{envelope.target_p95_ms:g}",
-            "saturation_trigger": envelope.saturation_trigger,
-            "planned_mitigation": envelope.planned_mitigation,
-            "owner": envelope.owner,
-            "review_date": envelope.review_date.isoformat(),
-        }
+    # The inventories and the envelope, as their seed templates name them; numbers and dates as text
+    # (the record holds no floats: canonical JSON).
+    for name in ("access_pattern", "derived_store", "capacity_envelope"):
+        record = getattr(e, name, None) if e.kind == name else None
+        if record is not None:
+            entry[name] = {key: _as_text(value) for key, value in record.data().items()}
     return entry
 
 
@@ -404,15 +383,7 @@ def decision_record(
     )
     evidence = list(
         Evidence.objects.filter(review=review)
-        .select_related(
-            "category",
-            "added_by",
-            "restore_drill",
-            "runbook",
-            "access_pattern",
-            "derived_store",
-            "capacity_envelope",
-        )
+        .select_related("category", "added_by", *TYPED_RECORDS)
         .order_by("category__number", "observed_at", "id")
     )
     by_category: dict[int, list[dict]] = {}

@@ -23,7 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from evidence import services as evidence_services
-from evidence.models import Evidence
+from evidence.models import TYPED_RECORDS, Evidence
 
 from .. import agenda, policy, selectors, services
 from .. import gate as gate_rules
@@ -53,16 +53,6 @@ from ..models import (
 )
 from .access import _apply, _get_finding_for_user, _get_review_for_user
 
-EVIDENCE_RECORDS = (
-    "restore_drill",
-    "runbook",
-    "runbook_test",
-    "migration_rehearsal",
-    "load_test",
-    "access_pattern",
-    "derived_store",
-    "capacity_envelope",
-)
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
@@ -225,7 +215,7 @@ class Board:
         for row in rows:
             evidence = list(
                 Evidence.objects.filter(review=self.review, category=row.category)
-                .select_related(*EVIDENCE_RECORDS)
+                .select_related(*TYPED_RECORDS)
                 .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
             )
             blocks.append(
@@ -482,7 +472,7 @@ def meeting_add_evidence(request: HttpRequest, review_id: int, code: str) -> Htt
     row = board.by_code[code]
     evidence = list(
         Evidence.objects.filter(review=review, category=category)
-        .select_related(*EVIDENCE_RECORDS)
+        .select_related(*TYPED_RECORDS)
         .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
     )
     context = {

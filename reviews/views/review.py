@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from evidence.models import Evidence
+from evidence.models import TYPED_RECORDS, Evidence
 
 from .. import policy, selectors, services
 from ..forms import AnswerForm, ReviewForm, ScoreForm
@@ -104,18 +104,7 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     context["claims"] = review.claims.select_related("category", "evidence")
     context["evidence"] = _page(
         request,
-        Evidence.objects.filter(review=review).select_related(
-            "category",
-            "added_by",
-            "restore_drill",
-            "runbook",
-            "runbook_test",
-            "migration_rehearsal",
-            "load_test",
-            "access_pattern",
-            "derived_store",
-            "capacity_envelope",
-        ),
+        Evidence.objects.filter(review=review).select_related("category", "added_by", *TYPED_RECORDS),
     )
     context["decision"] = (
         Decision.objects.filter(review=review)
