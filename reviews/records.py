@@ -71,6 +71,36 @@ def _probe_order(result: dict) -> tuple:
     return (STATUS_ORDER.get(result.get("status"), 9), result.get("severity", ""), result.get("probe", ""))
 
 
+def record_history_chart(record: dict, *, colours: dict[str, str] | None = None, **size) -> str:
+    """The history chart of a decision record (schema /4 on): its earlier decisions and itself, drawn by
+    the same code as the history page. Empty for a system's first decision and for older records."""
+    if not record.get("history"):
+        return ""
+    colours = colours or palette()
+    points = [
+        {
+            "label": h.get("recorded_at", "")[:10],
+            "outcome": h.get("outcome", ""),
+            "scorecard": h.get("scorecard", []),
+        }
+        for h in record["history"]
+    ]
+    points.append(
+        {
+            "label": str(record.get("recorded_at", ""))[:10],
+            "outcome": record.get("outcome", ""),
+            "scorecard": record.get("scorecard", []),
+        }
+    )
+    return charts.history_chart_svg(
+        points,
+        colours=score_colours(colours),
+        outcome_colours={o: colours.get(k, "#000") for o, k in OUTCOME_PALETTE.items()},
+        title="Scores and outcome at this and the earlier decisions",
+        **size,
+    )
+
+
 def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) -> dict[str, Any]:
     """Everything the PDF template shows, from the frozen record alone (never from live rows)."""
     colours = palette()
@@ -98,32 +128,7 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         width=660,
         row_height=18,
     )
-    history_chart = ""
-    if record.get("history"):  # schema /4 on; the first decision of a system has no history to draw
-        points = [
-            {
-                "label": h.get("recorded_at", "")[:10],
-                "outcome": h.get("outcome", ""),
-                "scorecard": h.get("scorecard", []),
-            }
-            for h in record["history"]
-        ]
-        points.append(
-            {
-                "label": str(record.get("recorded_at", ""))[:10],
-                "outcome": outcome,
-                "scorecard": record.get("scorecard", []),
-            }
-        )
-        history_chart = charts.history_chart_svg(
-            points,
-            colours=score_colours(colours),
-            outcome_colours={o: colours.get(k, "#000") for o, k in OUTCOME_PALETTE.items()},
-            title="Scores and outcome at this and the earlier decisions",
-            width=660,
-            row_height=18,
-            label_width=190,
-        )
+    history_chart = record_history_chart(record, colours=colours, width=660, row_height=18, label_width=190)
     if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
         digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
     return {

@@ -77,6 +77,7 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "check": check,
             "record": record,
             "chart": mark_safe(chart),  # noqa: S308  (charts escapes every text it draws)
+            "history_chart": mark_safe(records.record_history_chart(record)),  # noqa: S308  (likewise)
             "document": _document_meta(decision),
             "superseded_by": Decision.objects.filter(
                 system_id=decision.system_id, previous_digest=decision.digest

@@ -140,3 +140,29 @@ def test_the_chart_reads_the_newest_record_and_draws_what_reading_every_record_w
     assert charts.history_chart_svg(system_chart_points(system, limit=2)) == charts.history_chart_svg(
         everything[1:]
     )
+
+
+@pytest.mark.django_db
+def test_the_decision_page_draws_the_history_its_record_froze(client, system, architect):
+    from django.utils import timezone
+
+    from reviews import services
+
+    from .test_records import score_all
+
+    made = []
+    for n in range(2):
+        review = services.start_review(system=system, release_scope=f"5.{n}", actor=architect)
+        score_all(review, architect)
+        made.append(
+            services.record_decision(
+                review=review, actor=architect, next_review=timezone.localdate() + timezone.timedelta(days=30)
+            )
+        )
+    client.force_login(architect)
+    first = client.get(reverse("decision_detail", args=[made[0].pk])).content.decode()
+    second = client.get(reverse("decision_detail", args=[made[1].pk])).content.decode()
+    assert 'id="history"' not in first  # a system's first decision has nothing before it
+    assert 'id="history"' in second and "the 1 before it" in second
+    history = second[second.index('id="history"') :]
+    assert history.count('<circle class="pt"') == 2 * 14
