@@ -20,3 +20,17 @@ def typed_evidence_kinds(category_code: str) -> list[tuple[str, str]]:
     from evidence.models import KIND_CATEGORY, EvidenceKind
 
     return [(kind, EvidenceKind(kind).label) for kind, code in KIND_CATEGORY.items() if code == category_code]
+
+
+@register.simple_tag
+def typed_evidence_menu(categories) -> list[tuple[str, str, str]]:
+    """Every typed record with the category it is evidence of: [(kind, label, category name)], in the
+    order of `categories` (a review's catalogue: Category objects, or scorecard rows with .category)."""
+    from evidence.models import KIND_CATEGORY, EvidenceKind
+
+    order = [getattr(c, "category", c) for c in categories]
+    position = {c.code: (i, c.name) for i, c in enumerate(order)}
+    kinds = sorted(
+        KIND_CATEGORY.items(), key=lambda kv: (position.get(kv[1], (99, ""))[0], EvidenceKind(kv[0]).label)
+    )
+    return [(kind, EvidenceKind(kind).label, position.get(code, (0, code))[1]) for kind, code in kinds]
