@@ -184,3 +184,30 @@ def test_the_decision_record_keeps_them_as_text(review, member, architect):
     assert entries["access_pattern"]["access_pattern"]["expected_p95_ms"] == "99.5"
     assert entries["derived_store"]["derived_store"]["failure_action"] == "Disable search fallback"
     assert entries["capacity_envelope"]["capacity_envelope"]["target_p95_ms"] == "100"
+
+
+def test_the_pdf_says_what_each_record_holds(review, member, architect):
+    import io
+    import re
+
+    from pypdf import PdfReader
+
+    from reviews import records
+
+    access_pattern(review, member)
+    derived_store(review, member)
+    capacity_envelope(review, member)
+    now = timezone.now()
+    record = decision_record(
+        review,
+        gate=review_gate(review, now=now),
+        approver=architect,
+        recorded_at=now,
+        next_review=timezone.localdate() + timedelta(days=30),
+        previous_digest="",
+    )
+    pdf, _pages = records.render_pdf(record, digest="0" * 64)
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
+    assert "keyset pagination, p95 under 100 ms" in text
+    assert "rebuild: Full reindex" in text
+    assert "over its 100 ms target" in text and "plan: Partition postings by month" in text
