@@ -18,9 +18,7 @@ from django.utils import timezone
 
 from reviews import records, services
 from reviews.models import AuditEvent, Decision, Level, Role
-from tests.factories import MembershipFactory, ReviewFactory, SystemFactory, UserFactory, category
-
-from .test_records import score_all
+from tests.factories import MembershipFactory, ReviewFactory, SystemFactory, UserFactory, category, score_all
 
 pytestmark = pytest.mark.django_db
 

@@ -12,33 +12,16 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from evidence import services as evidence_services
 from readiness.celery import app
 from reviews import services, tasks
 from reviews.gate import GateOutcome
 from reviews.models import AuditEvent, ExceptionState, Level, RiskException, Role
 from reviews.selectors import review_gate
-from tests.factories import MembershipFactory, UserFactory, category
+from tests.factories import MembershipFactory, UserFactory, category, score_all
 
 pytestmark = pytest.mark.django_db
 
 FROZEN = "decided and frozen"
-
-
-def attach(review, code, actor):
-    return evidence_services.add_link(
-        review=review,
-        category=category(review, code),
-        title=f"{code} proof",
-        url="https://ci.example.com/run/1",
-        actor=actor,
-    )
-
-
-def score_all(review, actor, value=2):
-    for cat in review.catalogue.categories.all():
-        attach(review, cat.code, actor)
-        services.set_score(review=review, category=cat, score=value, actor=actor)
 
 
 def add_p1(review, actor, title="Backfill without batches"):

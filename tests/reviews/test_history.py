@@ -123,8 +123,7 @@ def test_the_chart_reads_the_newest_record_and_draws_what_reading_every_record_w
 
     from reviews import services
     from reviews.views.history import chart_points, system_chart_points
-
-    from .test_records import score_all
+    from tests.factories import score_all
 
     for n in range(3):
         review = services.start_review(system=system, release_scope=f"4.{n}", actor=architect)
@@ -147,8 +146,7 @@ def test_the_decision_page_draws_the_history_its_record_froze(client, system, ar
     from django.utils import timezone
 
     from reviews import services
-
-    from .test_records import score_all
+    from tests.factories import score_all
 
     made = []
     for n in range(2):

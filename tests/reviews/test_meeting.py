@@ -11,7 +11,7 @@ from evidence import services as evidence_services
 from evidence.models import Evidence
 from reviews import agenda, services
 from reviews.models import AuditEvent, CategoryScore, Decision, Finding, Level, ReviewState
-from tests.factories import category
+from tests.factories import category, score_all
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +27,6 @@ def attach(review, code, actor, n=1):
             url=f"https://ci.example.com/{code}/{i}",
             actor=actor,
         )
-
-
-def score_all(review, actor, value=2):
-    for cat in review.catalogue.categories.all():
-        if value >= 2 and not Evidence.objects.filter(review=review, category=cat).exists():
-            attach(review, cat.code, actor)
-        services.set_score(review=review, category=cat, score=value, actor=actor)
 
 
 def test_meeting_opens_at_the_current_step_and_every_step_renders(client, architect, review):

@@ -21,9 +21,9 @@ from readiness.celery import app
 from reviews import records, services, tasks
 from reviews.models import AuditEvent, DecisionDocument, Level
 from reviews.views import decisions as decision_views
-from tests.factories import category
+from tests.factories import category, score_all
 
-from .test_records import build_decided, score_all
+from .test_records import build_decided
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 

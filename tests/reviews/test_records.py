@@ -20,25 +20,9 @@ from django.utils import timezone
 from evidence import services as evidence_services
 from reviews import charts, records, services
 from reviews.models import Decision, DecisionDocument, Level
-from tests.factories import ReviewFactory, SystemFactory, category
+from tests.factories import ReviewFactory, SystemFactory, attach, category, score_all
 
 pytestmark = pytest.mark.django_db
-
-
-def attach(review, code, actor, title=None):
-    return evidence_services.add_link(
-        review=review,
-        category=category(review, code),
-        title=title or f"{code} proof",
-        url=f"https://ci.example.com/{code}",
-        actor=actor,
-    )
-
-
-def score_all(review, actor, value=2, owner=None):
-    for cat in review.catalogue.categories.all():
-        attach(review, cat.code, actor)
-        services.set_score(review=review, category=cat, score=value, actor=actor, owner=owner)
 
 
 def decide(review, actor, days=90, notes=""):

@@ -21,26 +21,9 @@ from reviews.models import (
     Level,
     ReviewState,
 )
-from tests.factories import category
+from tests.factories import attach, category, score_all
 
 pytestmark = pytest.mark.django_db
-
-
-def attach(review, code, actor):
-    return evidence_services.add_link(
-        review=review,
-        category=category(review, code),
-        title=f"{code} proof",
-        url="https://ci.example.com/run/1",
-        actor=actor,
-    )
-
-
-def score_all(review, actor, value=2):
-    for cat in review.catalogue.categories.all():
-        if value >= 2:
-            attach(review, cat.code, actor)
-        services.set_score(review=review, category=cat, score=value, actor=actor)
 
 
 def test_score_2_without_evidence_is_refused_and_nothing_is_written(review, member):

@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from evidence import services as evidence_services
 from reviews import services
 from reviews.gate import GateOutcome
 from reviews.models import (
@@ -33,7 +32,15 @@ from reviews.models import (
     Role,
     System,
 )
-from tests.factories import MembershipFactory, ReviewFactory, SystemFactory, UserFactory, category
+from tests.factories import (
+    MembershipFactory,
+    ReviewFactory,
+    SystemFactory,
+    UserFactory,
+    attach,
+    category,
+    score_all,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,23 +48,6 @@ FROZEN = "decided and frozen"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def attach(review, code, actor):
-    return evidence_services.add_link(
-        review=review,
-        category=category(review, code),
-        title=f"{code} proof",
-        url="https://ci.example.com/run/1",
-        actor=actor,
-    )
-
-
-def score_all(review, actor, value=2):
-    for cat in review.catalogue.categories.all():
-        if value >= 2:
-            attach(review, cat.code, actor)
-        services.set_score(review=review, category=cat, score=value, actor=actor)
 
 
 def add_p1(review, actor, title="Application connects as superuser"):
