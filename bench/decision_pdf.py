@@ -14,24 +14,15 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_pdf")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
-os.environ.setdefault("STATIC_ROOT", os.path.join(tempfile.gettempdir(), "readiness-bench-static"))
+from _harness import ensure_database, setup
 
-import django  # noqa: E402
+setup("readiness_bench_pdf", test_client=False)
 
-django.setup()
-
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -40,19 +31,6 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 FINDINGS = 300
 TITLES = ("missing index on a foreign key", "no lag alert", "unbounded batch")
 EVIDENCE = 1000
-
-
-def ensure_database() -> None:
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def build():

@@ -9,46 +9,17 @@ Targets (issue: the meeting view): page p95 < 80 ms, partial p95 < 30 ms.
 """
 
 import os
-import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_COOKIES", "0")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # the test client speaks plain HTTP
-os.environ.setdefault("STATIC_ROOT", os.path.join(tempfile.gettempdir(), "readiness-bench-static"))
+from _harness import QueryCount, ensure_database, setup, timed
 
-import django  # noqa: E402
+setup("readiness_bench")
 
-django.setup()
-
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
-
-
-def ensure_database() -> None:
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def build():
@@ -87,7 +58,7 @@ def build():
             title=f"Finding {i}",
             level=levels[i % 4],
             owner=chair,
-            due_date=django.utils.timezone.localdate(),
+            due_date=timezone.localdate(),
             created_by=chair,
         )
         for i in range(300)
@@ -95,35 +66,6 @@ def build():
     for category in categories:
         services.set_score(review=review, category=category, score=2, actor=chair)
     return review, chair
-
-
-class QueryCount:
-    """Counts statements sent to the database (CaptureQueriesContext loses them at request_started)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self._cm = connection.execute_wrapper(self)
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
-
-
-def timed(fn, runs=RUNS):
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
 def main() -> None:
@@ -150,12 +92,12 @@ def main() -> None:
     for step, url in pages.items():
         with QueryCount() as queries:
             client.get(url)
-        p50, p95 = timed(lambda url=url: client.get(url))
+        p50, p95 = timed(lambda url=url: client.get(url), RUNS)
         print(f"page step {step:>2}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  queries {queries.count}")
     with QueryCount() as queries:
         score_change()
     # The score change reads the current version first (one query), as a second browser would not.
-    p50, p95 = timed(score_change)
+    p50, p95 = timed(score_change, RUNS)
     print(f"htmx score change: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  queries {queries.count - 1}")
 
 

@@ -13,28 +13,13 @@ Target (issue 9, item 6): p95 under 150 ms, with a constant number of queries.
 
 import os
 import platform
-import statistics
-import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_portfolio")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readiness.settings")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_COOKIES", "0")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # the test client speaks plain HTTP
-os.environ.setdefault("STATIC_ROOT", os.path.join(tempfile.gettempdir(), "readiness-bench-static"))
+from _harness import QueryCount, ensure_database, setup, timed
 
-import django  # noqa: E402
+setup("readiness_bench_portfolio")
 
-django.setup()
-
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -46,19 +31,6 @@ from reviews.views.portfolio import PORTFOLIO_PAGE  # noqa: E402
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
 SYSTEMS = int(os.environ.get("BENCH_SYSTEMS", "500"))
 TEAMS = 10
-
-
-def ensure_database() -> None:
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-        user=db["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def build(n: int):
@@ -169,35 +141,6 @@ def build(n: int):
     return user
 
 
-class QueryCount:
-    """Counts statements sent to the database."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def __enter__(self):
-        self._cm = connection.execute_wrapper(self)
-        self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._cm.__exit__(*exc)
-
-
-def timed(fn, runs=RUNS):
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(int(len(samples) * 0.95) - 1, 0)]
-
-
 def main() -> None:
     ensure_database()
     call_command("migrate", verbosity=0)
@@ -235,7 +178,7 @@ def main() -> None:
     ):
         with QueryCount() as queries:
             get(query)
-        p50, p95 = timed(lambda q=query: get(q))
+        p50, p95 = timed(lambda q=query: get(q), RUNS)
         print(f"{label:<46} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  queries {queries.count}")
 
 
