@@ -155,6 +155,19 @@ OUTCOME_COLOURS: Mapping[str, str] = {
 OUTCOME_SHORT = {"APPROVED": "Approved", "APPROVED_WITH_EXCEPTIONS": "With exceptions", "BLOCKED": "Blocked"}
 
 
+def record_points(record: Mapping) -> list[dict]:
+    """history_chart_svg's input from one decision record (schema /4 on): the earlier decisions it froze
+    in "history", then itself, oldest first."""
+    return [
+        {
+            "label": str(entry.get("recorded_at", ""))[:10],
+            "outcome": entry.get("outcome", ""),
+            "scorecard": entry.get("scorecard", []),
+        }
+        for entry in [*record.get("history", []), record]
+    ]
+
+
 def history_chart_svg(
     decisions: Sequence[Mapping],
     *,

@@ -77,23 +77,8 @@ def record_history_chart(record: dict, *, colours: dict[str, str] | None = None,
     if not record.get("history"):
         return ""
     colours = colours or palette()
-    points = [
-        {
-            "label": h.get("recorded_at", "")[:10],
-            "outcome": h.get("outcome", ""),
-            "scorecard": h.get("scorecard", []),
-        }
-        for h in record["history"]
-    ]
-    points.append(
-        {
-            "label": str(record.get("recorded_at", ""))[:10],
-            "outcome": record.get("outcome", ""),
-            "scorecard": record.get("scorecard", []),
-        }
-    )
     return charts.history_chart_svg(
-        points,
+        charts.record_points(record),
         colours=score_colours(colours),
         outcome_colours={o: colours.get(k, "#000") for o, k in OUTCOME_PALETTE.items()},
         title="Scores and outcome at this and the earlier decisions",

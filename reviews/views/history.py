@@ -34,14 +34,10 @@ def system_chart_points(system, *, limit: int = CHART_DECISIONS) -> list[dict]:
     newest = Decision.objects.filter(system=system).order_by("-recorded_at", "-id").first()
     if newest is None:
         return []
-    history = (newest.record or {}).get("history")
-    if not isinstance(history, list):
+    if not isinstance((newest.record or {}).get("history"), list):
         older = Decision.objects.filter(system=system).order_by("-recorded_at", "-id")[:limit]
         return chart_points(reversed(list(older)))
-    return [
-        {"label": entry["recorded_at"][:10], "outcome": entry["outcome"], "scorecard": entry["scorecard"]}
-        for entry in history[-(limit - 1) :]
-    ] + chart_points([newest])
+    return charts.record_points(newest.record)[-limit:]
 
 
 def history_chart(system, *, limit: int = CHART_DECISIONS) -> str:
