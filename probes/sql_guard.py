@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pglast import ast, parse_sql
 from pglast.enums import SetOperation
-from pglast.parser import ParseError
+from pglast.parser import ParseError, scan
 from pglast.visitors import Visitor
 
 MAX_INVARIANT_CHARS = 20_000
@@ -290,6 +290,29 @@ def _statement_text(sql: str, raw: ast.RawStmt) -> str:
     return sql[:end].strip()
 
 
+def _refuse_backslash_quotes(sql: str) -> None:
+    """Refuse a '...' string in which a quote follows an odd run of backslashes.
+
+    With standard_conforming_strings on (the guard, and the engine at run time) 'x\\' is the text x\\;
+    with it off, \\' is an escaped quote and the string goes on: the same text is then other SQL. The
+    engine turns the setting on, so this is a second wall, and a clear message for an honest mistake.
+    """
+    for token in scan(sql):
+        raw = sql[token.start : token.end + 1]
+        if token.name != "SCONST" or not raw.startswith("'"):
+            continue  # E'...', $$...$$, U&'...': read the same either way
+        for i in range(1, len(raw)):
+            if raw[i] != "'":
+                continue
+            run = len(raw[:i]) - len(raw[:i].rstrip("\\"))
+            if run % 2:
+                shown = raw if len(raw) <= 30 else raw[:29] + "…"
+                raise ValueError(
+                    f"the string {shown} has a backslash before a quote, which PostgreSQL reads differently "
+                    "when standard_conforming_strings is off; write it as E'...' with \\\\ for a backslash"
+                )
+
+
 def inspect_invariant_sql(sql: str) -> Inspected:
     """The check's statement and the names to look up on the target, if the guard lets it pass.
 
@@ -309,6 +332,7 @@ def inspect_invariant_sql(sql: str) -> Inspected:
         raise ValueError(f"PostgreSQL cannot parse it: {message}{where}") from None
     if not statements:
         raise ValueError("the query is empty")
+    _refuse_backslash_quotes(sql)
     if len(statements) > 1:
         raise ValueError("only one statement is allowed (a ';' separates statements)")
     raw = statements[0]
