@@ -154,9 +154,10 @@ _NODE_NAMES = {
     "MergeSupportFunc": "merge_action() belongs to MERGE, which is not allowed",
 }
 _TABLESAMPLE_METHODS = frozenset({"bernoulli", "system"})
-# Operators the server looks up by name for constructs that name none (BETWEEN, IN, CASE x WHEN, LIKE,
-# JOIN ... USING, NULLIF, IS DISTINCT FROM, SIMILAR TO): they join the names checked on the target.
-IMPLICIT_OPERATORS = frozenset({"=", "<>", "<", ">", "<=", ">=", "~~", "!~~", "~~*", "!~~*", "~", "!~"})
+# Operators the server looks up by name for constructs that do not spell them (IN, LIKE, NULLIF, IS
+# DISTINCT FROM and SIMILAR TO carry theirs in the parse tree): they join the names checked on the target.
+_BETWEEN_OPERATORS = frozenset({"<", ">", "<=", ">="})
+_EQUALITY = frozenset({"="})
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class _Walker(Visitor):
         super().__init__()
         self.functions: set[str] = set()
         self.attributes: set[str] = set()
-        self.operators: set[str] = set(IMPLICIT_OPERATORS)
+        self.operators: set[str] = set()
 
     def visit(self, ancestors, node):
         kind = type(node).__name__
@@ -211,7 +212,13 @@ class _Walker(Visitor):
         elif isinstance(node, ast.FuncCall):
             self._function(_names(node.funcname))
         elif isinstance(node, ast.A_Expr):
-            self._operator(_names(node.name))
+            names = _names(node.name)
+            if "BETWEEN" in " ".join(names):
+                self.operators.update(_BETWEEN_OPERATORS)
+            else:
+                self._operator(names)
+        elif _compares_for_equality(node):
+            self.operators.update(_EQUALITY)
         elif isinstance(node, ast.SubLink) and node.operName:
             self._operator(_names(node.operName))
         elif isinstance(node, ast.SortBy) and node.useOp:
@@ -252,8 +259,15 @@ class _Walker(Visitor):
                     f"operator OPERATOR({_shown(names)}) is not allowed: only built-in operators "
                     "(schema pg_catalog) may be used"
                 )
-        elif names and names[0].upper() not in ("BETWEEN", "NOT BETWEEN", "BETWEEN SYMMETRIC"):
+        elif names:
             self.operators.add(names[0])
+
+
+def _compares_for_equality(node) -> bool:
+    """CASE x WHEN v (x = v), JOIN ... USING and NATURAL JOIN (a.c = b.c): an '=' the text does not spell."""
+    if isinstance(node, ast.CaseExpr):
+        return node.arg is not None
+    return isinstance(node, ast.JoinExpr) and bool(node.usingClause or node.isNatural)
 
 
 def _describe(node) -> str:

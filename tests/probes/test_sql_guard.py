@@ -247,7 +247,11 @@ def test_the_names_looked_up_on_the_target_are_the_unqualified_ones():
     )
     assert checked.functions == {"lower"}
     assert {"name", "total", "id", "x"} <= checked.attributes
-    assert {"%", "=", "<", ">="} <= checked.operators
+    assert checked.operators == {"%", "="}
+    implicit = inspect_invariant_sql(
+        "select case a when 1 then 2 end from t join u using (id) where b between 1 and 2 and c like 'x%'"
+    )
+    assert implicit.operators == {"=", "<", ">", "<=", ">=", "~~"}
 
 
 def test_the_wrapper_is_one_select_over_the_check():
