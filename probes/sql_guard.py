@@ -153,6 +153,7 @@ _NODE_NAMES = {
     "allowed: a check only reads",
     "MergeSupportFunc": "merge_action() belongs to MERGE, which is not allowed",
 }
+_TOO_DEEP = "the query is nested too deeply"
 _TABLESAMPLE_METHODS = frozenset({"bernoulli", "system"})
 # Operators the server looks up by name for constructs that do not spell them (IN, LIKE, NULLIF, IS
 # DISTINCT FROM and SIMILAR TO carry theirs in the parse tree): they join the names checked on the target.
@@ -344,6 +345,8 @@ def inspect_invariant_sql(sql: str) -> Inspected:
         message, location = (list(exc.args) + [None, None])[:2]
         where = f" (at character {location + 1})" if isinstance(location, int) else ""
         raise ValueError(f"PostgreSQL cannot parse it: {message}{where}") from None
+    except RecursionError:  # pragma: no cover - the length limit keeps the tree shallow enough
+        raise ValueError(_TOO_DEEP) from None
     if not statements:
         raise ValueError("the query is empty")
     _refuse_backslash_quotes(sql)
@@ -353,7 +356,10 @@ def inspect_invariant_sql(sql: str) -> Inspected:
     if not isinstance(raw.stmt, ast.SelectStmt):
         raise ValueError(f"only a SELECT or WITH … SELECT query is allowed, not {_describe(raw.stmt)}")
     walker = _Walker()
-    walker(raw)
+    try:
+        walker(raw)
+    except RecursionError:  # pragma: no cover - as above
+        raise ValueError(_TOO_DEEP) from None
     text = _statement_text(sql, raw)
     if not text:  # pragma: no cover - a parsed SELECT has text
         raise ValueError("the query is empty")

@@ -86,6 +86,7 @@ def test_accepted_checks_come_back_as_written(query):
         ("select 1; -- after the end", "select 1"),
         ("select 1;;", "select 1"),
         ("select 1 /* ; */ ; ", "select 1 /* ; */"),
+        ("select 'é€😀' as wide ; -- offsets count characters", "select 'é€😀' as wide"),
     ],
 )
 def test_the_final_semicolon_and_what_follows_it_are_dropped(query, kept):
@@ -214,6 +215,22 @@ def test_a_refused_function_message_says_what_is_allowed():
         validate_invariant_sql("select pg_terminate_backend(1)")
     assert "built-in functions without side effects only" in str(err.value)
     assert "seed" not in str(err.value).lower()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select " + "(" * 9990 + "1" + ")" * 9990,
+        "select " + "lower(" * 2800 + "'a'" + ")" * 2800,
+        "select " + "(select " * 2200 + "1" + ")" * 2200,
+        "select " + "-" * 19000 + "1",
+    ],
+)
+def test_deeply_nested_queries_get_an_answer_not_a_crash(query):
+    try:
+        assert validate_invariant_sql(query).startswith("select")
+    except ValueError as exc:
+        assert "nested too deeply" in str(exc) or "cannot parse" in str(exc)
 
 
 def test_overlong_queries_are_refused():
