@@ -514,47 +514,68 @@ def _row_label(row: dict[str, Any]) -> str:
     return label if len(label) <= 120 else label[:117] + "..."
 
 
-# Functions (and aggregates) and operators outside pg_catalog, in the search path the check runs with,
-# named like one the check uses unqualified (or like a name after a '.', which can be a call: t.f is
-# f(t)), that could do anything: a volatile one, or one in a language that runs code (SQL, PL/pgSQL...)
-# rather than C. The server could pick one of them over the built-in the guard allowed.
+# What on the target could run code of its own where the check names a built-in or a type:
+# - a function (or aggregate) or operator outside pg_catalog, in the search path the check runs with,
+#   named like one the check uses unqualified (or like a name after a '.', which can be a call: t.f is
+#   f(t)), that could do anything: volatile, or in a language that runs code (SQL, PL/pgSQL...) rather
+#   than C. The server could pick it over the built-in the guard allowed;
+# - a type the check names (a cast, a column definition list) outside pg_catalog that is a domain with
+#   a CHECK constraint (or over another domain), or has an input or cast-to function like the above.
 _SHADOW_SQL = """
-select c.kind, c.name, c.schema
-from (
-    select 'function' as kind, p.proname::text as name, n.nspname::text as schema,
-           p.provolatile, l.lanname, p.prokind
-    from pg_catalog.pg_proc p
-    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-    join pg_catalog.pg_language l on l.oid = p.prolang
-    where p.proname = any(%(functions)s::text[])
-    union all
-    select 'operator', o.oprname::text, n.nspname::text, p.provolatile, l.lanname, 'f'
-    from pg_catalog.pg_operator o
-    join pg_catalog.pg_namespace n on n.oid = o.oprnamespace
-    join pg_catalog.pg_proc p on p.oid = o.oprcode
-    join pg_catalog.pg_language l on l.oid = p.prolang
-    where o.oprname = any(%(operators)s::text[])
-) as c
-where c.schema <> 'pg_catalog' and c.schema = any(pg_catalog.current_schemas(false))
-  and (c.provolatile = 'v' or c.lanname not in ('internal', 'c') or c.prokind not in ('f', 'w'))
-order by c.kind, c.name, c.schema
+with on_path as (
+    select n.oid, n.nspname from pg_catalog.pg_namespace n
+    where n.nspname = any(pg_catalog.current_schemas(false)) and n.nspname <> 'pg_catalog'
+), unsafe_proc as (
+    select p.oid from pg_catalog.pg_proc p join pg_catalog.pg_language l on l.oid = p.prolang
+    where p.provolatile = 'v' or l.lanname not in ('internal', 'c') or p.prokind not in ('f', 'w')
+)
+select 'function' as kind, p.proname::text as name, s.nspname::text as schema
+from pg_catalog.pg_proc p join on_path s on s.oid = p.pronamespace
+where p.proname = any(%(functions)s::text[]) and p.oid in (select oid from unsafe_proc)
+union all
+select 'operator', o.oprname::text, s.nspname::text
+from pg_catalog.pg_operator o join on_path s on s.oid = o.oprnamespace
+where o.oprname = any(%(operators)s::text[]) and o.oprcode in (select oid from unsafe_proc)
+union all
+select 'type', t.typname::text, n.nspname::text
+from pg_catalog.pg_type t join pg_catalog.pg_namespace n on n.oid = t.typnamespace
+where n.nspname <> 'pg_catalog'
+  and (n.nspname || '.' || t.typname = any(%(qualified_types)s::text[])
+       or (t.typname = any(%(types)s::text[]) and n.oid in (select oid from on_path)
+           and not exists (select from pg_catalog.pg_type b  -- pg_catalog comes first in the path
+                           where b.typname = t.typname and b.typnamespace = 'pg_catalog'::regnamespace)))
+  and (t.typtype = 'd' and (exists (select from pg_catalog.pg_constraint c
+                                    where c.contypid = t.oid and c.contype = 'c')
+                            or exists (select from pg_catalog.pg_type b
+                                       where b.oid = t.typbasetype and b.typtype = 'd'))
+       or t.typinput in (select oid from unsafe_proc)
+       or exists (select from pg_catalog.pg_cast k
+                  where k.casttarget = t.oid and k.castfunc in (select oid from unsafe_proc)))
+order by 1, 2, 3
 limit 1
 """
 
 
 def _shadowed(cur: psycopg.Cursor, checked: Inspected) -> str:
-    """Why the target's own functions or operators make the check unsafe to run, or ''."""
+    """Why the target's own functions, operators or types make the check unsafe to run, or ''."""
     rows = _rows(
         cur,
         _SHADOW_SQL,
         {
             "functions": sorted(checked.functions | checked.attributes),
             "operators": sorted(checked.operators),
+            "types": sorted(t for t in checked.types if "." not in t),
+            "qualified_types": sorted(t for t in checked.types if "." in t),
         },
     )
     if not rows:
         return ""
     kind, name, schema = rows[0]["kind"], rows[0]["name"], rows[0]["schema"]
+    if kind == "type":
+        return (
+            f"the type {schema}.{name} on the target runs code of its own when a value becomes one (a "
+            "domain CHECK, or an input or cast function that is not built in); a check may not use it"
+        )
     if kind == "operator":
         return (
             f"operator {name} also exists in schema {schema} on the target, where it could have side "

@@ -168,7 +168,8 @@ class Inspected:
     sql: the text as the user wrote it up to the end of the statement (comments kept), without
     surrounding blanks, the final ';' or anything after it. functions: the unqualified function names
     it calls; attributes: the names it uses after a '.', which the server may also read as a call
-    (t.f is f(t)); operators: the unqualified operator names. engine.run_invariant looks these up on
+    (t.f is f(t)); operators: the unqualified operator names; types: the type names outside pg_catalog
+    it names, as name or schema.name. engine.run_invariant looks these up on
     the target, in the search_path it sets, to refuse any that a function outside pg_catalog shadows.
     """
 
@@ -176,6 +177,7 @@ class Inspected:
     functions: frozenset[str]
     attributes: frozenset[str]
     operators: frozenset[str]
+    types: frozenset[str] = frozenset()
 
 
 def _names(items) -> list[str]:
@@ -193,6 +195,7 @@ class _Walker(Visitor):
         self.functions: set[str] = set()
         self.attributes: set[str] = set()
         self.operators: set[str] = set()
+        self.types: set[str] = set()
 
     def visit(self, ancestors, node):
         kind = type(node).__name__
@@ -224,6 +227,10 @@ class _Walker(Visitor):
             self._operator(_names(node.operName))
         elif isinstance(node, ast.SortBy) and node.useOp:
             self._operator(_names(node.useOp))
+        elif isinstance(node, ast.TypeName):
+            names = _names(node.names)
+            if names and names[:-1] != ["pg_catalog"]:
+                self.types.add(".".join(names[-2:]))
         elif isinstance(node, ast.ColumnRef):
             self.attributes.update(_names(node.fields)[1:])
         elif isinstance(node, ast.A_Indirection):
@@ -368,6 +375,7 @@ def inspect_invariant_sql(sql: str) -> Inspected:
         functions=frozenset(walker.functions),
         attributes=frozenset(walker.attributes),
         operators=frozenset(walker.operators),
+        types=frozenset(walker.types),
     )
 
 

@@ -230,6 +230,11 @@ def shadows(scratch, idle_session):
         f"create function public.evil_eq(int, bigint) returns boolean language plpgsql as "
         f"$$begin perform pg_terminate_backend({pid}); return true; end$$",
         "create operator public.= (leftarg = int, rightarg = bigint, function = public.evil_eq)",
+        "create function public.evil_check(int) returns boolean language plpgsql immutable as "
+        f"$$begin perform pg_terminate_backend({pid}); return true; end$$",
+        "create domain public.evil_d as int check (public.evil_check(value))",
+        "create domain public.plain_d as int not null",
+        "create type public.mood as enum ('ok', 'sad')",
     ]
     with connect(scratch) as conn:
         for statement in statements:
@@ -237,7 +242,12 @@ def shadows(scratch, idle_session):
     yield
     with connect(scratch) as conn:
         conn.execute("drop operator public.= (int, bigint)")
-        conn.execute("drop function public.evil_eq(int, bigint), public.total(victim), public.lower(integer)")
+        conn.execute("drop domain public.evil_d, public.plain_d")
+        conn.execute("drop type public.mood")
+        conn.execute(
+            "drop function public.evil_eq(int, bigint), public.total(victim), public.lower(integer), "
+            "public.evil_check(int)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -246,6 +256,9 @@ def shadows(scratch, idle_session):
         ("select lower(1)", "a function lower() also exists in schema public"),
         ("select v.total from victim v", "'.total' can call the function public.total()"),
         ("select id from victim where id = 1::bigint", "operator = also exists in schema public"),
+        ("select 1::evil_d as d", "the type public.evil_d on the target runs code of its own"),
+        ("select 1::public.evil_d as d", "the type public.evil_d"),
+        ("select * from jsonb_to_record('{\"a\": 1}') as r(a evil_d)", "the type public.evil_d"),
     ],
 )
 def test_a_shadowing_function_or_operator_refuses_the_check(scratch, shadows, text, refusal):
@@ -258,7 +271,8 @@ def test_a_shadowing_function_or_operator_refuses_the_check(scratch, shadows, te
 def test_qualified_built_ins_still_run_next_to_shadows(scratch, shadows):
     result = engine.run_invariant(
         target_dsn(scratch),
-        "select pg_catalog.lower('A') as l from victim where id operator(pg_catalog.=) 2",
+        "select pg_catalog.lower('A') as l, 1::plain_d as p, 'ok'::mood as m, '1'::text as t from victim "
+        "where id operator(pg_catalog.=) 2",
         name="qualified",
     )
     assert result.status is Status.PASS, result.summary
