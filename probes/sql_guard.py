@@ -5,14 +5,20 @@ What passes: exactly one statement that is a SELECT (set operations, VALUES and 
 WITH whose every CTE is a SELECT; no SELECT INTO, no locking clause (FOR UPDATE/SHARE, in subqueries
 too), no $n parameter; every node of the parse tree is of a kind known to be an expression or a clause
 of a query; every function call is unqualified or qualified with pg_catalog and named on an allow-list of
-built-ins that have no side effect; operators qualified with pg_catalog only. Names are the names the
-server reads (U&"..." decoded, "quoted" kept as written, bare words folded to lower case).
+built-ins that have no side effect; operators qualified with pg_catalog only; no '...' string with a
+backslash before a quote. Names are the names the server reads (U&"..." decoded, "quoted" kept as
+written, bare words folded to lower case).
 
 The guard parses with standard_conforming_strings on: the engine sets it on in the transaction that
 runs the check, so the server reads the text as the guard did. It also sends the check with the extended
 protocol (one statement per execute), in a read-only transaction with a fixed search_path and timeouts,
 and refuses the check when a function or operator it names unqualified is shadowed on the target by one
-outside pg_catalog that could do anything (see `Inspected` and engine.run_invariant).
+outside pg_catalog that could do anything, or when a type it names runs code of its own (see
+`Inspected` and engine.run_invariant).
+
+What the guard cannot see: code the target's owners attached to the objects a check reads (a view that
+calls a function, a row-security policy, a cast from a column's own type). The read-only transaction,
+the timeouts and a probe role without write privileges remain the walls there.
 """
 
 from __future__ import annotations
