@@ -35,7 +35,8 @@ _MAX_NAME_SHOWN = 60
 
 # Built-in functions a check may call: pure computations, aggregates, reads of the catalog and settings.
 # None writes, signals, locks, reads files, opens connections, runs SQL given as text or changes the
-# session. pg_sleep* only waits: statement_timeout bounds it.
+# session. pg_sleep* only waits: statement_timeout bounds it. repeat() and array_fill() are left out: one
+# call can allocate a gigabyte on the target.
 _ALLOWED = """
     count sum avg min max bool_and bool_or every array_agg string_agg json_agg jsonb_agg
     json_object_agg jsonb_object_agg json_agg_strict jsonb_agg_strict json_object_agg_strict
@@ -47,7 +48,7 @@ _ALLOWED = """
     row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value
     length char_length character_length octet_length bit_length lower upper initcap btrim ltrim rtrim
     substr substring left right position strpos replace translate concat concat_ws format lpad rpad
-    repeat reverse split_part starts_with md5 sha224 sha256 sha384 sha512 encode decode to_hex ascii chr
+    reverse split_part starts_with md5 sha224 sha256 sha384 sha512 encode decode to_hex ascii chr
     quote_ident quote_literal quote_nullable string_to_array string_to_table array_to_string unistr
     normalize is_normalized overlay to_char to_number to_date to_timestamp like_escape similar_to_escape
     convert_from convert_to get_byte get_bit bit_count crc32 crc32c
@@ -72,7 +73,7 @@ _ALLOWED = """
     jsonb_path_exists_tz jsonb_path_match_tz jsonb_path_query_tz jsonb_path_query_array_tz
     jsonb_path_query_first_tz
     array_length cardinality array_upper array_lower array_dims array_ndims array_position
-    array_positions array_remove array_replace array_append array_prepend array_cat array_fill
+    array_positions array_remove array_replace array_append array_prepend array_cat
     trim_array unnest generate_series generate_subscripts
     num_nulls num_nonnulls
     isempty lower_inc upper_inc lower_inf upper_inf range_merge multirange int4range int8range numrange
