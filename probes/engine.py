@@ -29,7 +29,8 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 from .registry import Item, Probe, Result, Status, all_probes
-from .sql_guard import validate_invariant_sql
+from .sql_guard import Inspected, wrap_invariant_sql
+from .sql_guard import validate_invariant_sql as validate_invariant_sql  # for the services
 
 APPLICATION_NAME = "readiness-probe"
 DEFAULT_ROW_CAP = 200
@@ -222,21 +223,53 @@ def _close(conn: psycopg.Connection | None) -> None:
             conn.close()
 
 
+# Invariant checks name tables unqualified: pg_catalog first so no function, operator or type outside
+# it can take a built-in's place by the same signature; public for the tables; pg_temp last so a temporary
+# object never comes before either (the read-only session cannot create one anyway).
+INVARIANT_SEARCH_PATH = "pg_catalog, public, pg_temp"
+
+
+@contextlib.contextmanager
+def _read_only(
+    conn: psycopg.Connection, statement_ms: int, lock_ms: int, *, search_path: str | None = None
+) -> Iterator[psycopg.Cursor]:
+    """A cursor in a read-only transaction with the timeouts, rolled back at the end.
+
+    One statement per execute: BEGIN READ ONLY, then each SET LOCAL. standard_conforming_strings is on
+    whatever the target's DSN, role or database says, so a backslash in '...' is a character, as the
+    guard (and our probes' SQL) read it. idle_in_transaction_session_timeout ends the session on the
+    server if the worker dies between two statements.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("BEGIN READ ONLY")
+        try:
+            cur.execute(f"SET LOCAL statement_timeout = {int(statement_ms)}")
+            cur.execute(f"SET LOCAL lock_timeout = {int(lock_ms)}")
+            cur.execute(
+                f"SET LOCAL idle_in_transaction_session_timeout = {max(30_000, 2 * int(statement_ms))}"
+            )
+            cur.execute("SET LOCAL standard_conforming_strings = on")
+            if search_path is not None:
+                cur.execute(f"SET LOCAL search_path = {search_path}")
+            yield cur
+        finally:
+            if not _lost(conn):
+                conn.execute("ROLLBACK")
+
+
+def _rows(cur: psycopg.Cursor, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of one statement sent with the extended protocol (Parse/Bind/Execute), which the server
+    refuses for text holding more than one statement. cursor.execute() would use the simple protocol,
+    which runs any number, when there are no parameters."""
+    return list(cur.stream(sql, params))
+
+
 def _select(
     conn: psycopg.Connection, sql: str, params: dict[str, Any] | None, statement_ms: int, lock_ms: int
 ) -> list[dict[str, Any]]:
     """Run one SELECT in its own read-only transaction with the timeouts, and roll it back."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            f"BEGIN READ ONLY; SET LOCAL statement_timeout = {int(statement_ms)}; "
-            f"SET LOCAL lock_timeout = {int(lock_ms)}"
-        )
-        try:
-            cur.execute(sql, params if params is not None else None)
-            return cur.fetchall()
-        finally:
-            if not _lost(conn):
-                conn.execute("ROLLBACK")
+    with _read_only(conn, statement_ms, lock_ms) as cur:
+        return _rows(cur, sql, params)
 
 
 _CONTEXT_SQL = """
@@ -481,6 +514,84 @@ def _row_label(row: dict[str, Any]) -> str:
     return label if len(label) <= 120 else label[:117] + "..."
 
 
+# What on the target could run code of its own where the check names a built-in or a type:
+# - a function (or aggregate) or operator outside pg_catalog, in the search path the check runs with,
+#   named like one the check uses unqualified (or like a name after a '.', which can be a call: t.f is
+#   f(t)), that could do anything: volatile, or in a language that runs code (SQL, PL/pgSQL...) rather
+#   than C. The server could pick it over the built-in the guard allowed;
+# - a type the check names (a cast, a column definition list) outside pg_catalog that is a domain with
+#   a CHECK constraint (or over another domain), or has an input or cast-to function like the above.
+_SHADOW_SQL = """
+with on_path as (
+    select n.oid, n.nspname from pg_catalog.pg_namespace n
+    where n.nspname = any(pg_catalog.current_schemas(false)) and n.nspname <> 'pg_catalog'
+), unsafe_proc as (
+    select p.oid from pg_catalog.pg_proc p join pg_catalog.pg_language l on l.oid = p.prolang
+    where p.provolatile = 'v' or l.lanname not in ('internal', 'c') or p.prokind not in ('f', 'w')
+)
+select 'function' as kind, p.proname::text as name, s.nspname::text as schema
+from pg_catalog.pg_proc p join on_path s on s.oid = p.pronamespace
+where p.proname = any(%(functions)s::text[]) and p.oid in (select oid from unsafe_proc)
+union all
+select 'operator', o.oprname::text, s.nspname::text
+from pg_catalog.pg_operator o join on_path s on s.oid = o.oprnamespace
+where o.oprname = any(%(operators)s::text[]) and o.oprcode in (select oid from unsafe_proc)
+union all
+select 'type', t.typname::text, n.nspname::text
+from pg_catalog.pg_type t join pg_catalog.pg_namespace n on n.oid = t.typnamespace
+where n.nspname <> 'pg_catalog'
+  and (n.nspname || '.' || t.typname = any(%(qualified_types)s::text[])
+       or (t.typname = any(%(types)s::text[]) and n.oid in (select oid from on_path)
+           and not exists (select from pg_catalog.pg_type b  -- pg_catalog comes first in the path
+                           where b.typname = t.typname and b.typnamespace = 'pg_catalog'::regnamespace)))
+  and (t.typtype = 'd' and (exists (select from pg_catalog.pg_constraint c
+                                    where c.contypid = t.oid and c.contype = 'c')
+                            or exists (select from pg_catalog.pg_type b
+                                       where b.oid = t.typbasetype and b.typtype = 'd'))
+       or t.typinput in (select oid from unsafe_proc)
+       or exists (select from pg_catalog.pg_cast k
+                  where k.casttarget = t.oid and k.castfunc in (select oid from unsafe_proc)))
+order by 1, 2, 3
+limit 1
+"""
+
+
+def _shadowed(cur: psycopg.Cursor, checked: Inspected) -> str:
+    """Why the target's own functions, operators or types make the check unsafe to run, or ''."""
+    rows = _rows(
+        cur,
+        _SHADOW_SQL,
+        {
+            "functions": sorted(checked.functions | checked.attributes),
+            "operators": sorted(checked.operators),
+            "types": sorted(t for t in checked.types if "." not in t),
+            "qualified_types": sorted(t for t in checked.types if "." in t),
+        },
+    )
+    if not rows:
+        return ""
+    kind, name, schema = rows[0]["kind"], rows[0]["name"], rows[0]["schema"]
+    if kind == "type":
+        return (
+            f"the type {schema}.{name} on the target runs code of its own when a value becomes one (a "
+            "domain CHECK, or an input or cast function that is not built in); a check may not use it"
+        )
+    if kind == "operator":
+        return (
+            f"operator {name} also exists in schema {schema} on the target, where it could have side "
+            f"effects; write OPERATOR(pg_catalog.{name}) to use the built-in one"
+        )
+    if name in checked.functions:
+        return (
+            f"a function {name}() also exists in schema {schema} on the target, where it could have side "
+            f"effects; write pg_catalog.{name}() to call the built-in one"
+        )
+    return (
+        f"'.{name}' can call the function {schema}.{name}() on the target, which could have side "
+        f"effects; name the column {name} without the table or alias before it"
+    )
+
+
 def run_invariant(
     conninfo: str,
     sql: str,
@@ -496,7 +607,11 @@ def run_invariant(
     """Run a user's invariant check (a query returning the rows that break it): no row passes.
 
     A refused query, a timeout or an SQL error gives an ERROR result; an unreachable target raises
-    ProbeConnectionError like iter_probes.
+    ProbeConnectionError like iter_probes. The check is validated again here (sql_guard), whatever
+    stored it, then sent wrapped in `select * from (...) limit row_cap + 1` with the extended protocol,
+    in a read-only transaction with the timeouts, standard_conforming_strings on and
+    INVARIANT_SEARCH_PATH; a function or operator it names that the target shadows outside pg_catalog
+    refuses it (_shadowed).
     """
     started = perf_counter()
     probe_id = f"invariant:{name}"
@@ -508,21 +623,17 @@ def run_invariant(
         )
 
     try:
-        checked = validate_invariant_sql(sql)
+        wrapped = wrap_invariant_sql(sql, row_cap)
     except ValueError as exc:
         return result(Status.ERROR, f"refused: {exc}")
     statement_ms, lock_ms, connect_s = _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s)
     conn = _connect(conninfo, connect_s)
     try:
-        rows = _json_rows(
-            _select(
-                conn,
-                f"select * from (\n{checked}\n) as invariant limit {row_cap + 1}",
-                None,
-                statement_ms,
-                lock_ms,
-            )
-        )
+        with _read_only(conn, statement_ms, lock_ms, search_path=INVARIANT_SEARCH_PATH) as cur:
+            shadowed = _shadowed(cur, wrapped)
+            if shadowed:
+                return result(Status.ERROR, f"refused: {shadowed}")
+            rows = _json_rows(_rows(cur, wrapped.sql))
     except errors.QueryCanceled as exc:
         if "statement timeout" in str(exc):
             return result(Status.ERROR, f"cancelled by statement_timeout after {statement_ms} ms")

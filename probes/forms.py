@@ -73,7 +73,8 @@ class InvariantCheckForm(forms.Form):
         label="SQL",
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
         help_text="One SELECT (or WITH … SELECT) that returns the rows breaking the invariant: zero rows "
-        "passes. It runs in a read-only transaction with the probes' timeouts.",
+        "passes. It runs in a read-only transaction with the probes' timeouts and may call built-in "
+        "functions without side effects only; name tables outside schema public with their schema.",
     )
     category = forms.ChoiceField(choices=(), initial="data-model")
     severity = forms.ChoiceField(label="Level when broken", choices=Level.choices, initial=Level.P1)
