@@ -173,14 +173,13 @@ def connection_params(conninfo: str | Mapping[str, Any]) -> dict[str, str]:
 
 
 def describe(conninfo: str | Mapping[str, Any]) -> str:
-    """What pages, exports and logs may show of a connection: user@host:port/dbname, never a secret."""
+    """What pages, exports and logs may show of a connection: user@host:port/dbname, never a secret.
+    Parsed with libpq's own parser, never a regular expression."""
     try:
-        p = connection_params(conninfo)
-    except ProbeRefused:
-        try:
-            p = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(conninfo).items() if v}
-        except (psycopg.Error, TypeError, AttributeError):
-            return "(unreadable connection string)"
+        given = conninfo if isinstance(conninfo, Mapping) else psycopg.conninfo.conninfo_to_dict(conninfo)
+    except (psycopg.Error, TypeError):
+        return "(unreadable connection string)"
+    p = {k: str(v) for k, v in given.items() if v is not None and str(v) != ""}
     user = p.get("user", "")
     return f"{user + '@' if user else ''}{p.get('host', '')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
 
