@@ -310,6 +310,14 @@ def env(probe_role):
                     _ident(e.clean), _ident(setting), sql.Literal(value)
                 )
             )
+        for db in (e.planted, e.clean):  # what the README suggests for the pg_hba.conf probe
+            with connect(db) as conn:
+                _run_script(
+                    conn,
+                    "grant select on pg_hba_file_rules to {probe}; "
+                    "grant execute on function pg_hba_file_rules() to {probe}",
+                    probe=e.probe,
+                )
         with connect(e.planted) as conn:
             _run_script(conn, PLANTED_SQL, app=e.app)
         _plant_invalid_index(e.planted)
