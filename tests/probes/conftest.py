@@ -239,9 +239,8 @@ def probe_role():
     """The least-privilege role every probe test connects as (created once per test process)."""
     with connect() as admin:
         admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
-        admin.execute(
-            sql.SQL("create role {} login password {}").format(_ident(PROBE_USER), sql.Literal(PROBE_PASSWORD))
-        )
+        create = sql.SQL("create role {} login password {}")
+        admin.execute(create.format(_ident(PROBE_USER), sql.Literal(PROBE_PASSWORD)))
         admin.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(_ident(PROBE_USER)))
     try:
         yield PROBE_USER

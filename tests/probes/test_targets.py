@@ -94,7 +94,8 @@ def test_the_password_is_encrypted_at_rest_apart_from_the_plain_connection_field
         cursor.execute("SELECT row_to_json(t)::text FROM probes_probetarget t WHERE id = %s", [target.pk])
         (raw_row,) = cursor.fetchone()
     assert PASSWORD not in raw_row
-    assert (target.host, target.port, target.dbname, target.db_user) == ("127.0.0.1", 5432, target_db, PROBE_USER)
+    fields = (target.host, target.port, target.dbname, target.db_user)
+    assert fields == ("127.0.0.1", 5432, target_db, PROBE_USER)
     assert target.connection == f"{PROBE_USER}@127.0.0.1:5432/{target_db}"
     assert crypto.decrypt(target.password_encrypted) == PASSWORD
     # Not in the audit trail either.
