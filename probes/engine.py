@@ -166,6 +166,12 @@ def connection_params(conninfo: str | Mapping[str, Any]) -> dict[str, str]:
         raise ProbeRefused(
             "unknown sslmode", headline="Unknown sslmode.", hint="Use one of " + ", ".join(SSL_MODES) + "."
         )
+    if "," in params.get("host", "") + params.get("port", ""):
+        raise ProbeRefused(
+            "several hosts given",
+            headline="Give one host and one port.",
+            hint="Register each server as its own target.",
+        )
     for key in ("port", "connect_timeout"):
         if key in params and not params[key].isdigit():
             raise ProbeRefused(f"{key} is not a number", headline=f"The {key} must be a whole number.")
@@ -449,6 +455,10 @@ def libpq_params(conninfo: str | Mapping[str, Any], connect_timeout_s: int) -> d
     checked and pinned), then the engine's (timeouts, keepalives, read-only, no worker files)."""
     given = connection_params(conninfo)
     host, hostaddr, port = check_host(given)
+    # Removed at start (readiness/settings.py) and again here, in case anything set one since: libpq
+    # would read PGPASSWORD, PGOPTIONS, PGSERVICE, PGSSLCERT, ... for every parameter left unset.
+    for name in [n for n in os.environ if n.startswith("PG")]:
+        os.environ.pop(name, None)
     timeout = max(1, connect_timeout_s)
     if given.get("connect_timeout"):
         timeout = max(1, min(timeout, int(given["connect_timeout"])))
