@@ -302,3 +302,39 @@ def test_asking_for_a_connection_test_queues_it_on_the_worker_and_the_page_polls
     done = client.get(reverse("probe_target_test_status", args=[target.pk]), headers={"HX-Request": "true"})
     assert done.status_code == 286 and "Connected" in done.content.decode()
     assert PASSWORD not in done.content.decode()
+
+
+def test_the_migration_splits_each_saved_dsn_and_keeps_the_password_apart():
+    import importlib
+    from types import SimpleNamespace
+
+    migration = importlib.import_module("probes.migrations.0003_probe_target_connection_fields")
+    saved = []
+
+    class Row(SimpleNamespace):
+        def save(self, update_fields):
+            saved.append(self)
+
+    rows = [
+        Row(
+            dsn_encrypted=crypto.encrypt(
+                f"host=db.internal port=5433 dbname=shop user=app password={PASSWORD}"
+            )
+        ),
+        Row(dsn_encrypted=crypto.encrypt("postgresql://app@db/shop?options=-c%20x%3Dy&sslmode=require")),
+        Row(dsn_encrypted="not-a-token"),
+    ]
+    model = SimpleNamespace(objects=SimpleNamespace(all=lambda: rows))
+    migration.split_dsns(SimpleNamespace(get_model=lambda app, name: model), None)
+    kv, url, unreadable = saved
+    assert (kv.host, kv.port, kv.dbname, kv.db_user, kv.sslmode) == (
+        "db.internal",
+        5433,
+        "shop",
+        "app",
+        "prefer",
+    )
+    assert crypto.decrypt(kv.password_encrypted) == PASSWORD
+    assert (url.host, url.port, url.sslmode, url.password_encrypted) == ("db", 5432, "require", "")
+    assert "options" not in vars(url) and url.ssl_files == {}
+    assert (unreadable.host, unreadable.password_encrypted) == ("", "")
