@@ -1,5 +1,5 @@
 """Django admin for the probe models: read-only, since the pages and services own every change (and a
-target's DSN is only ever shown masked)."""
+target's password is never shown)."""
 
 from django.contrib import admin
 
@@ -10,15 +10,15 @@ from .models import InvariantCheck, ProbeFinding, ProbeResult, ProbeRun, ProbeTa
 
 @admin.register(ProbeTarget)
 class ProbeTargetAdmin(ReadOnlyAdmin):
-    list_display = ("name", "system", "environment", "dsn_masked", "last_test_ok", "created_at")
+    list_display = ("name", "system", "environment", "connection", "last_test_ok", "created_at")
     list_filter = ("environment",)
     search_fields = ("name", "system__name")
-    # Never the encrypted DSN: the masked one is all anybody sees again.
+    # Never the encrypted password: user@host:port/dbname is all anybody sees again.
     fields = (
-        "system", "name", "environment", "dsn_masked", "params", "created_by", "created_at", "updated_at",
-        "last_test_at", "last_test_ok", "last_test_result",
+        "system", "name", "environment", "host", "port", "dbname", "db_user", "sslmode", "ssl_files",
+        "params", "created_by", "created_at", "updated_at", "last_test_at", "last_test_ok",
+        "last_test_result",
     )  # fmt: skip
-    readonly_fields = ("dsn_masked",)
 
 
 @admin.register(InvariantCheck)

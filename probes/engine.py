@@ -17,12 +17,15 @@ import datetime as dt
 import decimal
 import ipaddress
 import math
+import os
 import re
+import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import quote
 
 import psycopg
 from psycopg import errors
@@ -45,7 +48,7 @@ _PRELOAD_FIX = (
 
 
 class ProbeConnectionError(Exception):
-    """The target cannot be reached or refuses the login. The message shows the DSN, password masked."""
+    """The target cannot be reached or refuses the login. The message shows user@host:port/dbname at most."""
 
 
 # --- settings ---------------------------------------------------------------------------------------------
@@ -76,58 +79,146 @@ def _timeouts(statement_timeout_ms, lock_timeout_ms, connect_timeout_s) -> tuple
     )
 
 
-# --- DSNs and secrets ---------------------------------------------------------------------------------------
+# --- connection parameters and secrets ----------------------------------------------------------------------
+#
+# A probe connection uses only what the target holds (DESIGN.md "Threat model"): the parameters are
+# built here, explicitly, from an allow-list; nothing of the worker (PG* variables, ~/.pgpass, service
+# files, client certificates under ~/.postgresql) is used. PG* variables are removed from the process
+# environment at start (readiness/settings.py), and every file parameter libpq would otherwise look up
+# in the worker's home points at a path that does not exist.
 
-_KV_SECRET = re.compile(r"""(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]*)""", re.IGNORECASE)
-_QS_SECRET = re.compile(r"((?:^|&)(?:ssl)?password=)([^&]*)", re.IGNORECASE)
+# What a target may say about its connection. Anything else (options, service, passfile, hostaddr,
+# sslpassword, target_session_attrs, ...) is refused with its name.
+ALLOWED_KEYS = (
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "connect_timeout",
+)
+SSL_FILE_KEYS = ("sslcert", "sslkey", "sslrootcert", "sslcrl", "sslcrldir")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+NO_FILE = "/nonexistent/readiness-probe/no-such-file"
+ROLE_SETUP_SQL = (
+    "CREATE ROLE readiness_probe LOGIN PASSWORD '<a long random password>';\n"
+    "GRANT pg_monitor TO readiness_probe;\n"
+    "GRANT pg_read_all_data TO readiness_probe;  -- for invariant checks; or, per schema:\n"
+    "-- GRANT USAGE ON SCHEMA app TO readiness_probe;\n"
+    "-- GRANT SELECT ON ALL TABLES IN SCHEMA app TO readiness_probe;"
+)
 
 
-def _split_url(dsn: str) -> tuple[str, str, str] | None:
-    """A URL DSN as (scheme://, userinfo, the rest) split at the last '@'; None without userinfo.
+class ProbeRefused(ProbeConnectionError):
+    """The target may not be probed as configured: a host an admin did not allow, a parameter outside
+    the allow-list, or a role with more power than reading. Nothing was run on the target."""
 
-    Not urlsplit: a password with an unencoded '?', '/' or '#' would leak through it. Splitting at the
-    last '@' masks too much at worst (an '@' later in the query), never too little.
-    """
-    scheme, sep, rest = dsn.partition("://")
-    userinfo, at, after = rest.rpartition("@")
-    if not sep or not at:
-        return None
-    return scheme + sep, userinfo, after
+    def __init__(self, message: str, *, headline: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.headline = headline
+        self.hint = hint
 
 
-def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ****, in URL form (postgres://u:****@h/db) or key=value form."""
-    dsn = dsn or ""
-    if "://" not in dsn:
-        return _KV_SECRET.sub(r"\1****", dsn)
-    parts = _split_url(dsn)
-    if parts is None:
-        return _QS_SECRET.sub(r"\1****", dsn)
-    scheme, userinfo, after = parts
-    if ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":****"
-    path, q, query = after.partition("?")
-    return f"{scheme}{userinfo}@{path}{q}" + _QS_SECRET.sub(r"\1****", query)
+def _setting(name: str, fallback: Any) -> Any:
+    """A Django setting when Django is configured, else the fallback (the engine runs without Django)."""
+    try:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:  # pragma: no cover - Django is a dependency of the project
+        return fallback
+    try:
+        return getattr(settings, name, fallback)
+    except ImproperlyConfigured:
+        return fallback
 
 
-def _secrets(dsn: str) -> list[str]:
-    """The passwords written in a DSN, as written and decoded, to scrub them from error messages."""
-    found: list[str] = []
-    if "://" in dsn:
-        parts = _split_url(dsn)
-        if parts and ":" in parts[1]:
-            password = parts[1].split(":", 1)[1]
-            found += [password, unquote(password)]
-        query = dsn.partition("?")[2]
-        found += [v for k, v in parse_qsl(query) if k.lower() in ("password", "sslpassword")]
+def connection_params(conninfo: str | Mapping[str, Any]) -> dict[str, str]:
+    """The parameters of a DSN (URL or key=value, parsed by libpq's own parser) or a mapping, as strings,
+    empty ones dropped. Raises ProbeRefused naming any key outside ALLOWED_KEYS; a message never quotes
+    the input (it may hold a password)."""
+    if isinstance(conninfo, Mapping):
+        given = {str(k): v for k, v in conninfo.items()}
     else:
-        found += [m.group(2).strip("'") for m in _KV_SECRET.finditer(dsn)]
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(conninfo or "")
+        except psycopg.Error:
+            raise ProbeRefused(
+                "not a PostgreSQL connection string",
+                headline="This is not a PostgreSQL connection string.",
+                hint="Use postgresql://user:password@host:5432/dbname or "
+                "host=… port=5432 dbname=… user=… password=…",
+            ) from None
+    params = {k: str(v) for k, v in given.items() if v is not None and str(v) != ""}
+    refused = sorted(k for k in params if k not in ALLOWED_KEYS)
+    if refused:
+        names = ", ".join(refused)
+        raise ProbeRefused(
+            f"connection parameter(s) not allowed: {names}",
+            headline=f"Connection parameter not allowed: {names}.",
+            hint="A probe target may set only " + ", ".join(ALLOWED_KEYS) + ".",
+        )
+    if params.get("sslmode") and params["sslmode"] not in SSL_MODES:
+        raise ProbeRefused(
+            "unknown sslmode", headline="Unknown sslmode.", hint="Use one of " + ", ".join(SSL_MODES) + "."
+        )
+    if "," in params.get("host", "") + params.get("port", ""):
+        raise ProbeRefused(
+            "several hosts given",
+            headline="Give one host and one port.",
+            hint="Register each server as its own target.",
+        )
+    for key in ("port", "connect_timeout"):
+        if key in params and not params[key].isdigit():
+            raise ProbeRefused(f"{key} is not a number", headline=f"The {key} must be a whole number.")
+    return params
+
+
+def describe(conninfo: str | Mapping[str, Any]) -> str:
+    """What pages, exports and logs may show of a connection: user@host:port/dbname, never a secret.
+    Parsed with libpq's own parser, never a regular expression."""
+    try:
+        given = conninfo if isinstance(conninfo, Mapping) else psycopg.conninfo.conninfo_to_dict(conninfo)
+    except (psycopg.Error, TypeError):
+        return "(unreadable connection string)"
+    p = {k: str(v) for k, v in given.items() if v is not None and str(v) != ""}
+    user = p.get("user", "")
+    return f"{user + '@' if user else ''}{p.get('host', '')}:{p.get('port', '5432')}/{p.get('dbname', '')}"
+
+
+def mask_dsn(dsn: str | Mapping[str, Any]) -> str:
+    """The connection as user@host:port/dbname (the password and every other parameter left out)."""
+    return describe(dsn)
+
+
+def _secrets(conninfo: str | Mapping[str, Any] | None) -> list[str]:
+    """The password of a connection, as given and URL-encoded, to scrub it from messages."""
+    if not conninfo:
+        return []
+    try:
+        given = (
+            dict(conninfo) if isinstance(conninfo, Mapping) else psycopg.conninfo.conninfo_to_dict(conninfo)
+        )
+    except psycopg.Error:
+        return []
+    found: list[str] = []
+    for key in ("password", "sslpassword"):
+        value = str(given.get(key) or "")
+        if value:
+            found += [value, quote(value, safe=""), quote(value)]
     return [s for s in found if s]
 
 
-def _scrub(message: str, dsn: str) -> str:
-    for secret in sorted(_secrets(dsn), key=len, reverse=True):
+def _scrub(message: str, conninfo: str | Mapping[str, Any] | None) -> str:
+    for secret in sorted(set(_secrets(conninfo)), key=len, reverse=True):
         message = message.replace(secret, "****")
+    if isinstance(conninfo, str) and conninfo:
+        message = message.replace(conninfo, "(connection string)")
     return " ".join(line.strip() for line in message.strip().splitlines() if line.strip())
 
 
@@ -191,26 +282,298 @@ def mask_literals(sql: Any) -> Any:
 # --- connections -------------------------------------------------------------------------------------------
 
 
-def _connect(conninfo: str, connect_timeout_s: int) -> psycopg.Connection:
+# Where a probe may connect: PROBE_ALLOWED_HOSTS lists host names, IP addresses and CIDR ranges, each
+# with an optional :port ("db.internal", "10.1.0.0/16:5432", "[2001:db8::1]:5433"). Empty allows nothing.
+# A name entry allows what that name resolves to; the special addresses below only an IP/CIDR entry that
+# covers them. The address is checked at every connect and pinned with hostaddr (no DNS rebinding).
+_ZERO_NET = ipaddress.ip_network("0.0.0.0/8")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str | None
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    port: int | None
+
+    def allows(
+        self, host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, special: bool
+    ) -> bool:
+        if self.port is not None and self.port != port:
+            return False
+        if self.network is not None:
+            return ip.version == self.network.version and ip in self.network
+        return not special and self.name == host.lower().rstrip(".")
+
+
+def _parse_entry(raw: str) -> _Entry:
+    text, port = raw.strip(), None
+    if text.startswith("["):  # [v6]:port or [v6/len]:port
+        inside, _, rest = text[1:].partition("]")
+        text = inside
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        text, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"PROBE_ALLOWED_HOSTS entry {raw!r}: the port must be a number")
+        port = int(port_text)
     try:
-        given = psycopg.conninfo.conninfo_to_dict(conninfo)
-    except psycopg.Error as exc:
-        raise ProbeConnectionError(
-            f"invalid DSN {mask_dsn(conninfo)}: {_scrub(str(exc), conninfo)}"
-        ) from None
-    options = f"{given.get('options') or ''} -c default_transaction_read_only=on".strip()
+        return _Entry(None, ipaddress.ip_network(text, strict=False), port)
+    except ValueError:
+        pass
+    if text.startswith("/") or text.startswith("@"):
+        return _Entry(text, None, port)  # a unix socket directory, allowed only by name
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?", text):
+        raise ValueError(f"PROBE_ALLOWED_HOSTS entry {raw!r} is not a host name, IP address or CIDR range")
+    return _Entry(text.lower().rstrip("."), None, port)
+
+
+def _allowed_entries() -> list[_Entry]:
+    return [_parse_entry(e) for e in _setting("PROBE_ALLOWED_HOSTS", []) or [] if str(e).strip()]
+
+
+def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def _own_database_servers() -> set[tuple[str, int]]:
+    """The (address, port) pairs of the app's own database server, resolved now."""
+    db = (_setting("DATABASES", {}) or {}).get("default") or {}
+    if "postgresql" not in str(db.get("ENGINE", "")):
+        return set()
+    host, port = str(db.get("HOST") or ""), int(db.get("PORT") or 5432)
+    if not host or host.startswith("/"):
+        return set()  # a unix socket: refused anyway
     try:
-        return psycopg.connect(
-            conninfo,
-            connect_timeout=max(1, connect_timeout_s),
-            application_name=APPLICATION_NAME,
-            options=options,
-            autocommit=True,
+        return {(str(a), port) for a in _resolve(host, port)}
+    except (OSError, ValueError):
+        return set()
+
+
+def _special(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, own: set[tuple[str, int]]) -> str:
+    """Why an address needs an explicit IP/CIDR entry, or ""."""
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    if (str(ip), port) in own:
+        return "the Readiness database server itself"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved or (ip.version == 4 and ip in _ZERO_NET):
+        return "not a host address"
+    return ""
+
+
+_ASK_ADMIN = (
+    "Ask the Readiness administrator to add this host (or its address range) and port to "
+    "PROBE_ALLOWED_HOSTS, or use a host already allowed."
+)
+
+
+def check_host(params: Mapping[str, str]) -> tuple[str, str, int]:
+    """(host, the checked address to connect to, port) for a target's parameters, or ProbeRefused.
+    A unix socket gives an empty address (allowed only when its directory is listed)."""
+    host = params.get("host", "")
+    port = int(params.get("port") or 5432)
+    if not host:
+        raise ProbeRefused(
+            "no host given",
+            headline="Give the host of the database to probe.",
+            hint="A target without a host would use the worker's own local socket, which is not allowed.",
         )
+    if "," in host or "," in params.get("port", ""):
+        raise ProbeRefused(
+            "several hosts given",
+            headline="Give one host and one port.",
+            hint="Register each server as its own target.",
+        )
+    entries = _allowed_entries()
+    where = f"{host}:{port}"
+    if host.startswith("/") or host.startswith("@"):
+        if any(e.name == host and e.network is None and e.port in (None, port) for e in entries):
+            return host, "", port
+        raise ProbeRefused(
+            f"{where} is a unix socket",
+            headline=f"Host {where} refused: a unix socket of the worker's machine.",
+            hint=_ASK_ADMIN,
+        )
+    try:
+        addresses = _resolve(host, port)
+    except (OSError, UnicodeError, ValueError):
+        raise ProbeRefused(
+            f"could not translate host name {host}",
+            headline="Unknown host: the host name does not resolve.",
+            hint="Check the host name, and the workers' DNS.",
+        ) from None
+    own = _own_database_servers()
+    reasons = []
+    for ip in addresses:
+        special = _special(ip, port, own)
+        if any(e.allows(host, ip, port, bool(special)) for e in entries):
+            return host, str(ip), port
+        reasons.append(f"{ip} ({special})" if special else str(ip))
+    raise ProbeRefused(
+        f"{where} is not an allowed probe host: " + ", ".join(reasons),
+        headline=f"Host {where} is not allowed for probes ({', '.join(reasons)}).",
+        hint=_ASK_ADMIN,
+    )
+
+
+def _require_auth() -> str:
+    """PROBE_REQUIRE_AUTH for libpq's require_auth (libpq 16+): the client refuses a server that lets the
+    probe in without a password (trust) or by the worker's OS user (peer)."""
+    value = str(_setting("PROBE_REQUIRE_AUTH", "scram-sha-256,md5,password") or "")
+    return value if value and psycopg.pq.version() >= 160000 else ""
+
+
+def ssl_path(key: str, value: str) -> str:
+    if key == "sslrootcert" and value == "system":
+        return value
+    directory = _setting("PROBE_SSL_DIR", "") or ""
+    if directory:
+        root = os.path.realpath(directory)
+        path = os.path.realpath(os.path.join(root, value))
+        if path.startswith(root + os.sep):
+            return path
+    raise ProbeRefused(
+        f"{key} is outside PROBE_SSL_DIR",
+        headline=f"The {key} file is not in the directory for probe certificates.",
+        hint="Certificate files must be placed in PROBE_SSL_DIR by the Readiness administrator "
+        "and named relative to it.",
+    )
+
+
+def libpq_params(conninfo: str | Mapping[str, Any], connect_timeout_s: int) -> dict[str, Any]:
+    """Every libpq parameter of a probe connection, explicitly: the target's own (allow-listed, host
+    checked and pinned), then the engine's (timeouts, keepalives, read-only, no worker files)."""
+    given = connection_params(conninfo)
+    host, hostaddr, port = check_host(given)
+    # Removed at start (readiness/settings.py) and again here, in case anything set one since: libpq
+    # would read PGPASSWORD, PGOPTIONS, PGSERVICE, PGSSLCERT, ... for every parameter left unset.
+    for name in [n for n in os.environ if n.startswith("PG")]:
+        os.environ.pop(name, None)
+    timeout = max(1, connect_timeout_s)
+    if given.get("connect_timeout"):
+        timeout = max(1, min(timeout, int(given["connect_timeout"])))
+    params: dict[str, Any] = {
+        "host": host,
+        "port": str(port),
+        "dbname": given.get("dbname") or given.get("user") or "",
+        "user": given.get("user") or "",
+        "password": given.get("password") or "",
+        "sslmode": given.get("sslmode") or "prefer",
+        "passfile": NO_FILE,
+        "sslpassword": "",
+        "gssencmode": "disable",
+        "connect_timeout": str(timeout),
+        "application_name": APPLICATION_NAME,
+        "options": "-c default_transaction_read_only=on",
+        "keepalives": "1",
+        "keepalives_idle": str(int(_setting("PROBE_KEEPALIVES_IDLE_S", 10))),
+        "keepalives_interval": str(int(_setting("PROBE_KEEPALIVES_INTERVAL_S", 5))),
+        "keepalives_count": str(int(_setting("PROBE_KEEPALIVES_COUNT", 3))),
+        "tcp_user_timeout": str(int(_setting("PROBE_TCP_USER_TIMEOUT_MS", 30000))),
+    }
+    if not params["user"]:
+        raise ProbeRefused("no user given", headline="Give the user (role) the probes log in as.")
+    if hostaddr:
+        params["hostaddr"] = hostaddr
+    for key in SSL_FILE_KEYS:
+        params[key] = ssl_path(key, given[key]) if given.get(key) else NO_FILE
+    if given.get("sslcrldir") is None:
+        params.pop("sslcrldir")  # libpq opens a directory lazily; an absent one is simply unset
+    if require_auth := _require_auth():
+        params["require_auth"] = require_auth
+    return params
+
+
+# Who the probe is: refused when it can do more than read (DESIGN.md "Threat model").
+_ROLE_SQL = """
+select r.rolsuper as superuser,
+       array(select g.rolname::text from pg_roles g
+             where g.rolname in ('pg_read_server_files', 'pg_write_server_files',
+                                 'pg_execute_server_program', 'pg_signal_backend', 'pg_write_all_data')
+               and pg_has_role(current_user, g.oid, 'MEMBER')
+             order by 1) as powers,
+       pg_has_role(current_user, d.datdba, 'MEMBER') as owns_database,
+       array(select format('%I.%I', n.nspname, c.relname) from pg_class c
+             join pg_namespace n on n.oid = c.relnamespace
+             where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+               and n.nspname not like 'pg\\_toast%'
+               and (pg_has_role(current_user, c.relowner, 'MEMBER')
+                    or has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+                    or has_any_column_privilege(c.oid, 'INSERT, UPDATE'))
+             order by 1 limit 6) as writable
+from pg_roles r, pg_database d
+where r.rolname = current_user and d.datname = current_database()
+"""
+
+
+def role_problems(conn: psycopg.Connection) -> list[str]:
+    """Why the connected role is too powerful to probe with; empty when it may only read."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        statement_ms = int(_default("PROBE_STATEMENT_TIMEOUT_MS", 5000))
+        cur.execute(f"BEGIN READ ONLY; SET LOCAL statement_timeout = {statement_ms}")
+        try:
+            row = cur.execute(_ROLE_SQL).fetchone()
+        finally:
+            if not _lost(conn):
+                conn.execute("ROLLBACK")
+    if row is None:
+        return ["the role it logged in as is not in pg_roles"]
+    problems = []
+    if row["superuser"]:
+        problems.append("it is a superuser")
+    else:
+        problems += [f"it is a member of {power}" for power in row["powers"]]
+        if row["owns_database"]:
+            problems.append("it owns the database")
+        if row["writable"]:
+            more = ", …" if len(row["writable"]) > 5 else ""
+            problems.append("it owns or may write tables: " + ", ".join(row["writable"][:5]) + more)
+    return problems
+
+
+def check_role(conn: psycopg.Connection) -> None:
+    problems = role_problems(conn)
+    if problems:
+        role = conn.info.user
+        raise ProbeRefused(
+            f"role {role} refused: " + "; ".join(problems),
+            headline=f"The role {role} may do more than read: " + "; ".join(problems) + ". Nothing was run.",
+            hint="Probe with a login role that can only read, e.g.:\n" + ROLE_SETUP_SQL,
+        )
+
+
+def _connect(conninfo: str | Mapping[str, Any], connect_timeout_s: int) -> psycopg.Connection:
+    """A probe connection, or ProbeConnectionError (ProbeRefused when the target may not be probed).
+    The host is checked and the role verified at every connect, not only at registration."""
+    params = libpq_params(conninfo, connect_timeout_s)
+    try:
+        conn = psycopg.connect(**params, autocommit=True)
     except psycopg.Error as exc:
         raise ProbeConnectionError(
-            f"cannot connect to {mask_dsn(conninfo)}: {_scrub(str(exc), conninfo)}"
+            f"cannot connect to {describe(params)}: {_scrub(str(exc), params)}"
         ) from None
+    try:
+        check_role(conn)
+    except psycopg.Error as exc:
+        _close(conn)
+        raise ProbeConnectionError(
+            f"connected to {describe(params)} but cannot check its role: {_scrub(str(exc), params)}"
+        ) from None
+    except BaseException:
+        _close(conn)
+        raise
+    return conn
 
 
 def _lost(conn: psycopg.Connection | None) -> bool:

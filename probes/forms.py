@@ -12,13 +12,15 @@ from .models import Environment
 class TargetForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="E.g. “production primary” or “staging”.")
     environment = forms.ChoiceField(choices=Environment.choices, initial=Environment.PRODUCTION)
-    # Never rendered back: a saved DSN is shown masked, and a new one is typed in whole.
+    # Never rendered back: a saved connection is shown as user@host:port/dbname, a new one typed in whole.
     dsn = forms.CharField(
         label="Connection string",
         max_length=2000,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
-        help_text="postgresql://probe_user:password@host:5432/dbname — use a read-only role granted "
-        "pg_monitor. It is encrypted at rest and never shown again.",
+        help_text="postgresql://readiness_probe:password@host:5432/dbname, or host=… port=… dbname=… "
+        "user=… password=… (also sslmode, and certificate files in the administrator's directory). Use a "
+        "login role that can only read (pg_monitor, pg_read_all_data); a superuser or a role that may "
+        "write is refused. The password is encrypted at rest and never shown again.",
     )
     params = forms.CharField(
         label="Probe settings (JSON)",
@@ -37,14 +39,14 @@ class TargetForm(forms.Form):
         "EVIDENCE_MAX_AGE_PROBE_RESULT_DAYS (7 days by default); a schedule keeps them fresh.",
     )
 
-    def __init__(self, *args, editing: bool = False, masked_dsn: str = "", **kwargs):
+    def __init__(self, *args, editing: bool = False, saved_connection: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         if editing:
             self.fields["dsn"].required = False
             self.fields["dsn"].label = "New connection string"
             self.fields["dsn"].help_text = (
-                f"Saved: {masked_dsn}. Leave empty to keep it; to change it, enter the whole connection "
-                "string again (the saved one is never shown)."
+                f"Saved: {saved_connection}. Leave empty to keep it; to change it, enter the whole "
+                "connection string again, password included (the saved password is never shown)."
             )
 
     def clean_params(self):

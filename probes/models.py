@@ -19,16 +19,23 @@ class Environment(models.TextChoices):
 class ProbeTarget(models.Model):
     """A PostgreSQL database of a system that probes connect to.
 
-    The DSN is stored only as a Fernet token (`probes.crypto`); pages, logs, exports and task arguments
-    see `dsn_masked` at most. Decrypt it with `probes.crypto.decrypt(target.dsn_encrypted)` where a
-    connection is made, and nowhere else.
+    The connection is kept as plain fields (host, port, database, user, sslmode, certificate files under
+    PROBE_SSL_DIR) and the password apart, only as a Fernet token (`probes.crypto`). Pages, API, audit
+    events, exports and logs show `connection` (user@host:port/dbname) at most; the password is
+    decrypted only by `probes.services.targets._conninfo`, where a connection is made.
     """
 
     system = models.ForeignKey("reviews.System", on_delete=models.CASCADE, related_name="probe_targets")
     name = models.CharField(max_length=120)
     environment = models.CharField(max_length=16, choices=Environment.choices, default=Environment.PRODUCTION)
-    dsn_encrypted = models.TextField(editable=False)
-    dsn_masked = models.CharField(max_length=500, editable=False)
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(default=5432)
+    dbname = models.CharField(max_length=63, blank=True)
+    db_user = models.CharField("user", max_length=63, blank=True)
+    sslmode = models.CharField(max_length=12, default="prefer")
+    # {sslcert|sslkey|sslrootcert|sslcrl|sslcrldir: a path relative to PROBE_SSL_DIR}
+    ssl_files = models.JSONField(default=dict, blank=True)
+    password_encrypted = models.TextField(blank=True, default="", editable=False)
     # Per-probe settings, {probe id: {parameter: value}}, over the probe's default thresholds.
     params = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
@@ -40,6 +47,8 @@ class ProbeTarget(models.Model):
     last_test_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_result = models.JSONField(default=dict, blank=True)
+    # When a "test connection" was asked for: pending while later than last_test_at (a worker tests it).
+    test_requested_at = models.DateTimeField(null=True, blank=True)
     # Run every probe of this target every so many hours (Celery beat, `probes.tasks.run_scheduled_probes`);
     # None: only when someone starts a run. Scheduled runs keep probe evidence fresh (7 days by default).
     schedule_hours = models.PositiveIntegerField(
@@ -59,7 +68,9 @@ class ProbeTarget(models.Model):
             models.CheckConstraint(
                 condition=Q(environment__in=Environment.values), name="probe_target_environment_valid"
             ),
-            models.CheckConstraint(condition=~Q(dsn_encrypted=""), name="probe_target_dsn_required"),
+            models.CheckConstraint(
+                condition=Q(port__gte=1) & Q(port__lte=65535), name="probe_target_port_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -67,6 +78,18 @@ class ProbeTarget(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("probe_target_detail", args=[self.pk])
+
+    @property
+    def test_pending(self) -> bool:
+        return self.test_requested_at is not None and (
+            self.last_test_at is None or self.last_test_at < self.test_requested_at
+        )
+
+    @property
+    def connection(self) -> str:
+        """What may be shown of the connection: user@host:port/dbname."""
+        user = f"{self.db_user}@" if self.db_user else ""
+        return f"{user}{self.host}:{self.port}/{self.dbname}"
 
 
 class InvariantCheck(models.Model):

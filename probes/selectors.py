@@ -33,15 +33,15 @@ def targets_with_latest_run(system: System, review: Review | None = None) -> Que
 
 def panel_context(user, system: System, review: Review | None = None) -> dict:
     """What the probes panel of a system page or review page shows: one query."""
-    from .services import can_manage_probes
+    from .services import can_manage_targets, can_run_probes
 
-    can_manage = can_manage_probes(user, system)
+    can_manage = can_manage_targets(user, system)
     return {
         "system": system,
         "review": review,
         "targets": list(targets_with_latest_run(system, review)),
         "can_manage": can_manage,
-        "can_run": can_manage and (review is None or not review.is_frozen),
+        "can_run": can_run_probes(user, system) and (review is None or not review.is_frozen),
     }
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the probe engine. They take ids, never DSNs or objects; the work is in services."""
+"""Celery tasks of the probe engine. They take ids, never passwords or objects; the work is in services."""
 
 from celery import shared_task
 
@@ -12,6 +12,18 @@ def run_probe_run(run_id: int) -> str:
     """Run one probe run. Idempotent: it claims the run atomically and stores each result once, so a
     redelivered message (acks_late) does nothing twice."""
     return services.execute_run(run_id)
+
+
+@shared_task(ignore_result=True)
+def test_target_connection(target_id: int) -> bool | None:
+    """The "test connection" of a target, asked for on its page: connect, verify the role, store the
+    result on the target (the page polls until it is there). Harmless to repeat."""
+    from .models import ProbeTarget
+
+    target = ProbeTarget.objects.select_related("system").filter(pk=target_id).first()
+    if target is None:
+        return None
+    return services.test_connection(target=target, actor=None)["ok"]
 
 
 @shared_task(ignore_result=True)

@@ -10,6 +10,11 @@ urlpatterns = [
     path("probes/targets/<int:target_id>/", views.target_detail, name="probe_target_detail"),
     path("probes/targets/<int:target_id>/edit/", views.target_edit, name="probe_target_edit"),
     path("probes/targets/<int:target_id>/test/", views.target_test, name="probe_target_test"),
+    path(
+        "probes/targets/<int:target_id>/test/status/",
+        views.target_test_status,
+        name="probe_target_test_status",
+    ),
     path("probes/targets/<int:target_id>/checks/new/", views.invariant_create, name="invariant_create"),
     path("probes/targets/<int:target_id>/runs/new/", views.run_start, name="probe_run_start"),
     path("probes/reviews/<int:review_id>/panel/", views.review_panel, name="probe_review_panel"),

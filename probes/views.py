@@ -27,11 +27,15 @@ from .models import InvariantCheck, ProbeRun, ProbeTarget
 HTMX_STOP_POLLING = 286
 
 
-def _get_target_for_user(request: HttpRequest, target_id: int, *, write: bool = False) -> ProbeTarget:
+def _get_target_for_user(request: HttpRequest, target_id: int, *, need: str = "") -> ProbeTarget:
+    """`need`: "manage" (edit it, its checks: architects and leads) or "run" (runs and connection tests:
+    any non-auditor member)."""
     target = get_object_or_404(ProbeTarget.objects.select_related("system__team"), pk=target_id)
     if not policy.can_view_system(request.user, target.system):
         raise Http404
-    if write and not services.can_manage_probes(request.user, target.system):
+    if need == "manage" and not services.can_manage_targets(request.user, target.system):
+        raise PermissionDenied
+    if need == "run" and not services.can_run_probes(request.user, target.system):
         raise PermissionDenied
     return target
 
@@ -40,7 +44,7 @@ def _get_check_for_user(request: HttpRequest, check_id: int) -> InvariantCheck:
     check = get_object_or_404(InvariantCheck.objects.select_related("target__system__team"), pk=check_id)
     if not policy.can_view_system(request.user, check.target.system):
         raise Http404
-    if not services.can_manage_probes(request.user, check.target.system):
+    if not services.can_manage_targets(request.user, check.target.system):
         raise PermissionDenied
     return check
 
@@ -71,7 +75,7 @@ def target_list(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "system": system,
             "targets": selectors.targets_with_latest_run(system),
-            "can_manage": services.can_manage_probes(request.user, system),
+            "can_manage": services.can_manage_targets(request.user, system),
         },
     )
 
@@ -80,7 +84,7 @@ def target_list(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def target_create(request: HttpRequest, slug: str) -> HttpResponse:
     system = _get_system_for_user(request, slug)
-    if not services.can_manage_probes(request.user, system):
+    if not services.can_manage_targets(request.user, system):
         raise PermissionDenied
     form = TargetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -98,14 +102,14 @@ def target_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def target_edit(request: HttpRequest, target_id: int) -> HttpResponse:
-    target = _get_target_for_user(request, target_id, write=True)
+    target = _get_target_for_user(request, target_id, need="manage")
     initial = {
         "name": target.name,
         "environment": target.environment,
         "params": json.dumps(target.params, indent=2) if target.params else "",
         "schedule_hours": target.schedule_hours,
     }
-    form = TargetForm(request.POST or None, initial=initial, editing=True, masked_dsn=target.dsn_masked)
+    form = TargetForm(request.POST or None, initial=initial, editing=True, saved_connection=target.connection)
     if request.method == "POST" and form.is_valid():
         saved = _apply(
             form, lambda: services.update_target(target=target, actor=request.user, **form.cleaned_data)
@@ -124,7 +128,8 @@ def target_edit(request: HttpRequest, target_id: int) -> HttpResponse:
 @require_GET
 def target_detail(request: HttpRequest, target_id: int) -> HttpResponse:
     target = _get_target_for_user(request, target_id)
-    can_manage = services.can_manage_probes(request.user, target.system)
+    can_manage = services.can_manage_targets(request.user, target.system)
+    can_run = services.can_run_probes(request.user, target.system)
     open_reviews = Review.objects.filter(system=target.system).exclude(state=ReviewState.DECIDED)
     return render(
         request,
@@ -134,8 +139,9 @@ def target_detail(request: HttpRequest, target_id: int) -> HttpResponse:
             "system": target.system,
             "checks": target.invariant_checks.all(),
             "runs": selectors.recent_runs(target),
-            "open_reviews": open_reviews if can_manage else [],
+            "open_reviews": open_reviews if can_run else [],
             "can_manage": can_manage,
+            "can_run": can_run,
             "test": target.last_test_result if target.last_test_at else None,
         },
     )
@@ -144,18 +150,31 @@ def target_detail(request: HttpRequest, target_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def target_test(request: HttpRequest, target_id: int) -> HttpResponse:
-    target = _get_target_for_user(request, target_id, write=True)
-    try:
-        result = services.test_connection(target=target, actor=request.user)
-    except ValidationError as err:
-        result = {"ok": False, "error": " ".join(err.messages), "detail": "", "hint": ""}
+    """Ask a worker to test the connection; the page shows it pending and polls until the result is in."""
+    target = _get_target_for_user(request, target_id, need="run")
+    target = services.request_connection_test(target=target, actor=request.user)
     if request.htmx:
-        return render(request, "probes/_connection_test.html", {"target": target, "test": result})
-    if result["ok"]:
-        messages.success(request, f"Connected: {result.get('server_version', '')}")
-    else:
-        messages.error(request, f"{result['error']} {result.get('detail', '')}")
+        return _connection_test(request, target)
+    messages.info(request, "Testing the connection; the result appears here when the worker has it.")
     return redirect(target)
+
+
+def _connection_test(request: HttpRequest, target: ProbeTarget) -> HttpResponse:
+    return render(
+        request,
+        "probes/_connection_test.html",
+        {"target": target, "test": target.last_test_result if target.last_test_at else None},
+        status=200 if target.test_pending else HTMX_STOP_POLLING,
+    )
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def target_test_status(request: HttpRequest, target_id: int) -> HttpResponse:
+    """The connection box of a target, polled by htmx while a test is pending."""
+    target = _get_target_for_user(request, target_id)
+    return _connection_test(request, target)
 
 
 @login_required
@@ -172,7 +191,7 @@ def review_panel(request: HttpRequest, review_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def invariant_create(request: HttpRequest, target_id: int) -> HttpResponse:
-    target = _get_target_for_user(request, target_id, write=True)
+    target = _get_target_for_user(request, target_id, need="manage")
     form = InvariantCheckForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         check = _apply(
@@ -202,7 +221,7 @@ def invariant_delete(request: HttpRequest, check_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_start(request: HttpRequest, target_id: int) -> HttpResponse:
-    target = _get_target_for_user(request, target_id, write=True)
+    target = _get_target_for_user(request, target_id, need="run")
     review = None
     if review_id := request.POST.get("review"):
         if not str(review_id).isdigit():
@@ -280,7 +299,7 @@ def meeting_panel(request: HttpRequest, review_id: int) -> HttpResponse:
 @require_POST
 def meeting_run(request: HttpRequest, review_id: int, target_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id, write=True)
-    target = _get_target_for_user(request, target_id, write=True)
+    target = _get_target_for_user(request, target_id, need="run")
     if target.system_id != review.system_id:
         raise Http404
     try:

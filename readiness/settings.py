@@ -4,11 +4,18 @@ With nothing set, the embedded default runs: an SQLite file under var/ and Celer
 Set DATABASE_URL and CELERY_BROKER_URL for PostgreSQL and Redis.
 """
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_days, env_int, env_list, env_str, parse_database_url
+
+# libpq reads PG* variables (PGPASSWORD, PGOPTIONS, PGSERVICE, PGSSLCERT, ...) for every parameter a
+# connection leaves unset: a probe connection must never pick up the worker's own credentials, so they are
+# removed from this process at start. The app's own database is configured only by DATABASE_URL.
+for _name in [n for n in os.environ if n.startswith("PG")]:
+    del os.environ[_name]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("READINESS_VAR_DIR", str(BASE_DIR / "var")))
@@ -215,6 +222,21 @@ PROBE_LOCK_TIMEOUT_MS = env_int("PROBE_LOCK_TIMEOUT_MS", 1000)
 PROBE_CONNECT_TIMEOUT_S = env_int("PROBE_CONNECT_TIMEOUT_S", 5)
 PROBE_RUN_DEADLINE_S = env_int("PROBE_RUN_DEADLINE_S", 600)
 PROBE_RUN_MAX_ATTEMPTS = env_int("PROBE_RUN_MAX_ATTEMPTS", 3)
+# Where probe targets may connect (checked after DNS, at every connect): host names, IP addresses and
+# CIDR ranges, each with an optional :port, e.g. "db1.internal:5432,10.20.0.0/16". Empty allows nothing.
+# Loopback, link-local, unix sockets and the app's own database server need an explicit IP/CIDR entry.
+PROBE_ALLOWED_HOSTS = env_list("PROBE_ALLOWED_HOSTS", [])
+# libpq's require_auth for probe connections (libpq 16+): a server that lets the probe in without a
+# password (trust) or as the worker's OS user (peer) is refused. Empty turns the check off.
+PROBE_REQUIRE_AUTH = env_str("PROBE_REQUIRE_AUTH", "scram-sha-256,md5,password")
+# The only directory probe targets may name client certificate, key, root certificate and CRL files in
+# (sslcert, sslkey, sslrootcert, sslcrl); unset refuses every file parameter.
+PROBE_SSL_DIR = env_str("PROBE_SSL_DIR", "")
+# TCP keepalives and tcp_user_timeout: a probe notices a dead target within ~30 s, not hours.
+PROBE_KEEPALIVES_IDLE_S = env_int("PROBE_KEEPALIVES_IDLE_S", 10)
+PROBE_KEEPALIVES_INTERVAL_S = env_int("PROBE_KEEPALIVES_INTERVAL_S", 5)
+PROBE_KEEPALIVES_COUNT = env_int("PROBE_KEEPALIVES_COUNT", 3)
+PROBE_TCP_USER_TIMEOUT_MS = env_int("PROBE_TCP_USER_TIMEOUT_MS", 30000)
 
 # Evidence goes stale: the maximum age in days of each kind of evidence ("never": it does not expire).
 # A score of 2 or 3 supported only by stale evidence counts as if it had no evidence (seed §4).

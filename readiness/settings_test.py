@@ -19,3 +19,8 @@ SECURE_SSL_REDIRECT = False  # the test client and live_server speak plain HTTP
 STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
+# The probe tests connect to planted databases on the local server (trust auth): allow it (and port 1,
+# where nothing listens), and turn off
+# require_auth (tests/probes/test_attacks_connection.py turns both back to show the refusals).
+PROBE_ALLOWED_HOSTS = ["127.0.0.1:5432", "127.0.0.1:1"]  # port 1: a host that refuses connections
+PROBE_REQUIRE_AUTH = ""

@@ -111,7 +111,7 @@ def target(system, architect):
 
 def test_a_scheduled_target_gets_a_run_for_the_open_review_once_per_interval(target, review, no_worker):
     unscheduled = ProbeTarget.objects.create(
-        system=target.system, name="replica", dsn_encrypted="x", dsn_masked="x", schedule_hours=None
+        system=target.system, name="replica", host="127.0.0.1", port=1, schedule_hours=None
     )
 
     counts = probe_tasks.run_scheduled_probes()

@@ -125,4 +125,5 @@ def test_a_targets_password_is_in_no_page_export_log_event_or_task_argument(
     assert all(args == (run.pk,) and not kwargs for args, kwargs in enqueued)
     assert_no_secret("the log", caplog.text)
     target.refresh_from_db()
-    assert_no_secret("the masked DSN", target.dsn_masked)
+    assert_no_secret("the connection shown", target.connection)
+    assert_no_secret("the plain connection fields", repr(target.ssl_files) + target.host + target.db_user)

@@ -18,11 +18,13 @@ from .runs import (  # noqa: F401
 from .schedules import ScheduledStart, due_targets, start_due_runs  # noqa: F401
 from .targets import (  # noqa: F401
     add_invariant_check,
-    can_manage_probes,
+    can_manage_targets,
+    can_run_probes,
     check_params,
     create_target,
     delete_invariant_check,
     describe_connection_error,
+    request_connection_test,
     scrub,
     test_connection,
     update_target,

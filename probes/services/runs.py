@@ -26,7 +26,7 @@ from .. import registry
 from ..models import ACTIVE_STATES, ProbeResult, ProbeRun, ProbeTarget, RunState
 from ..registry import Result, Status
 from .findings import apply_run_to_review
-from .targets import _conninfo, can_manage_probes, describe_connection_error, scrub
+from .targets import _conninfo, can_run_probes, describe_connection_error, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def max_attempts() -> int:
 def _enqueue(run_id: int) -> None:
     from ..tasks import run_probe_run
 
-    # The task gets the run's id, nothing else: the DSN stays in the database, encrypted.
+    # The task gets the run's id, nothing else: the password stays in the database, encrypted.
     transaction.on_commit(lambda: run_probe_run.delay(run_id))
 
 
 @transaction.atomic
 def start_probe_run(*, target: ProbeTarget, actor, review: Review | None = None) -> ProbeRun:
     target = ProbeTarget.objects.select_related("system").get(pk=target.pk)
-    _require(can_manage_probes(actor, target.system), "Only members of the system's team may run probes.")
+    _require(can_run_probes(actor, target.system), "Only members of the system's team may run probes.")
     return _queue_run(target, review=review, actor=actor, action="probe_run.start")
 
 
@@ -324,8 +324,8 @@ def _execute(run_id: int, token: uuid.UUID) -> str:
             if not reported(check.probe_id):
                 return "lost claim"
     except engine.ProbeConnectionError as exc:
-        info = describe_connection_error(str(exc), conninfo)
-        _fail(run_id, token, f"{info['error']} {info['detail']}".strip())
+        info = describe_connection_error(exc, conninfo)
+        _fail(run_id, token, "\n".join(v for v in (info["error"], info["detail"], info["hint"]) if v))
         return "failed"
     for probe_id in list(remaining):  # the engine gave no result for it: say so rather than leave a gap
         store_result(

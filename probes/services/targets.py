@@ -1,6 +1,7 @@
-"""Probe targets and their invariant checks: the DSN encrypted at rest, checked, masked, tested.
+"""Probe targets and their invariant checks: the connection checked and split, the password encrypted
+at rest, connection tests run by a worker.
 
-The DSN of a target is decrypted only by `_conninfo`, for the engine; it never leaves this package.
+The password of a target is decrypted only by `_conninfo`, for the engine; it never leaves this package.
 """
 
 from __future__ import annotations
@@ -19,70 +20,115 @@ from reviews.services import ServiceError, _require
 from .. import crypto, registry
 from ..models import Environment, InvariantCheck, ProbeTarget
 
-TARGET_FIELDS = ("system", "name", "environment", "dsn_masked", "params", "schedule_hours")
+TARGET_FIELDS = (
+    "system",
+    "name",
+    "environment",
+    "host",
+    "port",
+    "dbname",
+    "db_user",
+    "sslmode",
+    "params",
+    "schedule_hours",
+)
 MAX_SCHEDULE_HOURS = 8760
 INVARIANT_FIELDS = ("target", "name", "sql", "category", "severity", "row_cap")
 
 
-def can_manage_probes(user, system) -> bool:
-    """Register targets, test them, add checks and start runs: any non-auditor member of the team."""
+def can_manage_targets(user, system) -> bool:
+    """Register and edit targets, add and delete invariant checks: the team's architects and leads
+    (they decide where the worker connects and what SQL it runs)."""
+    return policy.role_in(user, system.team_id) in policy.CHAIR_ROLES
+
+
+def can_run_probes(user, system) -> bool:
+    """Start runs and connection tests of existing targets: any non-auditor member of the team."""
     return policy.role_in(user, system.team_id) in policy.EDITOR_ROLES
 
 
-# --- Connection strings
+# --- Connections
 
 
-def _check_dsn(dsn: str) -> str:
+def _check_dsn(dsn: str) -> dict[str, str]:
+    """The allow-listed parameters of a DSN typed by a person (URL or key=value, parsed by libpq), with
+    its host checked against PROBE_ALLOWED_HOSTS; a clear message naming what is wrong, never the input."""
+    from .. import engine
+
     dsn = dsn.strip()
     if not dsn:
         raise ServiceError({"dsn": "Give the connection string of the database to probe."})
     try:
-        parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        parts = None
-    if not parts or (parts.get("port") and not str(parts["port"]).isdigit()):
-        # The parser's message can quote the input, password included: say what is expected instead.
-        raise ServiceError(
-            {
-                "dsn": "This is not a PostgreSQL connection string. Use "
-                "postgresql://user:password@host:5432/dbname or host=… port=5432 dbname=… user=… password=…"
-            }
-        )
-    return dsn
+        params = engine.connection_params(dsn)
+        engine.check_host(params)
+        for key in engine.SSL_FILE_KEYS:
+            if params.get(key):
+                engine.ssl_path(key, params[key])
+    except engine.ProbeRefused as exc:
+        raise ServiceError({"dsn": f"{exc.headline} {exc.hint}".strip()}) from None
+    if not params.get("user"):
+        raise ServiceError({"dsn": "Give the user (role) the probes log in as."})
+    if not params.get("dbname"):
+        raise ServiceError({"dsn": "Give the database name."})
+    if len(params["dbname"]) > 63 or len(params["user"]) > 63 or len(params["host"]) > 255:
+        raise ServiceError({"dsn": "A database or user name has at most 63 characters, a host 255."})
+    return params
 
 
-def _mask(dsn: str) -> str:
+def _set_connection(target: ProbeTarget, params: dict[str, str]) -> None:
     from .. import engine
 
-    return engine.mask_dsn(dsn)[:500]
+    target.host = params["host"]
+    target.port = int(params.get("port") or 5432)
+    target.dbname = params["dbname"]
+    target.db_user = params["user"]
+    target.sslmode = params.get("sslmode") or "prefer"
+    target.ssl_files = {k: params[k] for k in engine.SSL_FILE_KEYS if params.get(k)}
+    target.password_encrypted = crypto.encrypt(params["password"]) if params.get("password") else ""
 
 
-def _conninfo(target: ProbeTarget) -> str:
-    try:
-        return crypto.decrypt(target.dsn_encrypted)
-    except crypto.InvalidToken:
-        raise ServiceError(
-            "The saved connection string cannot be decrypted with the configured PROBE_ENCRYPTION_KEYS "
-            "(was a key removed before `manage.py rotate_probe_secrets` ran?). Enter it again on the "
-            "target's edit page."
-        ) from None
+def _conninfo(target: ProbeTarget) -> dict[str, str]:
+    """The target's connection parameters, password decrypted, for the engine only."""
+    params = {
+        "host": target.host,
+        "port": str(target.port),
+        "dbname": target.dbname,
+        "user": target.db_user,
+        "sslmode": target.sslmode,
+        **{k: str(v) for k, v in (target.ssl_files or {}).items()},
+    }
+    if target.password_encrypted:
+        try:
+            params["password"] = crypto.decrypt(target.password_encrypted)
+        except crypto.InvalidToken:
+            raise ServiceError(
+                "The saved password cannot be decrypted with the configured PROBE_ENCRYPTION_KEYS "
+                "(was a key removed before `manage.py rotate_probe_secrets` ran?). Enter the connection "
+                "again on the target's edit page."
+            ) from None
+    return {k: v for k, v in params.items() if v}
 
 
-def scrub(text: str, conninfo: str | None) -> str:
-    """Remove the password of `conninfo` from a message, whatever quoted it."""
+def scrub(text: str, conninfo: Any) -> str:
+    """Remove the password of `conninfo` (parameters or a DSN) from a message, whatever quoted it."""
+    from .. import engine
+
     if not conninfo or not text:
         return text
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(conninfo).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        text = text.replace(str(password), "********")
-    return text.replace(conninfo, "(connection string)")
+    for secret in sorted(set(engine._secrets(conninfo)), key=len, reverse=True):
+        text = text.replace(secret, "********")
+    if isinstance(conninfo, str):
+        text = text.replace(conninfo, "(connection string)")
+    return text
 
 
-def describe_connection_error(message: str, conninfo: str | None = None) -> dict[str, str]:
-    """A headline a person can act on, the server's own words (without secrets), and a hint."""
+def describe_connection_error(message: Any, conninfo: Any = None) -> dict[str, str]:
+    """A headline a person can act on, the server's own words (without secrets), and a hint. A refusal
+    of the engine (host or parameter not allowed, a role that may do more than read) says so itself."""
+    from .. import engine
+
+    if isinstance(message, engine.ProbeRefused):
+        return {"error": message.headline, "detail": scrub(str(message), conninfo), "hint": message.hint}
     detail = scrub(str(message), conninfo).strip()
     low = detail.lower()
     if "authentication failed" in low or re.search(r'role "[^"]*" does not exist', low):
@@ -195,6 +241,13 @@ def _check_schedule(hours: int | None) -> int | None:
     return hours
 
 
+def _enqueue_test(target_id: int) -> None:
+    from ..tasks import test_target_connection
+
+    # The task gets the target's id, nothing else: the password stays in the database, encrypted.
+    transaction.on_commit(lambda: test_target_connection.delay(target_id))
+
+
 @transaction.atomic
 def create_target(
     *,
@@ -206,24 +259,30 @@ def create_target(
     params: Any = None,
     schedule_hours: int | None = None,
 ) -> ProbeTarget:
-    _require(can_manage_probes(actor, system), "Only members of the system's team may add probe targets.")
+    """Register a target; a worker then tests its connection and verifies its role (the page shows it)."""
+    _require(
+        can_manage_targets(actor, system),
+        "Only architects and leads of the system's team may add probe targets.",
+    )
     name = _check_target(system, name, environment)
-    dsn = _check_dsn(dsn)
+    connection = _check_dsn(dsn)
     params = check_params(params)
     schedule_hours = _check_schedule(schedule_hours)
-    target = ProbeTarget.objects.create(
+    target = ProbeTarget(
         system=system,
         name=name,
         environment=environment,
-        dsn_encrypted=crypto.encrypt(dsn),
-        dsn_masked=_mask(dsn),
         params=params,
         schedule_hours=schedule_hours,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        test_requested_at=timezone.now(),
     )
+    _set_connection(target, connection)
+    target.save()
     audit.record(
         actor=actor, action="probe_target.create", obj=target, after=audit.snapshot(target, TARGET_FIELDS)
     )
+    _enqueue_test(target.pk)
     return target
 
 
@@ -238,20 +297,24 @@ def update_target(
     dsn: str = "",
     schedule_hours: int | None = None,
 ) -> ProbeTarget:
-    """An empty `dsn` keeps the saved one; a new one must be given whole (the old one is never shown)."""
+    """An empty `dsn` keeps the saved connection; a new one must be given whole, password included (the
+    old password is never shown), and is tested again by a worker."""
     target = ProbeTarget.objects.select_for_update().select_related("system").get(pk=target.pk)
-    _require(can_manage_probes(actor, target.system), "Only members of the system's team may edit targets.")
+    _require(
+        can_manage_targets(actor, target.system),
+        "Only architects and leads of the system's team may edit probe targets.",
+    )
     name = _check_target(target.system, name, environment, exclude_pk=target.pk)
+    connection = _check_dsn(dsn) if dsn.strip() else None
     params = check_params(params)
     schedule_hours = _check_schedule(schedule_hours)
     before = audit.snapshot(target, TARGET_FIELDS)
     target.name, target.environment, target.params = name, environment, params
     target.schedule_hours = schedule_hours
-    if dsn.strip():
-        dsn = _check_dsn(dsn)
-        target.dsn_encrypted = crypto.encrypt(dsn)
-        target.dsn_masked = _mask(dsn)
+    if connection is not None:
+        _set_connection(target, connection)
         target.last_test_at, target.last_test_ok, target.last_test_result = None, None, {}
+        target.test_requested_at = timezone.now()
     target.updated_at = timezone.now()
     target.save()
     audit.record(
@@ -259,24 +322,46 @@ def update_target(
         action="probe_target.update",
         obj=target,
         before=before,
-        after={**audit.snapshot(target, TARGET_FIELDS), "dsn_changed": bool(dsn.strip())},
+        after={**audit.snapshot(target, TARGET_FIELDS), "connection_changed": connection is not None},
     )
+    if connection is not None:
+        _enqueue_test(target.pk)
     return target
 
 
-def test_connection(*, target: ProbeTarget, actor) -> dict[str, Any]:
-    """Connect as the probes would and report the server version, the role's privileges and the
-    extensions; or a clear error. Stored on the target as its last test."""
-    _require(can_manage_probes(actor, target.system), "Only members of the system's team may test targets.")
+@transaction.atomic
+def request_connection_test(*, target: ProbeTarget, actor) -> ProbeTarget:
+    """Ask a worker to test the connection (the page polls until the result is there): a web request
+    never waits for a slow or silent target."""
+    target = ProbeTarget.objects.select_for_update().select_related("system").get(pk=target.pk)
+    _require(can_run_probes(actor, target.system), "Only members of the system's team may test targets.")
+    target.test_requested_at = timezone.now()
+    target.save(update_fields=["test_requested_at"])
+    audit.record(actor=actor, action="probe_target.test_request", obj=target)
+    _enqueue_test(target.pk)
+    return target
+
+
+def test_connection(*, target: ProbeTarget, actor=None) -> dict[str, Any]:
+    """Connect as the probes would (host allowed, role verified) and report the server version, the
+    role's privileges and the extensions; or a clear error. Stored on the target as its last test.
+    Called by the worker (`probes.tasks.test_target_connection`, no actor) and by tests."""
+    if actor is not None:
+        _require(can_run_probes(actor, target.system), "Only members of the system's team may test targets.")
     from .. import engine
 
-    conninfo = _conninfo(target)
-    try:  # no transaction held while the network is slow
-        result = {"ok": True, **engine.server_info(conninfo)}  # JSON-safe already
-    except engine.ProbeConnectionError as exc:
-        result = {"ok": False, **describe_connection_error(str(exc), conninfo)}
-    except psycopg.Error as exc:
-        result = {"ok": False, **describe_connection_error(str(exc), conninfo)}
+    try:
+        conninfo: Any = _conninfo(target)
+    except ServiceError as exc:
+        conninfo = None
+        result = {"ok": False, "error": " ".join(exc.messages), "detail": "", "hint": ""}
+    if conninfo is not None:
+        try:  # no transaction held while the network is slow
+            result = {"ok": True, **engine.server_info(conninfo)}  # JSON-safe already
+        except engine.ProbeConnectionError as exc:
+            result = {"ok": False, **describe_connection_error(exc, conninfo)}
+        except psycopg.Error as exc:
+            result = {"ok": False, **describe_connection_error(str(exc), conninfo)}
     now = timezone.now()
     with transaction.atomic():
         ProbeTarget.objects.filter(pk=target.pk).update(
@@ -311,7 +396,10 @@ def add_invariant_check(
     from .. import engine
 
     target = ProbeTarget.objects.select_for_update().select_related("system").get(pk=target.pk)
-    _require(can_manage_probes(actor, target.system), "Only members of the system's team may add checks.")
+    _require(
+        can_manage_targets(actor, target.system),
+        "Only architects and leads of the system's team may add invariant checks.",
+    )
     name = name.strip()
     errors: dict[str, str] = {}
     if not name:
@@ -348,7 +436,10 @@ def add_invariant_check(
 @transaction.atomic
 def delete_invariant_check(*, check: InvariantCheck, actor) -> None:
     check = InvariantCheck.objects.select_for_update().select_related("target__system").get(pk=check.pk)
-    _require(can_manage_probes(actor, check.target.system), "Only members of the system's team may do this.")
+    _require(
+        can_manage_targets(actor, check.target.system),
+        "Only architects and leads of the system's team may delete invariant checks.",
+    )
     audit.record(
         actor=actor, action="invariant.delete", obj=check, before=audit.snapshot(check, INVARIANT_FIELDS)
     )

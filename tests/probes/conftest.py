@@ -3,6 +3,9 @@ real concurrent sessions (a deadlock, a long idle transaction, a session blocked
 
 Everything is created on the real PostgreSQL at 127.0.0.1:5432 (trust auth, superuser postgres) under
 unique names and dropped at the end of the session. These tests do not use Django's test database.
+
+Probes connect as PROBE_USER, a least-privilege role (login, password, pg_monitor, pg_read_all_data),
+as the engine requires; the superuser and the planted application roles are refused as probe roles.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from probes.registry import Result
 HOST = os.environ.get("PROBE_TEST_HOST", "127.0.0.1")
 PORT = int(os.environ.get("PROBE_TEST_PORT", "5432"))
 ADMIN_USER = os.environ.get("PROBE_TEST_ADMIN", "postgres")
+# One per test process: helpers and CI jobs share the server.
+PROBE_USER = f"rp_probe_{os.getpid()}"
+PROBE_PASSWORD = "Probe-Pw-5512-not-a-real-secret"
 
 # Time thresholds are lowered for the planted sessions, which are seconds old, not minutes; the clean
 # twin is probed with the same low thresholds to show it still passes.
@@ -52,10 +58,11 @@ class Env:
     clean_app: str  # clean: LOGIN, owns nothing, INSERT/SELECT on audit_log
     monitor: str  # LOGIN, member of pg_monitor, nothing else
     nologin: str  # NOLOGIN, to be refused at login
+    probe: str = PROBE_USER  # LOGIN, pg_monitor + pg_read_all_data: what the probes connect as
     pids: dict[str, int] = field(default_factory=dict)
 
-    def dsn(self, db: str, user: str = ADMIN_USER) -> str:
-        return dsn(db, user)
+    def dsn(self, db: str, user: str = PROBE_USER) -> str:
+        return dsn(db, user, PROBE_PASSWORD if user == PROBE_USER else None)
 
     @property
     def planted_params(self) -> dict[str, dict]:
@@ -227,8 +234,23 @@ def _wait_for(condition, what: str, timeout: float = 10.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def probe_role():
+    """The least-privilege role every probe test connects as (created once per test process)."""
+    with connect() as admin:
+        admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
+        create = sql.SQL("create role {} login password {}")
+        admin.execute(create.format(_ident(PROBE_USER), sql.Literal(PROBE_PASSWORD)))
+        admin.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(_ident(PROBE_USER)))
+    try:
+        yield PROBE_USER
+    finally:
+        with connect() as admin:
+            admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
+
+
 @pytest.fixture(scope="session")
-def env():
+def env(probe_role):
     suffix = f"{os.getpid()}_{secrets.token_hex(3)}"
     e = Env(
         suffix=suffix,
@@ -287,6 +309,14 @@ def env():
                     _ident(e.clean), _ident(setting), sql.Literal(value)
                 )
             )
+        for db in (e.planted, e.clean):  # what the README suggests for the pg_hba.conf probe
+            with connect(db) as conn:
+                _run_script(
+                    conn,
+                    "grant select on pg_hba_file_rules to {probe}; "
+                    "grant execute on function pg_hba_file_rules() to {probe}",
+                    probe=e.probe,
+                )
         with connect(e.planted) as conn:
             _run_script(conn, PLANTED_SQL, app=e.app)
         _plant_invalid_index(e.planted)

@@ -35,9 +35,9 @@ def add(target, actor, sql, name="entries balance", **kwargs):
         "",
     ],
 )
-def test_anything_but_one_select_is_refused_before_saving(target, member, sql):
+def test_anything_but_one_select_is_refused_before_saving(target, architect, sql):
     with pytest.raises(ServiceError) as err:
-        add(target, member, sql)
+        add(target, architect, sql)
     assert err.value.error_dict["sql"]
     assert not InvariantCheck.objects.exists()
 
@@ -50,17 +50,17 @@ def test_anything_but_one_select_is_refused_before_saving(target, member, sql):
         "WITH totals AS (SELECT sum(amount_minor) AS s FROM ledger_entry) SELECT s FROM totals WHERE s <> 0",
     ],
 )
-def test_a_select_or_with_query_is_accepted(target, member, sql):
-    check = add(target, member, sql)
+def test_a_select_or_with_query_is_accepted(target, architect, sql):
+    check = add(target, architect, sql)
     assert check.category == "data-model" and check.severity == Level.P1 and check.row_cap == 100
 
 
-def test_names_are_unique_per_target_and_settings_are_checked(target, member):
-    add(target, member, "SELECT 1 WHERE false")
+def test_names_are_unique_per_target_and_settings_are_checked(target, architect):
+    add(target, architect, "SELECT 1 WHERE false")
     with pytest.raises(ServiceError) as err:
         add(
             target,
-            member,
+            architect,
             "SELECT 1 WHERE false",
             name="Entries Balance",
             severity="P9",
@@ -70,8 +70,8 @@ def test_names_are_unique_per_target_and_settings_are_checked(target, member):
     assert set(err.value.error_dict) == {"name", "severity", "row_cap", "category"}
 
 
-def test_an_auditor_may_not_add_or_delete_checks(target, member, auditor):
-    check = add(target, member, "SELECT 1 WHERE false")
+def test_an_auditor_may_not_add_or_delete_checks(target, architect, auditor):
+    check = add(target, architect, "SELECT 1 WHERE false")
     with pytest.raises(PermissionDenied):
         add(target, auditor, "SELECT 1 WHERE false", name="other")
     with pytest.raises(PermissionDenied):
@@ -79,12 +79,12 @@ def test_an_auditor_may_not_add_or_delete_checks(target, member, auditor):
 
 
 def test_checks_run_after_the_probes_and_their_violations_are_the_evidence(
-    target, member, review, target_db, django_capture_on_commit_callbacks
+    target, architect, review, target_db, django_capture_on_commit_callbacks
 ):
-    passing = add(target, member, "SELECT id FROM ledger_entry WHERE id < 0", name="ids are positive")
+    passing = add(target, architect, "SELECT id FROM ledger_entry WHERE id < 0", name="ids are positive")
     broken = add(
         target,
-        member,
+        architect,
         "SELECT id, amount_minor FROM ledger_entry WHERE amount_minor < 0 ORDER BY id",
         name="no negative amounts",
         severity=Level.P0,
@@ -94,7 +94,7 @@ def test_checks_run_after_the_probes_and_their_violations_are_the_evidence(
         conn.execute("INSERT INTO ledger_entry VALUES (3, -5)")
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            run = services.start_probe_run(target=target, actor=member, review=review)
+            run = services.start_probe_run(target=target, actor=architect, review=review)
     finally:
         with admin_connect(target_db) as conn:
             conn.execute("DELETE FROM ledger_entry WHERE id = 3")
@@ -115,10 +115,10 @@ def test_checks_run_after_the_probes_and_their_violations_are_the_evidence(
     assert finding.title == "Invariant broken: no negative amounts"
 
 
-def test_a_failing_check_never_stops_the_run(target, member, django_capture_on_commit_callbacks):
-    add(target, member, "SELECT id FROM table_that_is_not_there", name="missing table")
+def test_a_failing_check_never_stops_the_run(target, architect, django_capture_on_commit_callbacks):
+    add(target, architect, "SELECT id FROM table_that_is_not_there", name="missing table")
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.start_probe_run(target=target, actor=member)
+        run = services.start_probe_run(target=target, actor=architect)
     run.refresh_from_db()
     assert run.state == RunState.DONE
     assert run.results.get(probe_id__startswith="invariant.").status == "error"

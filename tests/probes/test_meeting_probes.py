@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-def test_meeting_box_offers_a_run_per_target_and_says_how_to_add_one(client, member, review, make_target):
-    client.force_login(member)
+def test_meeting_box_offers_a_run_per_target_and_says_how_to_add_one(client, architect, review, make_target):
+    client.force_login(architect)
     empty = client.get(reverse("probe_meeting_panel", args=[review.pk]), **HX).content.decode()
     assert "No probe target" in empty and "Add one" in empty
     make_target(name="replica")

@@ -86,7 +86,7 @@ def test_skipped_probes_print_their_fix(env):
     [
         (
             ["--dsn", dsn("postgres", password="Hunter2-secret", port=1)],
-            "cannot connect to postgres://postgres:****@",
+            "cannot connect to postgres@127.0.0.1:1/postgres",
         ),
         (["--dsn", dsn("postgres"), "--only", "no.such-probe"], "unknown probe id(s): no.such-probe"),
         (["--dsn", dsn("postgres"), "--params", "{not json"], "--params is not valid JSON"),
@@ -103,7 +103,14 @@ def test_bad_arguments_and_connection_errors_exit_2(args, message):
 
 
 def test_the_real_process_exit_codes(env):
-    environment = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "readiness.settings"}
+    environment = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "readiness.settings",
+        # The production defaults allow no host and refuse a trust login: the test server is local, trust.
+        "PROBE_ALLOWED_HOSTS": "127.0.0.1:5432,127.0.0.1:1",
+        "PROBE_REQUIRE_AUTH": "",
+    }
 
     def manage(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

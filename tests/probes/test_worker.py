@@ -204,16 +204,16 @@ def _worker_process(queue: str, log: Path) -> subprocess.Popen:
 
 
 def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper_with_each_result_stored_once(
-    broker, target, member, tmp_path
+    broker, target, member, architect, tmp_path
 ):
     # A check that takes a few seconds gives a window in which the worker is surely mid-run.
     fast = services.add_invariant_check(
-        target=target, name="entries exist", actor=member, sql="SELECT id FROM ledger_entry WHERE id < 0"
+        target=target, name="entries exist", actor=architect, sql="SELECT id FROM ledger_entry WHERE id < 0"
     )
     slow = services.add_invariant_check(
         target=target,
         name="slow invariant",
-        actor=member,
+        actor=architect,
         sql="SELECT slept FROM (SELECT pg_sleep(3)::text AS slept) AS s WHERE slept = 'never'",
     )
     expected = plan(target)

@@ -108,8 +108,10 @@ def probe_run(review, actor):
     target = ProbeTarget.objects.create(
         system=review.system,
         name="ledger-prod",
-        dsn_encrypted="gAAAA-not-a-real-token",
-        dsn_masked="postgresql://probe:***@db.internal/ledger",
+        host="db.internal",
+        dbname="ledger",
+        db_user="probe",
+        password_encrypted="gAAAA-not-a-real-token",
     )
     now = timezone.now()
     run = ProbeRun.objects.create(
@@ -215,7 +217,7 @@ def test_the_record_holds_everything_the_seed_asks_of_a_decision(decided, archit
 
 def test_the_record_never_carries_a_probe_targets_connection_string(decided):
     text = services.canonical_json(decided.decision.record).decode()
-    assert "gAAAA" not in text and "postgresql://" not in text and "db.internal" not in text
+    assert "gAAAA" not in text and "probe@db.internal" not in text and "db.internal" not in text
 
 
 def test_the_record_is_plain_json_without_floats(decided):

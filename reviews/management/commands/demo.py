@@ -14,7 +14,7 @@ import psycopg
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -1032,8 +1032,11 @@ class Command(BaseCommand):
 
     PROBE_TARGET = "Local PostgreSQL (demo)"
 
-    def _local_postgres(self) -> str | None:
-        """The app's own database if it is PostgreSQL, else postgres@127.0.0.1:5432; None if none answers."""
+    PROBE_ROLE = "readiness_demo_probe"
+
+    def _admin_conninfo(self) -> str:
+        """How the demo reaches the local PostgreSQL to create its probe role: the app's own credentials
+        if the app runs on PostgreSQL, else postgres@127.0.0.1:5432. The target never uses these."""
         db = settings.DATABASES["default"]
         if db["ENGINE"] == "django.db.backends.postgresql":
             parts = {
@@ -1044,33 +1047,69 @@ class Command(BaseCommand):
                 "password": db.get("PASSWORD"),
                 "sslmode": (db.get("OPTIONS") or {}).get("sslmode"),
             }
-            dsn = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v})
-        else:
-            dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
+            return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v})
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    def _demo_probe_dsn(self) -> str | None:
+        """A least-privilege login role for the demo target (pg_monitor, pg_read_all_data), with a fresh
+        random password; None when no local PostgreSQL answers or the role cannot be made."""
+        import secrets
+
+        from psycopg import sql
+
+        admin = self._admin_conninfo()
+        password = secrets.token_urlsafe(24)
         try:
-            with psycopg.connect(dsn, connect_timeout=2):
-                return dsn
+            with psycopg.connect(admin, connect_timeout=2, autocommit=True) as conn:
+                role = sql.Identifier(self.PROBE_ROLE)
+                exists = conn.execute(
+                    "select 1 from pg_roles where rolname = %s", [self.PROBE_ROLE]
+                ).fetchone()
+                verb = "alter" if exists else "create"
+                conn.execute(
+                    sql.SQL(verb + " role {} login nosuperuser password {}").format(
+                        role, sql.Literal(password)
+                    )
+                )
+                conn.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(role))
+                info = conn.info
+                host, port = info.host, info.port
         except psycopg.Error:
             return None
+        if host.startswith("/"):
+            host = "127.0.0.1"
+        return psycopg.conninfo.make_conninfo(
+            host=host, port=str(port), dbname="postgres", user=self.PROBE_ROLE, password=password
+        )
 
     def _probe_target(self) -> None:
         payouts = System.objects.get(team=self.teams["payments"], name="Payouts")
         if ProbeTarget.objects.filter(system=payouts, name=self.PROBE_TARGET).exists():
             self.say(f"Probe target {self.PROBE_TARGET}: already present")
             return
-        dsn = self._local_postgres()
+        dsn = self._demo_probe_dsn()
         if dsn is None:
             self.say("Probe target: no local PostgreSQL answered; the Payouts page says how to add one")
             return
-        mia = self.users["mia"]
-        target = probe_services.create_target(
-            system=payouts, name=self.PROBE_TARGET, environment="development", dsn=dsn, actor=mia
-        )
+        linus, mia = self.users["linus"], self.users["mia"]
+        try:
+            target = probe_services.create_target(
+                system=payouts, name=self.PROBE_TARGET, environment="development", dsn=dsn, actor=linus
+            )
+        except ValidationError as err:
+            self.say(
+                "Probe target: not registered (set PROBE_ALLOWED_HOSTS=127.0.0.1:5432 to let the demo "
+                f"probe the local PostgreSQL): {' '.join(err.messages)}"
+            )
+            return
         review = Review.objects.filter(system=payouts).exclude(state="decided").order_by("-created_at")[:1]
         review = review[0] if review else None
         run = probe_services.start_probe_run(target=target, review=review, actor=mia)
         # Runs when the demo's transaction commits: in-process on the quick start, else on a worker.
-        self.say(f"Probe target {self.PROBE_TARGET}: created; probe run #{run.pk} started")
+        self.say(
+            f"Probe target {self.PROBE_TARGET}: created as role {self.PROBE_ROLE}; "
+            f"probe run #{run.pk} started"
+        )
 
     # --- Output
 
