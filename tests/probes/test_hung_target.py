@@ -153,8 +153,12 @@ def _reset_connections_cache():
 
 
 @pytest.fixture
-def queues(settings):
-    """This test's own queues, routed as settings route the real ones, on Redis database 13."""
+def queues(settings, monkeypatch):
+    """This test's own queues, routed as settings route the real ones, on Redis database 13; and the
+    workers' time limits, which travel in the task message (the publisher's task sets them)."""
+    task = tasks.run_probe_run._get_current_object()
+    monkeypatch.setattr(task, "soft_time_limit", DEADLINE_S + INTERRUPT_S)
+    monkeypatch.setattr(task, "time_limit", DEADLINE_S + INTERRUPT_S + KILL_S)
     suffix = uuid.uuid4().hex[:10]
     names = {"probes": f"readiness-hang-probes-{suffix}", "default": f"readiness-hang-default-{suffix}"}
     keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
