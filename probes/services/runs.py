@@ -246,11 +246,11 @@ class _Clock:
         if silent > per_probe_s():  # longer than any probe of a target that answers can take
             return (
                 f"The target stopped answering; the run was stopped after {ran:.0f} s (no answer for the "
-                f"last {silent:.0f} s; a run may take {settings.PROBE_RUN_DEADLINE_S} s). "
+                f"last {silent:.0f} s; the time limit of a run is {settings.PROBE_RUN_DEADLINE_S} s). "
                 f"{kept} when the target answers again."
             )
         return (
-            f"The run was stopped after {ran:.0f} s: it may take {settings.PROBE_RUN_DEADLINE_S} s and "
+            f"The run was stopped after {ran:.0f} s, its time limit being {settings.PROBE_RUN_DEADLINE_S} s: "
             f"the target answers too slowly to finish in time. {kept}."
         )
 

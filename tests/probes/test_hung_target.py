@@ -22,11 +22,13 @@ import kombu.pools
 import pytest
 import redis
 import yaml
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 from django.db import connection
 
-from probes import registry, services, tasks
+from probes import engine, registry, services, tasks
 from probes.models import ProbeRun, RunState
+from probes.registry import Result, Status
 from readiness.celery import app
 from schedules.models import ScheduleRun, ScheduleRunState
 
@@ -141,6 +143,38 @@ def test_a_run_stops_at_its_deadline_between_probes_keeping_what_it_stored(
     stored = set(run.results.values_list("probe_id", flat=True))
     assert stored == {p.id for p in registry.all_probes()}  # everything before the slow check
     assert slow.probe_id not in stored  # its late answer is not stored
+
+
+@pytest.mark.django_db
+def test_a_probe_interrupted_by_the_soft_time_limit_fails_the_run_with_the_reason(
+    settings, monkeypatch, system, member, target_db
+):
+    settings.PROBE_STATEMENT_TIMEOUT_MS, settings.PROBE_CONNECT_TIMEOUT_S = 100, 0
+    target = register_target(
+        system, member, name="stops answering", port=int(server()["port"]), dbname=target_db
+    )
+    first, second, *_ = registry.all_probes()
+    closed = []
+
+    def stops_answering(conninfo, **kwargs):
+        try:
+            for probe in (first, second):
+                yield Result(probe.id, probe.category, probe.severity, Status.PASS, summary="fine")
+            time.sleep(0.3)  # longer than a probe of a target that answers may take
+            raise SoftTimeLimitExceeded()  # as the worker raises it in the waiting probe
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(engine, "iter_probes", stops_answering)
+    run = ProbeRun.objects.create(target=target, started_by=member)
+
+    assert services.execute_run(run.pk) == "failed"
+
+    run.refresh_from_db()
+    assert run.state == RunState.FAILED and run.claim_token is None
+    assert run.error.startswith("The target stopped answering; the run was stopped after 0 s")
+    assert set(run.results.values_list("probe_id", flat=True)) == {first.id, second.id}
+    assert closed == [True]
 
 
 # --- The end-to-end run through real workers
