@@ -439,16 +439,26 @@ def _finish(run_id: int, token: uuid.UUID) -> str:
 # --- The sweeper
 
 
+def worker_stops_it_within() -> timedelta:
+    """A RUNNING run past its deadline is its worker's to stop (the run fails with the reason) until the
+    task's hard time limit has passed as well; only then may the sweeper take it over."""
+    hard = getattr(settings, "PROBE_RUN_TIME_LIMIT_S", settings.PROBE_RUN_DEADLINE_S)
+    return timedelta(seconds=max(0, hard - settings.PROBE_RUN_DEADLINE_S))
+
+
 def _stale(now: datetime) -> Q:
+    overdue = now - worker_stops_it_within()
     return Q(state=RunState.QUEUED, deadline__lt=now) | Q(state=RunState.RUNNING) & (
-        Q(deadline__lt=now) | Q(heartbeat_at__lt=now - heartbeat_stale_after()) | Q(heartbeat_at__isnull=True)
+        Q(deadline__lt=overdue)
+        | Q(heartbeat_at__lt=now - heartbeat_stale_after())
+        | Q(heartbeat_at__isnull=True)
     )
 
 
 def _stale_reason(run: ProbeRun, now: datetime) -> str:
     if run.state == RunState.QUEUED:
         return "no worker started it before its deadline (is a worker running, and the broker reachable?)"
-    if run.deadline and run.deadline < now:
+    if run.deadline and run.deadline < now - worker_stops_it_within():
         return f"it ran past its deadline of {settings.PROBE_RUN_DEADLINE_S} s"
     where = f" during {run.current_probe}" if run.current_probe else ""
     return f"its worker stopped reporting progress{where} (killed, or lost its connection)"

@@ -25,6 +25,7 @@ import yaml
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import timezone
 
 from probes import engine, registry, services, tasks
 from probes.models import ProbeRun, RunState
@@ -178,6 +179,27 @@ def test_a_probe_interrupted_by_the_soft_time_limit_fails_the_run_with_the_reaso
     assert closed == [True]
 
 
+@pytest.mark.django_db
+def test_the_sweeper_leaves_a_running_run_past_its_deadline_to_its_worker_until_the_hard_limit(
+    system, member, target_db
+):
+    target = register_target(system, member, name="slow", port=int(server()["port"]), dbname=target_db)
+    now = timezone.now()
+    run = ProbeRun.objects.create(
+        target=target, started_by=member, state=RunState.RUNNING, heartbeat_at=now, deadline=now
+    )
+    attempts = run.attempts
+    grace = services.worker_stops_it_within()
+    assert grace == timedelta(
+        seconds=django_settings.PROBE_RUN_TIME_LIMIT_S - django_settings.PROBE_RUN_DEADLINE_S
+    )
+    # Its worker fails it itself within the time limits: no second worker on the same target meanwhile.
+    assert services.sweep_stale_runs(now=now + grace - timedelta(seconds=1)) == {"requeued": 0, "failed": 0}
+    assert services.sweep_stale_runs(now=now + grace + timedelta(seconds=1)) == {"requeued": 1, "failed": 0}
+    run.refresh_from_db()
+    assert run.state == RunState.QUEUED and run.attempts == attempts + 1
+
+
 # --- The end-to-end run through real workers
 
 
@@ -194,6 +216,7 @@ def queues(settings, monkeypatch):
     task = tasks.run_probe_run._get_current_object()
     monkeypatch.setattr(task, "soft_time_limit", DEADLINE_S + INTERRUPT_S)
     monkeypatch.setattr(task, "time_limit", DEADLINE_S + INTERRUPT_S + KILL_S)
+    monkeypatch.setattr(task, "_exec_options", None)  # Celery caches them at the first publish
     suffix = uuid.uuid4().hex[:10]
     names = {"probes": f"readiness-hang-probes-{suffix}", "default": f"readiness-hang-default-{suffix}"}
     keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
