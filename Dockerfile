@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Readiness: Django app served by gunicorn; the same image runs the Celery worker and beat.
+# Readiness: Django app served by gunicorn; the same image runs the Celery workers and beat.
 FROM python:3.11-slim-bookworm
 
 # PYTHONPATH: import the project from the source tree in /app (templates/ and static/ live

@@ -1,13 +1,23 @@
 """Celery tasks of the probe engine. They take ids, never passwords or objects; the work is in services."""
 
 from celery import shared_task
+from django.conf import settings
 
 from schedules.recording import Report, run_recorded
 
 from . import services
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # Routed to PROBE_QUEUE (CELERY_TASK_ROUTES). The limits need the prefork pool: the soft one
+    # interrupts a probe waiting on a target that stopped answering (the run fails with the reason);
+    # the hard one kills the worker child if that did not free it (the sweeper takes the run over).
+    soft_time_limit=settings.PROBE_RUN_SOFT_TIME_LIMIT_S,
+    time_limit=settings.PROBE_RUN_TIME_LIMIT_S,
+)
 def run_probe_run(run_id: int) -> str:
     """Run one probe run. Idempotent: it claims the run atomically and stores each result once, so a
     redelivered message (acks_late) does nothing twice."""

@@ -167,6 +167,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Two queues, each consumed by its own worker (docker-compose.yml), so a target that stops answering
+# can hold up only the probe worker: runs (which connect to target databases) go to PROBE_QUEUE; every
+# other job (the sweeper, expiry, scheduled starts, reminders, PDFs) to the default queue, which touches
+# only the app's own database.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "celery")
+PROBE_QUEUE = env_str("PROBE_QUEUE", "probes")
+CELERY_TASK_ROUTES = {"probes.tasks.run_probe_run": {"queue": PROBE_QUEUE}}
+
 CELERY_BEAT_SCHEDULE = {
     # Probe runs whose worker died or whose broker message was lost are retried or failed.
     "sweep-stale-probe-runs": {"task": "probes.tasks.sweep_stale_runs", "schedule": 60.0},
@@ -221,6 +229,11 @@ PROBE_STATEMENT_TIMEOUT_MS = env_int("PROBE_STATEMENT_TIMEOUT_MS", 5000)
 PROBE_LOCK_TIMEOUT_MS = env_int("PROBE_LOCK_TIMEOUT_MS", 1000)
 PROBE_CONNECT_TIMEOUT_S = env_int("PROBE_CONNECT_TIMEOUT_S", 5)
 PROBE_RUN_DEADLINE_S = env_int("PROBE_RUN_DEADLINE_S", 600)
+# A run stops itself at PROBE_RUN_DEADLINE_S between probes. A probe still waiting on its target a few
+# seconds later is interrupted by the task's soft time limit (prefork pool only), and the worker child
+# is killed at the hard limit if even that does not free it; the sweeper then takes the run over.
+PROBE_RUN_SOFT_TIME_LIMIT_S = PROBE_RUN_DEADLINE_S + env_int("PROBE_RUN_INTERRUPT_GRACE_S", 5)
+PROBE_RUN_TIME_LIMIT_S = PROBE_RUN_SOFT_TIME_LIMIT_S + env_int("PROBE_RUN_KILL_GRACE_S", 30)
 PROBE_RUN_MAX_ATTEMPTS = env_int("PROBE_RUN_MAX_ATTEMPTS", 3)
 # Where probe targets may connect (checked after DNS, at every connect): host names, IP addresses and
 # CIDR ranges, each with an optional :port, e.g. "db1.internal:5432,10.20.0.0/16". Empty allows nothing.

@@ -3,17 +3,20 @@ result stored once, finished (and applied to the review) in one transaction, swe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import traceback
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -37,10 +40,14 @@ def run_deadline() -> timedelta:
     return timedelta(seconds=settings.PROBE_RUN_DEADLINE_S)
 
 
+def per_probe_s() -> float:
+    """The longest a target that answers keeps one probe waiting: a connect plus a statement timeout."""
+    return settings.PROBE_STATEMENT_TIMEOUT_MS / 1000 + settings.PROBE_CONNECT_TIMEOUT_S
+
+
 def heartbeat_stale_after() -> timedelta:
-    """A worker reports after every probe; one probe takes at most a connect plus a statement timeout."""
-    per_probe_s = settings.PROBE_STATEMENT_TIMEOUT_MS / 1000 + settings.PROBE_CONNECT_TIMEOUT_S
-    return timedelta(seconds=max(60.0, 3 * per_probe_s))
+    """A worker reports after every probe."""
+    return timedelta(seconds=max(60.0, 3 * per_probe_s()))
 
 
 def max_attempts() -> int:
@@ -213,18 +220,65 @@ def store_result(run: ProbeRun, result: Result, *, title: str = "") -> None:
     ProbeResult.objects.bulk_create([row], ignore_conflicts=True)
 
 
+class _OutOfTime(Exception):
+    """The run passed PROBE_RUN_DEADLINE_S: seen between probes, whatever the worker's pool."""
+
+
+@dataclass
+class _Clock:
+    """When this worker claimed the run and when the target last answered, to stop a run on time and
+    to say why it was stopped."""
+
+    started: float = field(default_factory=monotonic)
+    last_answer: float = field(default_factory=monotonic)
+
+    def answered(self) -> None:
+        self.last_answer = monotonic()
+
+    def check(self) -> None:
+        if monotonic() - self.started >= settings.PROBE_RUN_DEADLINE_S:
+            raise _OutOfTime
+
+    def error(self) -> str:
+        now = monotonic()
+        ran, silent = now - self.started, now - self.last_answer
+        kept = "Results already stored are kept; start a new run"
+        if silent > per_probe_s():  # longer than any probe of a target that answers can take
+            return (
+                f"The target stopped answering; the run was stopped after {ran:.0f} s (no answer for the "
+                f"last {silent:.0f} s; the time limit of a run is {settings.PROBE_RUN_DEADLINE_S} s). "
+                f"{kept} when the target answers again."
+            )
+        return (
+            f"The run was stopped after {ran:.0f} s, its time limit being {settings.PROBE_RUN_DEADLINE_S} s: "
+            f"the target answers too slowly to finish in time. {kept}."
+        )
+
+
 def execute_run(run_id: int) -> str:
     """The body of `probes.tasks.run_probe_run`: claim, run what is not stored yet, finish.
 
     Never raises for what can go wrong with the target (the run fails with the reason). A worker that
     dies mid-run leaves the run RUNNING with its stored results; the sweeper re-enqueues it and the next
     worker resumes after the stored results.
+
+    A run stops at PROBE_RUN_DEADLINE_S: checked before each result is stored, and, for a probe that
+    waits on a target that stopped answering, by the task's soft time limit (SoftTimeLimitExceeded,
+    raised in the worker a little after the deadline). The engine may turn that interruption into an
+    error result for the probe it was running; the check before storing catches that too, so the run
+    fails with the reason either way, and the interrupted probe's result is not stored.
     """
     token = _claim(run_id)
     if token is None:
         return "not claimed"
+    clock = _Clock()
     try:
-        return _execute(run_id, token)
+        return _execute(run_id, token, clock)
+    except (_OutOfTime, SoftTimeLimitExceeded) as exc:
+        if isinstance(exc, SoftTimeLimitExceeded) and not connection.in_atomic_block:
+            connection.close()  # the interruption may have come in the middle of a query of our own
+        _fail(run_id, token, clock.error())
+        return "failed"
     except ServiceError as exc:
         _fail(run_id, token, " ".join(exc.messages))
         return "failed"
@@ -249,7 +303,7 @@ def _scrubbed_traceback(run_id: int) -> str:
         )
 
 
-def _execute(run_id: int, token: uuid.UUID) -> str:
+def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
     from .. import engine
 
     run = ProbeRun.objects.select_related("target").get(pk=run_id)
@@ -284,20 +338,27 @@ def _execute(run_id: int, token: uuid.UUID) -> str:
     try:
         todo = [probe_id for probe_id in remaining if probe_id in titles]
         if todo:
-            for result in engine.iter_probes(
-                conninfo,
-                only=todo,
-                params=target.params or None,
-                statement_timeout_ms=settings.PROBE_STATEMENT_TIMEOUT_MS,
-                lock_timeout_ms=settings.PROBE_LOCK_TIMEOUT_MS,
-                connect_timeout_s=settings.PROBE_CONNECT_TIMEOUT_S,
-            ):
-                store_result(run, result, title=titles.get(result.probe_id, ""))
-                if not reported(result.probe_id):
-                    return "lost claim"
+            # closing(): a run stopped early closes its connection to the target at once.
+            with contextlib.closing(
+                engine.iter_probes(
+                    conninfo,
+                    only=todo,
+                    params=target.params or None,
+                    statement_timeout_ms=settings.PROBE_STATEMENT_TIMEOUT_MS,
+                    lock_timeout_ms=settings.PROBE_LOCK_TIMEOUT_MS,
+                    connect_timeout_s=settings.PROBE_CONNECT_TIMEOUT_S,
+                )
+            ) as results:
+                for result in results:
+                    clock.check()
+                    clock.answered()
+                    store_result(run, result, title=titles.get(result.probe_id, ""))
+                    if not reported(result.probe_id):
+                        return "lost claim"
         for check in checks:
             if check.probe_id not in remaining:
                 continue
+            clock.check()
             try:
                 result = engine.run_invariant(
                     conninfo,
@@ -310,7 +371,7 @@ def _execute(run_id: int, token: uuid.UUID) -> str:
                     lock_timeout_ms=settings.PROBE_LOCK_TIMEOUT_MS,
                     connect_timeout_s=settings.PROBE_CONNECT_TIMEOUT_S,
                 )
-            except engine.ProbeConnectionError:
+            except (engine.ProbeConnectionError, SoftTimeLimitExceeded):
                 raise
             except Exception as exc:  # one check's failure never stops the run
                 result = Result(
@@ -320,6 +381,8 @@ def _execute(run_id: int, token: uuid.UUID) -> str:
                     status=Status.ERROR,
                     summary=f"The check could not run: {scrub(str(exc), conninfo)}",
                 )
+            clock.check()
+            clock.answered()
             store_result(run, replace(result, probe_id=check.probe_id), title=check.name)
             if not reported(check.probe_id):
                 return "lost claim"
@@ -376,16 +439,26 @@ def _finish(run_id: int, token: uuid.UUID) -> str:
 # --- The sweeper
 
 
+def worker_stops_it_within() -> timedelta:
+    """A RUNNING run past its deadline is its worker's to stop (the run fails with the reason) until the
+    task's hard time limit has passed as well; only then may the sweeper take it over."""
+    hard = getattr(settings, "PROBE_RUN_TIME_LIMIT_S", settings.PROBE_RUN_DEADLINE_S)
+    return timedelta(seconds=max(0, hard - settings.PROBE_RUN_DEADLINE_S))
+
+
 def _stale(now: datetime) -> Q:
+    overdue = now - worker_stops_it_within()
     return Q(state=RunState.QUEUED, deadline__lt=now) | Q(state=RunState.RUNNING) & (
-        Q(deadline__lt=now) | Q(heartbeat_at__lt=now - heartbeat_stale_after()) | Q(heartbeat_at__isnull=True)
+        Q(deadline__lt=overdue)
+        | Q(heartbeat_at__lt=now - heartbeat_stale_after())
+        | Q(heartbeat_at__isnull=True)
     )
 
 
 def _stale_reason(run: ProbeRun, now: datetime) -> str:
     if run.state == RunState.QUEUED:
         return "no worker started it before its deadline (is a worker running, and the broker reachable?)"
-    if run.deadline and run.deadline < now:
+    if run.deadline and run.deadline < now - worker_stops_it_within():
         return f"it ran past its deadline of {settings.PROBE_RUN_DEADLINE_S} s"
     where = f" during {run.current_probe}" if run.current_probe else ""
     return f"its worker stopped reporting progress{where} (killed, or lost its connection)"

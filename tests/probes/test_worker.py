@@ -66,12 +66,16 @@ def queue():
 
 @pytest.fixture
 def broker(settings, queue):
-    keys = ("broker_url", "task_always_eager", "task_default_queue", "result_backend")
+    keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
     saved = {key: app.conf[key] for key in keys}
     settings.CELERY_BROKER_URL = REDIS_URL
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(
-        broker_url=REDIS_URL, task_always_eager=False, task_default_queue=queue, result_backend=None
+        broker_url=REDIS_URL,
+        task_always_eager=False,
+        task_default_queue=queue,
+        task_routes={},  # runs too (PROBE_QUEUE in production) go to this test's queue
+        result_backend=None,
     )
     _reset_connections_cache()
     yield queue
