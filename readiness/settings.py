@@ -173,7 +173,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # only the app's own database.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE", "celery")
 PROBE_QUEUE = env_str("PROBE_QUEUE", "probes")
-CELERY_TASK_ROUTES = {"probes.tasks.run_probe_run": {"queue": PROBE_QUEUE}}
+# Every task that connects to a target waits on the probe queue, so a target that stops answering
+# never holds up the sweeper, expiry, PDFs or reminders.
+CELERY_TASK_ROUTES = {
+    "probes.tasks.run_probe_run": {"queue": PROBE_QUEUE},
+    "probes.tasks.test_target_connection": {"queue": PROBE_QUEUE},
+}
 
 CELERY_BEAT_SCHEDULE = {
     # Probe runs whose worker died or whose broker message was lost are retried or failed.

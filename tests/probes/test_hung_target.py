@@ -35,7 +35,7 @@ from schedules.models import ScheduleRun, ScheduleRunState
 
 from . import test_targets as shared
 from .stalling_proxy import StallingProxy
-from .test_targets import PASSWORD, server
+from .test_targets import server
 
 target_db = shared.target_db  # a session-wide database to probe, shared with test_targets
 
@@ -61,13 +61,15 @@ def register_target(system, actor, *, name: str, port: int, dbname: str):
     """A target on 127.0.0.1:`port` (the proxy, or PostgreSQL itself): the one place in this module that
     knows how a target is registered. Every target is registered before its proxy stalls, so a check
     that connects at registration goes through."""
-    user = server()["user"]
     return services.create_target(
-        system=system,
-        name=name,
-        dsn=f"postgresql://{user}:{PASSWORD}@127.0.0.1:{port}/{dbname}",
-        actor=actor,
+        system=system, name=name, dsn=shared.dsn_for(dbname, port=str(port)), actor=actor
     )
+
+
+@pytest.fixture(autouse=True)
+def _proxy_ports_allowed(settings):
+    """The proxies listen on loopback ports of their own: allowed here as an admin would list them."""
+    settings.PROBE_ALLOWED_HOSTS = [*settings.PROBE_ALLOWED_HOSTS, "127.0.0.1"]
 
 
 # --- Routing and the workers' commands
@@ -83,6 +85,7 @@ def test_probe_runs_go_to_the_probe_queue_and_every_other_task_to_the_default_qu
     )
     queues = {name: app.amqp.router.route({}, name)["queue"].name for name in ours}
     assert queues.pop("probes.tasks.run_probe_run") == django_settings.PROBE_QUEUE == "probes"
+    assert queues.pop("probes.tasks.test_target_connection") == "probes"
     assert set(queues.values()) == {django_settings.CELERY_TASK_DEFAULT_QUEUE} == {"celery"}
     beat = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
     assert beat <= set(queues), "a scheduled task would wait behind probe runs"
@@ -124,17 +127,17 @@ def test_docker_compose_runs_one_worker_per_queue_and_probes_on_the_prefork_pool
 
 @pytest.mark.django_db
 def test_a_run_stops_at_its_deadline_between_probes_keeping_what_it_stored(
-    settings, system, member, target_db
+    settings, system, architect, target_db
 ):
     settings.PROBE_RUN_DEADLINE_S = 1
-    target = register_target(system, member, name="slow", port=int(server()["port"]), dbname=target_db)
+    target = register_target(system, architect, name="slow", port=int(server()["port"]), dbname=target_db)
     slow = services.add_invariant_check(
         target=target,
         name="slow invariant",
-        actor=member,
+        actor=architect,
         sql="SELECT slept FROM (SELECT pg_sleep(1.5)::text AS slept) AS s WHERE slept = 'never'",
     )
-    run = ProbeRun.objects.create(target=target, started_by=member)
+    run = ProbeRun.objects.create(target=target, started_by=architect)
 
     assert services.execute_run(run.pk) == "failed"
 
@@ -149,11 +152,11 @@ def test_a_run_stops_at_its_deadline_between_probes_keeping_what_it_stored(
 
 @pytest.mark.django_db
 def test_a_probe_interrupted_by_the_soft_time_limit_fails_the_run_with_the_reason(
-    settings, monkeypatch, system, member, target_db
+    settings, monkeypatch, system, architect, target_db
 ):
     settings.PROBE_STATEMENT_TIMEOUT_MS, settings.PROBE_CONNECT_TIMEOUT_S = 100, 0
     target = register_target(
-        system, member, name="stops answering", port=int(server()["port"]), dbname=target_db
+        system, architect, name="stops answering", port=int(server()["port"]), dbname=target_db
     )
     first, second, *_ = registry.all_probes()
     closed = []
@@ -168,7 +171,7 @@ def test_a_probe_interrupted_by_the_soft_time_limit_fails_the_run_with_the_reaso
             closed.append(True)
 
     monkeypatch.setattr(engine, "iter_probes", stops_answering)
-    run = ProbeRun.objects.create(target=target, started_by=member)
+    run = ProbeRun.objects.create(target=target, started_by=architect)
 
     assert services.execute_run(run.pk) == "failed"
 
@@ -181,12 +184,12 @@ def test_a_probe_interrupted_by_the_soft_time_limit_fails_the_run_with_the_reaso
 
 @pytest.mark.django_db
 def test_the_sweeper_leaves_a_running_run_past_its_deadline_to_its_worker_until_the_hard_limit(
-    system, member, target_db
+    system, architect, target_db
 ):
-    target = register_target(system, member, name="slow", port=int(server()["port"]), dbname=target_db)
+    target = register_target(system, architect, name="slow", port=int(server()["port"]), dbname=target_db)
     now = timezone.now()
     run = ProbeRun.objects.create(
-        target=target, started_by=member, state=RunState.RUNNING, heartbeat_at=now, deadline=now
+        target=target, started_by=architect, state=RunState.RUNNING, heartbeat_at=now, deadline=now
     )
     attempts = run.attempts
     grace = services.worker_stops_it_within()
@@ -263,6 +266,7 @@ def worker(queue: str, queues: dict[str, str], log: Path, *, pool: str = "prefor
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_DEFAULT_QUEUE": queues["default"],
         "PROBE_QUEUE": queues["probes"],
+        "PROBE_ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONWARNINGS": "ignore",
     }
     with log.open("w") as out:
@@ -313,7 +317,7 @@ def sweeps() -> list[ScheduleRun]:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")
 def test_a_hung_target_fails_its_run_within_the_time_limit_while_a_healthy_run_and_the_sweeper_complete(
-    queues, system, member, target_db, tmp_path
+    queues, system, architect, target_db, tmp_path
 ):
     s = server()
     with (
@@ -321,16 +325,16 @@ def test_a_hung_target_fails_its_run_within_the_time_limit_while_a_healthy_run_a
         ExitStack() as stack,
     ):
         hung = register_target(
-            system, member, name="behind a dying network", port=proxy.port, dbname=target_db
+            system, architect, name="behind a dying network", port=proxy.port, dbname=target_db
         )
         # Run after every registered probe: the path dies mid-run, with results stored before it.
         stalled_check = services.add_invariant_check(
             target=hung,
             name="stalls the proxy",
-            actor=member,
+            actor=architect,
             sql=f"SELECT '{STALL_MARKER}' AS marker WHERE false",
         )
-        healthy = register_target(system, member, name="healthy", port=int(s["port"]), dbname=target_db)
+        healthy = register_target(system, architect, name="healthy", port=int(s["port"]), dbname=target_db)
         logs = {name: tmp_path / f"{name}.log" for name in queues}
         stack.enter_context(worker(queues["probes"], queues, logs["probes"], concurrency=2))
         stack.enter_context(worker(queues["default"], queues, logs["default"]))
@@ -338,12 +342,12 @@ def test_a_hung_target_fails_its_run_within_the_time_limit_while_a_healthy_run_a
         def log_tail() -> str:
             return "\n".join(f"--- {name}\n{log.read_text()[-3000:]}" for name, log in logs.items())
 
-        hung_run = services.start_probe_run(target=hung, actor=member)
+        hung_run = services.start_probe_run(target=hung, actor=architect)
         if not proxy.stalled.wait(60):
             raise AssertionError("the hung run never reached the check that stalls the proxy\n" + log_tail())
         assert ProbeRun.objects.get(pk=hung_run.pk).state == RunState.RUNNING
 
-        healthy_run = services.start_probe_run(target=healthy, actor=member)
+        healthy_run = services.start_probe_run(target=healthy, actor=architect)
         tasks.sweep_stale_runs.delay()
         try:
             healthy_run = wait_for(lambda: finished(healthy_run.pk), timeout=60)
@@ -375,16 +379,16 @@ def test_a_hung_target_fails_its_run_within_the_time_limit_while_a_healthy_run_a
 
 @pytest.mark.django_db
 def test_the_sweeper_handles_a_hung_targets_stale_run_without_contacting_the_target(
-    system, member, target_db
+    system, architect, target_db
 ):
     s = server()
     with StallingProxy((s["host"], int(s["port"]))) as proxy:
         hung = register_target(
-            system, member, name="behind a dead network", port=proxy.port, dbname=target_db
+            system, architect, name="behind a dead network", port=proxy.port, dbname=target_db
         )
         proxy.stall()
         contacted = proxy.connections  # registering may have connected; from here on nothing may
-        run = services.start_probe_run(target=hung, actor=member)  # enqueued only on commit: never here
+        run = services.start_probe_run(target=hung, actor=architect)  # enqueued only on commit: never here
         later = time.monotonic()
         counts = services.sweep_stale_runs(now=run.deadline + timedelta(seconds=1))
         took = time.monotonic() - later
