@@ -345,12 +345,43 @@ def verify_stored(decision: Decision) -> Verification:
     return result
 
 
+# A decision record nests a few levels (record → scorecard → row → evidence → item); nothing deeper is one,
+# and a deeper value would exhaust the stack of the digest and the field-by-field comparison.
+RECORD_MAX_DEPTH = 64
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit`, without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_record_file(data: bytes) -> tuple[dict, str | None]:
     """A record file as downloaded ({"digest", "record"}) or a bare record: (record, claimed digest)."""
+    too_deep = RecordError(f"This JSON nests deeper than any decision record ({RECORD_MAX_DEPTH} levels).")
     try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise RecordError(f"This is not a JSON file: {err}") from None
+    try:
+        body = json.loads(text)
+    except RecursionError:  # the parser stops at the interpreter's recursion limit
+        raise too_deep from None
+    except ValueError as err:  # not JSON, or a number of more digits than Python converts
+        raise RecordError(f"This is not a JSON file: {err}") from None
+    if _depth_exceeds(body, RECORD_MAX_DEPTH):
+        raise too_deep
+    try:
+        canonical_json(body)
+    except UnicodeEncodeError:  # "\ud800": a lone surrogate escape has no UTF-8 form, hence no digest
+        raise RecordError("This JSON holds text that is not valid Unicode (a lone surrogate).") from None
     if not isinstance(body, dict):
         raise RecordError("A decision record is a JSON object.")
     if isinstance(body.get("record"), dict):

@@ -461,6 +461,35 @@ def test_verify_says_what_is_wrong_with_the_input(client, world, auditor, data, 
     assert response.status_code == 200 and message in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 200_000, "nests deeper than any decision record"),
+        (b'{"record": {"schema": 1, "outcome": ' + b"[" * 100 + b"]" * 100 + b"}}", "nests deeper"),
+        (b'{"outcome": 1' + b"0" * 5000 + b', "schema": 1}', "This is not a JSON file"),
+        (b'{"outcome": "\\ud800", "schema": 1}', "not valid Unicode"),
+        (b"\xff\xfe", "This is not a JSON file"),
+    ],
+)
+def test_verify_refuses_hostile_files_with_a_message(client, world, auditor, body, message):
+    client.force_login(auditor)
+    response = client.post(reverse("verify_decision"), {"file": SimpleUploadedFile("r.json", body)})
+    assert response.status_code == 200 and message in response.content.decode()
+
+
+def test_verify_refuses_a_file_larger_than_any_record(client, world, auditor, monkeypatch):
+    monkeypatch.setattr("reviews.forms.RECORD_MAX_BYTES", 1000)
+    client.force_login(auditor)
+    body = json.dumps({"digest": "", "record": {"schema": 1, "outcome": "x" * 2000}}).encode()
+    response = client.post(reverse("verify_decision"), {"file": SimpleUploadedFile("r.json", body)})
+    assert response.status_code == 200 and "larger than any decision record" in response.content.decode()
+
+
+def test_verify_a_decision_number_beyond_any_is_not_found(client, world, auditor):
+    client.force_login(auditor)
+    assert client.post(reverse("verify_decision"), {"decision": str(10**30)}).status_code == 404
+
+
 # --- the dashboard: next reviews overdue, exceptions expiring soon ----------------------------------
 
 
