@@ -255,6 +255,15 @@ def diff(stored: Any, given: Any, path: str = "") -> list[Difference]:
 
 
 @dataclass
+class SourceCheck:
+    """One of the three places a stored decision is written: whether it agrees with the others."""
+
+    name: str  # "record", "audit trail", "PDF"
+    agrees: bool | None  # None: nothing to compare (the PDF is not rendered yet)
+    detail: str
+
+
+@dataclass
 class Verification:
     """The answer of a verification: whether the record matches, and if not, exactly where."""
 
@@ -265,6 +274,8 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     chain_ok: bool | None = None
     previous: Decision | None = None
+    sources: list[SourceCheck] = field(default_factory=list)  # record, audit trail, PDF (stored only)
+    disagreeing: str = ""  # which of the three disagree, in words
 
     @property
     def stored_digest(self) -> str | None:
@@ -278,6 +289,7 @@ class Verification:
             and (self.claimed_digest is None or self.claimed_digest == self.computed_digest)
             and not self.differences
             and not self.problems
+            and all(source.agrees is not False for source in self.sources)
         )
 
     def lines(self) -> list[str]:
@@ -294,6 +306,11 @@ class Verification:
             if self.differences:
                 out.append(f"{len(self.differences)} field(s) differ (stored → given):")
                 out += [f"  {d}" for d in self.differences]
+        for source in self.sources:
+            verdict = {True: "agrees", False: "DISAGREES", None: "not checked"}[source.agrees]
+            out.append(f"{source.name}: {verdict}: {source.detail}")
+        if self.disagreeing:
+            out.append(self.disagreeing)
         if self.chain_ok is not None:
             out.append("chain: links to the previous decision" if self.chain_ok else "chain: BROKEN")
         return out
@@ -323,11 +340,110 @@ def _check_chain(result: Verification, decision: Decision) -> None:
         )
 
 
-def verify_stored(decision: Decision) -> Verification:
-    """Recompute the stored record's digest; check the columns agree with the record and the chain links."""
+RECORD_ACTIONS = ("decision.record", "decision.import")
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "(none)")[:12] + ("…" if digest and len(digest) > 12 else "")
+
+
+def _odd_one_out(values: dict[str, str | None]) -> str | None:
+    """Of three named values, the one that differs from the two that agree; None if all agree or none do."""
+    names = list(values)
+    for name in names:
+        others = [values[n] for n in names if n != name]
+        if others[0] == others[1] and values[name] != others[0]:
+            return name
+    return None
+
+
+def _check_sources(result: Verification, decision: Decision) -> None:
+    """Compare the three places a decision is written and say which disagree: the record (its recomputed
+    digest and its digest column), the audit trail's decision.record event (the digest at the moment of
+    recording), and the stored PDF (its bytes, the hash stored with it, the hash noted when rendered)."""
+    from .models import AuditEvent
+
+    computed, column = result.computed_digest, decision.digest
+    events = AuditEvent.objects.filter(object_type="reviews.decision", object_id=str(decision.pk))
+    recorded = events.filter(action__in=RECORD_ACTIONS).order_by("id").first()
+    event_after = (recorded.after or {}) if recorded else {}
+    event_digest = event_after.get("digest")
+
+    # The digest, three times: two that agree outvote the third.
+    odd = _odd_one_out({"record": computed, "column": column, "event": event_digest})
+    words = {
+        None: "",
+        "record": "the record was altered: it no longer hashes to its digest, which the audit trail confirms",
+        "column": "the record's digest column was altered: the record and the audit trail agree on another",
+        "event": "the audit trail's event names another digest than the record and its digest column: the "
+        "event was altered, or the record and its digest were replaced together",
+    }
+    all_same = computed == column == event_digest
+    if not all_same and odd is None:
+        words[None] = "the record, its digest column and the audit trail all name different digests"
+    record_ok = all_same or odd == "event"
+    result.sources.append(
+        SourceCheck(
+            "record",
+            record_ok,
+            f"hashes to {_short(computed)}, its digest column says {_short(column)}"
+            + ("" if record_ok else f": {words[odd]}"),
+        )
+    )
+    if recorded is None:
+        event_ok, detail = False, "has no decision.record event for this decision"
+    else:
+        outcome = event_after.get("outcome")
+        event_ok = (all_same or odd in ("record", "column")) and outcome == decision.outcome
+        detail = f"event #{recorded.pk} of {recorded.at:%Y-%m-%d %H:%M} names digest {_short(event_digest)}"
+        if outcome != decision.outcome:
+            detail += f" and outcome {outcome!r}, where the decision says {decision.outcome!r}"
+        elif not event_ok:
+            detail += f": {words[odd]}"
+    result.sources.append(SourceCheck("audit trail", event_ok, detail))
+
+    document = DecisionDocument.objects.filter(decision=decision).first()
+    if document is None:
+        result.sources.append(SourceCheck("PDF", None, "not rendered yet"))
+    else:
+        actual = hashlib.sha256(bytes(document.pdf)).hexdigest()
+        rendered = events.filter(action="decision.pdf").order_by("id").first()
+        noted = (rendered.after or {}).get("sha256") if rendered else None
+        pdf_ok = actual == document.sha256 == noted
+        detail = (
+            f"the file hashes to {_short(actual)}, stored with it: {_short(document.sha256)}, "
+            f"noted in the audit trail when rendered: {_short(noted)}"
+        )
+        if not pdf_ok:
+            pdf_odd = _odd_one_out({"file": actual, "stored": document.sha256, "noted": noted})
+            detail += {
+                "file": ": the PDF file was altered",
+                "stored": ": the hash stored with the PDF was altered",
+                "noted": ": the audit trail's note was altered, or the PDF and its hash were replaced "
+                "together",
+                None: ": all three differ",
+            }[pdf_odd]
+        result.sources.append(SourceCheck("PDF", pdf_ok, detail))
+
+    wrong = [s for s in result.sources if s.agrees is False]
+    if wrong:
+        names = [s.name for s in wrong]
+        fine = [s.name for s in result.sources if s.agrees]
+        result.disagreeing = (
+            f"{' and '.join(names)} disagree{'s' if len(names) == 1 else ''}"
+            + (f" with {' and '.join(fine)}" if fine else "")
+            + "."
+        )
+
+
+def verify_stored(decision: Decision, *, sources: bool = True) -> Verification:
+    """Recompute the stored record's digest; check the columns agree with the record and the chain links;
+    with `sources`, also compare the record with its audit event and its stored PDF (_check_sources)."""
     record = decision.record
     result = Verification(computed_digest=record_digest(record), decision=decision)
-    if result.computed_digest != decision.digest:
+    if sources:
+        _check_sources(result, decision)
+    elif result.computed_digest != decision.digest:
         result.problems.append("the stored record's digest is not the stored digest: the record was altered")
     columns = {
         "outcome": decision.outcome,

@@ -461,6 +461,27 @@ def test_verify_says_what_is_wrong_with_the_input(client, world, auditor, data, 
     assert response.status_code == 200 and message in response.content.decode()
 
 
+def test_verify_names_which_of_record_audit_trail_and_pdf_disagree(client, world, auditor):
+    from django.db import connection
+
+    decision = world.ledger_old
+    client.force_login(auditor)
+    body = client.post(reverse("verify_decision"), {"decision": decision.pk}).content.decode()
+    assert "Record, audit trail and PDF" in body and "disagrees" not in body
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("ALTER TABLE reviews_auditevent DISABLE TRIGGER reviews_auditevent_append_only")
+        cur.execute(
+            "UPDATE reviews_auditevent SET after = jsonb_set(after, '{digest}', '\"0\"') "
+            "WHERE action = 'decision.record' AND object_id = %s",
+            [str(decision.pk)],
+        )
+        cur.execute("ALTER TABLE reviews_auditevent ENABLE TRIGGER reviews_auditevent_append_only")
+    body = client.post(reverse("verify_decision"), {"decision": decision.pk}).content.decode()
+    assert f'Stored decision #{decision.pk} <span class="warn-text">does not match</span>' in body
+    assert "Audit trail disagrees with record" in body
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
