@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -161,17 +161,25 @@ def renderer_name() -> str:
     return f"WeasyPrint {version('weasyprint')}"
 
 
+PDF_LOCK_NAMESPACE = 0x52504446  # "RPDF": advisory locks of the PDF rendering, by decision number
+
+
+def _lock_for_rendering(decision_id: int) -> None:
+    """A transaction-level advisory lock, not SELECT FOR UPDATE: locking a row needs UPDATE on its table,
+    which the runtime role does not hold on decisions (they are append-only; manage.py grant_runtime_role).
+    SQLite (the quick start) runs one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PDF_LOCK_NAMESPACE, decision_id % 2**31])
+
+
 def store_decision_pdf(decision_id: int) -> DecisionDocument | None:
-    """Render and store the PDF of a decision once. The decision row is locked while rendering, so a
-    redelivered or concurrent task waits, then finds the document and does nothing. Returns the new
-    document, or None when there was nothing to do."""
+    """Render and store the PDF of a decision once. A lock on the decision's number is held while
+    rendering, so a redelivered or concurrent task waits, then finds the document and does nothing.
+    Returns the new document, or None when there was nothing to do."""
     with transaction.atomic():
-        decision = (
-            Decision.objects.select_for_update(of=("self",))
-            .select_related("review", "system")
-            .filter(pk=decision_id)
-            .first()
-        )
+        _lock_for_rendering(decision_id)
+        decision = Decision.objects.select_related("review", "system").filter(pk=decision_id).first()
         if decision is None:
             log.warning("decision %s does not exist; no PDF rendered", decision_id)
             return None
