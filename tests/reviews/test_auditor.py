@@ -506,6 +506,14 @@ def test_verify_refuses_a_file_larger_than_any_record(client, world, auditor, mo
     assert response.status_code == 200 and "larger than any decision record" in response.content.decode()
 
 
+def test_verify_refuses_a_form_body_beyond_the_upload_limit_with_a_400(client, world, auditor, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client.force_login(auditor)
+    body = "decision=" + "[" * 20_000
+    response = client.post(reverse("verify_decision"), body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
 def test_verify_a_decision_number_beyond_any_is_not_found(client, world, auditor):
     client.force_login(auditor)
     assert client.post(reverse("verify_decision"), {"decision": str(10**30)}).status_code == 404
