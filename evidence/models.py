@@ -51,8 +51,28 @@ KIND_CATEGORY = {
 }
 
 
+# A stored file's name: "<timestamp>-<name>" must fit one path component (255 bytes on common file
+# systems) and the whole path the column (300); longer upload names are cut, keeping the extension.
+UPLOAD_NAME_MAX_CHARS = 100
+UPLOAD_NAME_MAX_BYTES = 200
+
+
+def short_upload_name(filename: str) -> str:
+    """The upload's name cut to UPLOAD_NAME_MAX_CHARS characters and UPLOAD_NAME_MAX_BYTES UTF-8 bytes,
+    its extension kept."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    stem = stem[: UPLOAD_NAME_MAX_CHARS - len(suffix)]
+    while stem and len((stem + suffix).encode("utf-8")) > UPLOAD_NAME_MAX_BYTES:
+        stem = stem[:-1]
+    return (stem or "file") + suffix
+
+
 def evidence_upload_to(instance: "Evidence", filename: str) -> str:
-    return f"evidence/{instance.review_id}/{timezone.now():%Y%m%d%H%M%S}-{filename}"
+    return f"evidence/{instance.review_id}/{timezone.now():%Y%m%d%H%M%S}-{short_upload_name(filename)}"
 
 
 class Evidence(models.Model):

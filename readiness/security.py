@@ -1,12 +1,15 @@
-"""Security headers and sign-in throttling that Django 5.2 does not provide itself."""
+"""Security headers that Django 5.2 does not send itself, and what django-axes asks of the app to
+throttle sign-in: the username as Django matches it, the client's address, the locked-out page."""
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import unicodedata
+
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 
 class ContentSecurityPolicyMiddleware:
@@ -28,40 +31,41 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-def _client_ip(request: HttpRequest) -> str:
-    # Behind a proxy, SECURE_PROXY_SSL_HEADER-style trust is configured there; REMOTE_ADDR is what we trust.
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+# --- Sign-in throttling: django-axes (settings AXES_*) calls these.
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Refuses sign-in after LOGIN_MAX_FAILURES failures for the same username or from the same address
-    within LOGIN_FAILURE_WINDOW_S, before even checking the password."""
+def sign_in_username(request: HttpRequest | None, credentials: dict | None = None) -> str | None:
+    """The username a sign-in is counted against, as Django's sign-in form reads it: stripped, then
+    NFKC-normalised (so `ｉnes` is `ines`); also lower-cased, so that names that differ only in case share
+    one count (more sharing only locks sooner)."""
+    raw = (credentials or {}).get("username")
+    if raw is None and request is not None:
+        raw = getattr(request, "POST", {}).get("username")
+    if raw is None:
+        return None
+    return unicodedata.normalize("NFKC", str(raw).strip()).lower()[:255]
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": "Too many failed sign-ins. Wait %(minutes)d minutes and try again.",
-    }
 
-    def _keys(self) -> list[str]:
-        username = (self.data.get("username") or "").strip().lower()[:150]
-        keys = [f"login-fail:ip:{_client_ip(self.request)}"] if self.request is not None else []
-        if username:
-            keys.append(f"login-fail:user:{username}")
-        return keys
+def client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR; behind TRUSTED_PROXY_COUNT proxies, the address the outermost of them saw: the
+    entry that many places from the right of X-Forwarded-For (entries further left are the client's word)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= count:
+            candidate = hops[-count]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                pass
+    return request.META.get("REMOTE_ADDR") or None
 
-    def clean(self):
-        window = settings.LOGIN_FAILURE_WINDOW_S
-        if any(cache.get(key, 0) >= settings.LOGIN_MAX_FAILURES for key in self._keys()):
-            raise ValidationError(
-                self.error_messages["throttled"], code="throttled", params={"minutes": max(1, window // 60)}
-            )
-        try:
-            return super().clean()
-        except ValidationError:
-            for key in self._keys():
-                cache.add(key, 0, timeout=window)
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add and incr
-                    cache.set(key, 1, timeout=window)
-            raise
+
+def locked_out(request: HttpRequest, original_response=None, credentials: dict | None = None) -> HttpResponse:
+    """The page for a sign-in refused after too many failures (429), saying for how long."""
+    from axes.helpers import get_cool_off, get_failure_limit
+
+    cool_off = get_cool_off(request)
+    minutes = max(1, math.ceil(cool_off.total_seconds() / 60)) if cool_off else None
+    context = {"minutes": minutes, "failure_limit": get_failure_limit(request, credentials)}
+    return render(request, "registration/locked_out.html", context, status=429)

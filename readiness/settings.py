@@ -5,6 +5,7 @@ Set DATABASE_URL and CELERY_BROKER_URL for PostgreSQL and Redis.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "django_htmx",
     "template_partials",
     "reviews",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "readiness.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in refused for too many failures into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "readiness.urls"
@@ -148,9 +152,27 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": "'none'",
 }
 
-# Sign-in throttling: failures per username and per address within the window.
+# Sign-in throttling (django-axes, in the database, so every web process counts every failure): after
+# LOGIN_MAX_FAILURES failed sign-ins for one username (from any address) or from one address (for any
+# username), sign-in is refused for LOGIN_FAILURE_WINDOW_S without checking the password. The username is
+# keyed as Django matches it (readiness.security.sign_in_username); the address is REMOTE_ADDR, or with
+# TRUSTED_PROXY_COUNT proxies in front, the address the outermost trusted proxy saw (X-Forwarded-For).
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 15 * 60)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out sign-in never reaches the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LOGIN_MAX_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW_S)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "readiness.security.sign_in_username"
+AXES_CLIENT_IP_CALLABLE = "readiness.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "readiness.security.locked_out"
+# Tries during a lockout are refused but do not push its end further: the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 CACHES = (
     {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
     if env_str("CACHE_URL")

@@ -5,7 +5,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from evidence import views as evidence_views
-from readiness.security import ThrottledAuthenticationForm
 from reviews import views
 from reviews.views import history, meeting, portfolio
 
@@ -14,9 +13,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            template_name="registration/login.html", authentication_form=ThrottledAuthenticationForm
-        ),
+        auth_views.LoginView.as_view(template_name="registration/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

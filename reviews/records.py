@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -161,17 +161,25 @@ def renderer_name() -> str:
     return f"WeasyPrint {version('weasyprint')}"
 
 
+PDF_LOCK_NAMESPACE = 0x52504446  # "RPDF": advisory locks of the PDF rendering, by decision number
+
+
+def _lock_for_rendering(decision_id: int) -> None:
+    """A transaction-level advisory lock, not SELECT FOR UPDATE: locking a row needs UPDATE on its table,
+    which the runtime role does not hold on decisions (they are append-only; manage.py grant_runtime_role).
+    SQLite (the quick start) runs one writer at a time anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PDF_LOCK_NAMESPACE, decision_id % 2**31])
+
+
 def store_decision_pdf(decision_id: int) -> DecisionDocument | None:
-    """Render and store the PDF of a decision once. The decision row is locked while rendering, so a
-    redelivered or concurrent task waits, then finds the document and does nothing. Returns the new
-    document, or None when there was nothing to do."""
+    """Render and store the PDF of a decision once. A lock on the decision's number is held while
+    rendering, so a redelivered or concurrent task waits, then finds the document and does nothing.
+    Returns the new document, or None when there was nothing to do."""
     with transaction.atomic():
-        decision = (
-            Decision.objects.select_for_update(of=("self",))
-            .select_related("review", "system")
-            .filter(pk=decision_id)
-            .first()
-        )
+        _lock_for_rendering(decision_id)
+        decision = Decision.objects.select_related("review", "system").filter(pk=decision_id).first()
         if decision is None:
             log.warning("decision %s does not exist; no PDF rendered", decision_id)
             return None
@@ -255,6 +263,15 @@ def diff(stored: Any, given: Any, path: str = "") -> list[Difference]:
 
 
 @dataclass
+class SourceCheck:
+    """One of the three places a stored decision is written: whether it agrees with the others."""
+
+    name: str  # "record", "audit trail", "PDF"
+    agrees: bool | None  # None: nothing to compare (the PDF is not rendered yet)
+    detail: str
+
+
+@dataclass
 class Verification:
     """The answer of a verification: whether the record matches, and if not, exactly where."""
 
@@ -265,6 +282,8 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     chain_ok: bool | None = None
     previous: Decision | None = None
+    sources: list[SourceCheck] = field(default_factory=list)  # record, audit trail, PDF (stored only)
+    disagreeing: str = ""  # which of the three disagree, in words
 
     @property
     def stored_digest(self) -> str | None:
@@ -278,6 +297,7 @@ class Verification:
             and (self.claimed_digest is None or self.claimed_digest == self.computed_digest)
             and not self.differences
             and not self.problems
+            and all(source.agrees is not False for source in self.sources)
         )
 
     def lines(self) -> list[str]:
@@ -294,6 +314,11 @@ class Verification:
             if self.differences:
                 out.append(f"{len(self.differences)} field(s) differ (stored → given):")
                 out += [f"  {d}" for d in self.differences]
+        for source in self.sources:
+            verdict = {True: "agrees", False: "DISAGREES", None: "not checked"}[source.agrees]
+            out.append(f"{source.name}: {verdict}: {source.detail}")
+        if self.disagreeing:
+            out.append(self.disagreeing)
         if self.chain_ok is not None:
             out.append("chain: links to the previous decision" if self.chain_ok else "chain: BROKEN")
         return out
@@ -323,11 +348,110 @@ def _check_chain(result: Verification, decision: Decision) -> None:
         )
 
 
-def verify_stored(decision: Decision) -> Verification:
-    """Recompute the stored record's digest; check the columns agree with the record and the chain links."""
+RECORD_ACTIONS = ("decision.record", "decision.import")
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "(none)")[:12] + ("…" if digest and len(digest) > 12 else "")
+
+
+def _odd_one_out(values: dict[str, str | None]) -> str | None:
+    """Of three named values, the one that differs from the two that agree; None if all agree or none do."""
+    names = list(values)
+    for name in names:
+        others = [values[n] for n in names if n != name]
+        if others[0] == others[1] and values[name] != others[0]:
+            return name
+    return None
+
+
+def _check_sources(result: Verification, decision: Decision) -> None:
+    """Compare the three places a decision is written and say which disagree: the record (its recomputed
+    digest and its digest column), the audit trail's decision.record event (the digest at the moment of
+    recording), and the stored PDF (its bytes, the hash stored with it, the hash noted when rendered)."""
+    from .models import AuditEvent
+
+    computed, column = result.computed_digest, decision.digest
+    events = AuditEvent.objects.filter(object_type="reviews.decision", object_id=str(decision.pk))
+    recorded = events.filter(action__in=RECORD_ACTIONS).order_by("id").first()
+    event_after = (recorded.after or {}) if recorded else {}
+    event_digest = event_after.get("digest")
+
+    # The digest, three times: two that agree outvote the third.
+    odd = _odd_one_out({"record": computed, "column": column, "event": event_digest})
+    words = {
+        None: "",
+        "record": "the record was altered: it no longer hashes to its digest, which the audit trail confirms",
+        "column": "the record's digest column was altered: the record and the audit trail agree on another",
+        "event": "the audit trail's event names another digest than the record and its digest column: the "
+        "event was altered, or the record and its digest were replaced together",
+    }
+    all_same = computed == column == event_digest
+    if not all_same and odd is None:
+        words[None] = "the record, its digest column and the audit trail all name different digests"
+    record_ok = all_same or odd == "event"
+    result.sources.append(
+        SourceCheck(
+            "record",
+            record_ok,
+            f"hashes to {_short(computed)}, its digest column says {_short(column)}"
+            + ("" if record_ok else f": {words[odd]}"),
+        )
+    )
+    if recorded is None:
+        event_ok, detail = False, "has no decision.record event for this decision"
+    else:
+        outcome = event_after.get("outcome")
+        event_ok = (all_same or odd in ("record", "column")) and outcome == decision.outcome
+        detail = f"event #{recorded.pk} of {recorded.at:%Y-%m-%d %H:%M} names digest {_short(event_digest)}"
+        if outcome != decision.outcome:
+            detail += f" and outcome {outcome!r}, where the decision says {decision.outcome!r}"
+        elif not event_ok:
+            detail += f": {words[odd]}"
+    result.sources.append(SourceCheck("audit trail", event_ok, detail))
+
+    document = DecisionDocument.objects.filter(decision=decision).first()
+    if document is None:
+        result.sources.append(SourceCheck("PDF", None, "not rendered yet"))
+    else:
+        actual = hashlib.sha256(bytes(document.pdf)).hexdigest()
+        rendered = events.filter(action="decision.pdf").order_by("id").first()
+        noted = (rendered.after or {}).get("sha256") if rendered else None
+        pdf_ok = actual == document.sha256 == noted
+        detail = (
+            f"the file hashes to {_short(actual)}, stored with it: {_short(document.sha256)}, "
+            f"noted in the audit trail when rendered: {_short(noted)}"
+        )
+        if not pdf_ok:
+            pdf_odd = _odd_one_out({"file": actual, "stored": document.sha256, "noted": noted})
+            detail += {
+                "file": ": the PDF file was altered",
+                "stored": ": the hash stored with the PDF was altered",
+                "noted": ": the audit trail's note was altered, or the PDF and its hash were replaced "
+                "together",
+                None: ": all three differ",
+            }[pdf_odd]
+        result.sources.append(SourceCheck("PDF", pdf_ok, detail))
+
+    wrong = [s for s in result.sources if s.agrees is False]
+    if wrong:
+        names = [s.name for s in wrong]
+        fine = [s.name for s in result.sources if s.agrees]
+        result.disagreeing = (
+            f"{' and '.join(names)} disagree{'s' if len(names) == 1 else ''}"
+            + (f" with {' and '.join(fine)}" if fine else "")
+            + "."
+        )
+
+
+def verify_stored(decision: Decision, *, sources: bool = True) -> Verification:
+    """Recompute the stored record's digest; check the columns agree with the record and the chain links;
+    with `sources`, also compare the record with its audit event and its stored PDF (_check_sources)."""
     record = decision.record
     result = Verification(computed_digest=record_digest(record), decision=decision)
-    if result.computed_digest != decision.digest:
+    if sources:
+        _check_sources(result, decision)
+    elif result.computed_digest != decision.digest:
         result.problems.append("the stored record's digest is not the stored digest: the record was altered")
     columns = {
         "outcome": decision.outcome,
@@ -345,12 +469,43 @@ def verify_stored(decision: Decision) -> Verification:
     return result
 
 
+# A decision record nests a few levels (record → scorecard → row → evidence → item); nothing deeper is one,
+# and a deeper value would exhaust the stack of the digest and the field-by-field comparison.
+RECORD_MAX_DEPTH = 64
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than `limit`, without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def parse_record_file(data: bytes) -> tuple[dict, str | None]:
     """A record file as downloaded ({"digest", "record"}) or a bare record: (record, claimed digest)."""
+    too_deep = RecordError(f"This JSON nests deeper than any decision record ({RECORD_MAX_DEPTH} levels).")
     try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise RecordError(f"This is not a JSON file: {err}") from None
+    try:
+        body = json.loads(text)
+    except RecursionError:  # the parser stops at the interpreter's recursion limit
+        raise too_deep from None
+    except ValueError as err:  # not JSON, or a number of more digits than Python converts
+        raise RecordError(f"This is not a JSON file: {err}") from None
+    if _depth_exceeds(body, RECORD_MAX_DEPTH):
+        raise too_deep
+    try:
+        canonical_json(body)
+    except UnicodeEncodeError:  # "\ud800": a lone surrogate escape has no UTF-8 form, hence no digest
+        raise RecordError("This JSON holds text that is not valid Unicode (a lone surrogate).") from None
     if not isinstance(body, dict):
         raise RecordError("A decision record is a JSON object.")
     if isinstance(body.get("record"), dict):

@@ -1,21 +1,13 @@
-"""Headers, production settings and sign-in throttling."""
+"""Headers and production settings (sign-in throttling: tests/test_sign_in_throttle.py)."""
 
 import os
 import subprocess
 import sys
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttle():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_every_page_forbids_inline_scripts_and_framing(client, architect, review):
@@ -46,27 +38,6 @@ def test_htmx_posts_carry_the_csrf_token_from_the_body(client, architect, review
     enforcing.get(review.get_absolute_url())
     token = enforcing.cookies["csrftoken"].value
     assert enforcing.post(url, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token).status_code == 204
-
-
-def test_sign_in_is_throttled_after_repeated_failures(client, architect, settings):
-    settings.LOGIN_MAX_FAILURES = 3
-    url = reverse("login")
-    for _ in range(3):
-        response = client.post(url, {"username": "alice", "password": "wrong"})
-        assert response.status_code == 200 and "Please enter a correct username" in response.content.decode()
-    response = client.post(url, {"username": "alice", "password": "pw"})
-    assert "Too many failed sign-ins" in response.content.decode()
-    assert "_auth_user_id" not in client.session
-    cache.clear()
-    assert client.post(url, {"username": "alice", "password": "pw"}).status_code == 302
-
-
-def test_failures_from_one_address_throttle_other_usernames_too(client, architect, settings):
-    settings.LOGIN_MAX_FAILURES = 2
-    for name in ("x1", "x2"):
-        client.post(reverse("login"), {"username": name, "password": "nope"})
-    response = client.post(reverse("login"), {"username": "alice", "password": "pw"})
-    assert "Too many failed sign-ins" in response.content.decode()
 
 
 def _run(env_extra: dict, *args: str) -> subprocess.CompletedProcess:

@@ -4,6 +4,7 @@ Every view fetches through these helpers; the form helpers map service refusals 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import policy, services
 from ..models import Decision, Finding, Review, RiskException, System
@@ -108,3 +110,21 @@ def _get_decision_for_user(request: HttpRequest, decision_id: int) -> Decision:
     if not policy.can_view_system(request.user, decision.system):
         raise Http404
     return decision
+
+
+# --- Where to go after a form without JavaScript
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    """The form's `next` when it is a page of this site, else `default`: never a redirect elsewhere
+    (`//evil.example`, `/\\evil.example`, `javascript:`) nor a header with a line break in it."""
+    target = request.POST.get("next", "")
+    if (
+        target
+        and not any(unicodedata.category(ch)[0] == "C" for ch in target)
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return default

@@ -3,7 +3,6 @@ installation's audit trail with its CSV export, and verification of decision rec
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time
@@ -17,7 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import policy, records, services
+from .. import csv_export, policy, records, services
 from ..forms import AuditFilterForm, DecisionFilterForm, VerifyForm
 from ..models import AuditEvent, Decision, DecisionDocument, System
 from .access import _page
@@ -110,11 +109,6 @@ CSV_HEADER = [
 ]
 
 
-def _safe_cell(value: str) -> str:
-    """Spreadsheets run cells that start like a formula; a leading apostrophe keeps them text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _json(value) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -134,11 +128,11 @@ def event_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
             _json(ev.before),
             _json(ev.after),
         ]
-        yield [_safe_cell(cell) for cell in row]
+        yield row
 
 
 def stream_events_csv(events: QuerySet[AuditEvent], *, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv_export.writer(_Echo())
     rows = event_rows(events.select_related("actor", "review__system").order_by("at", "id").iterator(2000))
     lines = (writer.writerow(row) for row in rows)
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")

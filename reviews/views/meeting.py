@@ -51,7 +51,7 @@ from ..models import (
     Review,
     RiskException,
 )
-from .access import _apply, _get_finding_for_user, _get_review_for_user
+from .access import _apply, _get_finding_for_user, _get_review_for_user, _next_or
 
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
@@ -435,7 +435,7 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
     )
     if not request.htmx:
         _flash(request, form, f"{category.name} scored.")
-        return redirect(request.POST.get("next") or _step_url(review, 11))
+        return redirect(_next_or(request, _step_url(review, 11)))
     board = Board(request, review)
     return _oob(
         request,
@@ -467,7 +467,7 @@ def meeting_add_evidence(request: HttpRequest, review_id: int, code: str) -> Htt
     )
     if not request.htmx:
         _flash(request, form, "Evidence attached.")
-        return redirect(request.POST.get("next") or _step_url(review, 11))
+        return redirect(_next_or(request, _step_url(review, 11)))
     board = Board(request, review)
     row = board.by_code[code]
     evidence = list(
@@ -498,7 +498,7 @@ def meeting_add_finding(request: HttpRequest, review_id: int, code: str) -> Http
     )
     if not request.htmx:
         _flash(request, form, "Finding recorded.")
-        return redirect(request.POST.get("next") or _step_url(review, 12))
+        return redirect(_next_or(request, _step_url(review, 12)))
     board = Board(request, review)
     findings = board.findings(category=category)
     return _oob(
@@ -542,7 +542,7 @@ def _finding_form_view(
     saved = form.is_valid() and _apply(form, lambda: change(finding, form.cleaned_data))
     if not request.htmx:
         _flash(request, form, saved_message)
-        return redirect(request.POST.get("next") or _step_url(review, 12))
+        return redirect(_next_or(request, _step_url(review, 12)))
     board = Board(request, review)
     context = {
         "f": board.findings(pk=finding.pk)[0],

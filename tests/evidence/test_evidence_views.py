@@ -289,3 +289,17 @@ def test_evidence_lets_the_category_be_scored_2(client, review, member):
         reverse("score_edit", args=[review.pk, "runbooks"]), {"score": "2", "version": "0"}
     )
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("stem", ["a" * 246, "é" * 246, "日" * 246])
+def test_a_very_long_file_name_is_stored_cut_with_its_extension(client, review, member, media, stem):
+    client.force_login(member)
+    data = {**valid_data("file", review), "file": upload(name=stem + ".txt")}
+    response = client.post(reverse("evidence_create", args=[review.pk, "file"]), data)
+    assert response.status_code == 302
+    item = Evidence.objects.get(review=review)
+    stored = item.file.name.rsplit("/", 1)[-1]
+    assert stored.endswith(".txt") and len(stored.encode()) < 255 and stem[:20] in stored
+    assert (media / item.file.name).read_bytes().startswith(b"pg_restore finished")
+    response, body = download(client, item)
+    assert response.status_code == 200 and body.startswith(b"pg_restore finished")

@@ -461,6 +461,64 @@ def test_verify_says_what_is_wrong_with_the_input(client, world, auditor, data, 
     assert response.status_code == 200 and message in response.content.decode()
 
 
+def test_verify_names_which_of_record_audit_trail_and_pdf_disagree(client, world, auditor):
+    from django.db import connection
+
+    decision = world.ledger_old
+    client.force_login(auditor)
+    body = client.post(reverse("verify_decision"), {"decision": decision.pk}).content.decode()
+    assert "Record, audit trail and PDF" in body and "disagrees" not in body
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute("ALTER TABLE reviews_auditevent DISABLE TRIGGER reviews_auditevent_append_only")
+        cur.execute(
+            "UPDATE reviews_auditevent SET after = jsonb_set(after, '{digest}', '\"0\"') "
+            "WHERE action = 'decision.record' AND object_id = %s",
+            [str(decision.pk)],
+        )
+        cur.execute("ALTER TABLE reviews_auditevent ENABLE TRIGGER reviews_auditevent_append_only")
+    body = client.post(reverse("verify_decision"), {"decision": decision.pk}).content.decode()
+    assert f'Stored decision #{decision.pk} <span class="warn-text">does not match</span>' in body
+    assert "Audit trail disagrees with record" in body
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 200_000, "nests deeper than any decision record"),
+        (b'{"record": {"schema": 1, "outcome": ' + b"[" * 100 + b"]" * 100 + b"}}", "nests deeper"),
+        (b'{"outcome": 1' + b"0" * 5000 + b', "schema": 1}', "This is not a JSON file"),
+        (b'{"outcome": "\\ud800", "schema": 1}', "not valid Unicode"),
+        (b"\xff\xfe", "This is not a JSON file"),
+    ],
+)
+def test_verify_refuses_hostile_files_with_a_message(client, world, auditor, body, message):
+    client.force_login(auditor)
+    response = client.post(reverse("verify_decision"), {"file": SimpleUploadedFile("r.json", body)})
+    assert response.status_code == 200 and message in response.content.decode()
+
+
+def test_verify_refuses_a_file_larger_than_any_record(client, world, auditor, monkeypatch):
+    monkeypatch.setattr("reviews.forms.RECORD_MAX_BYTES", 1000)
+    client.force_login(auditor)
+    body = json.dumps({"digest": "", "record": {"schema": 1, "outcome": "x" * 2000}}).encode()
+    response = client.post(reverse("verify_decision"), {"file": SimpleUploadedFile("r.json", body)})
+    assert response.status_code == 200 and "larger than any decision record" in response.content.decode()
+
+
+def test_verify_refuses_a_form_body_beyond_the_upload_limit_with_a_400(client, world, auditor, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client.force_login(auditor)
+    body = "decision=" + "[" * 20_000
+    response = client.post(reverse("verify_decision"), body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
+def test_verify_a_decision_number_beyond_any_is_not_found(client, world, auditor):
+    client.force_login(auditor)
+    assert client.post(reverse("verify_decision"), {"decision": str(10**30)}).status_code == 404
+
+
 # --- the dashboard: next reviews overdue, exceptions expiring soon ----------------------------------
 
 

@@ -335,3 +335,41 @@ def test_a_step_offers_the_typed_records_of_its_categories(client, member, revie
         assert reverse("evidence_create", args=[review.pk, kind]) in html, kind
     assert reverse("evidence_create", args=[review.pk, "restore_drill"]) not in html
     assert "record a capacity envelope" in html
+
+
+EVIL_NEXT = [
+    "//evil.example/",
+    "https://evil.example/",
+    "/\\evil.example/",
+    "\\\\evil.example",
+    "javascript:alert(1)",
+    " //evil.example",
+    "/ok\r\nSet-Cookie: x=1",
+]
+
+
+@pytest.mark.parametrize("evil", EVIL_NEXT)
+def test_a_plain_post_never_follows_next_to_another_site(client, member, review, evil):
+    finding = services.add_finding(
+        review=review, category=category(review, "backup"), title="F", level="P3", actor=member
+    )
+    client.force_login(member)
+    posts = [
+        (reverse("meeting_add_finding", args=[review.pk, "runbooks"]), {"title": "x", "level": "P3"}, 12),
+        (reverse("meeting_score", args=[review.pk, "backup"]), {"score": "1"}, 11),
+        (reverse("meeting_add_evidence", args=[review.pk, "backup"]), {"title": "t"}, 11),
+        (reverse("meeting_triage", args=[finding.pk]), {"level": "P3"}, 12),
+    ]
+    for url, data, step in posts:
+        response = client.post(url, {**data, "next": evil})
+        assert response.status_code == 302, url
+        assert response.url == reverse("meeting_step", args=[review.pk, step]), (url, response.url)
+
+
+def test_a_plain_post_follows_next_within_the_site(client, member, review):
+    client.force_login(member)
+    target = reverse("meeting_step", args=[review.pk, 9]) + "?x=1#scores"
+    response = client.post(
+        reverse("meeting_score", args=[review.pk, "backup"]), {"score": "x", "next": target}
+    )
+    assert response.status_code == 302 and response.url == target

@@ -523,6 +523,141 @@ def test_the_command_catches_a_record_changed_in_the_database_behind_the_trigger
     assert 'column outcome is "BLOCKED" but the record says "APPROVED"' in out
 
 
+# --- the three places a decision is written: the record, its audit event, its PDF -------------------
+
+
+FAKE_PDF = b"%PDF-1.7 the stored rendering"
+
+
+def stored_pdf(decision) -> DecisionDocument:
+    """A stored PDF with its decision.pdf audit event, as store_decision_pdf leaves them (without the
+    rendering, which these tests do not need: they compare hashes)."""
+    from reviews import audit
+
+    sha = hashlib.sha256(FAKE_PDF).hexdigest()
+    document = DecisionDocument.objects.create(
+        decision=decision, pdf=FAKE_PDF, sha256=sha, size=len(FAKE_PDF), pages=1, renderer="test", render_ms=1
+    )
+    audit.record(
+        actor=None, action="decision.pdf", obj=decision, review=decision.review, after={"sha256": sha}
+    )
+    return document
+
+
+def behind_the_triggers(sql: str, params: list) -> None:
+    """Change an append-only row as a database owner may: with its trigger disabled."""
+    table = next(word for word in sql.split() if word.startswith("reviews_"))
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks: ALTER needs none
+        cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+        cur.execute(sql, params)
+        cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+
+
+def said(result) -> str:
+    return " ".join(result.problems + [source.detail for source in result.sources])
+
+
+def verdicts(result) -> dict:
+    return {source.name: source.agrees for source in result.sources}
+
+
+def test_an_intact_decision_agrees_in_record_audit_trail_and_pdf(decided):
+    stored_pdf(decided.decision)
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert result.matches and verdicts(result) == {"record": True, "audit trail": True, "PDF": True}
+    assert result.disagreeing == ""
+    code, out = run_command(str(decided.decision.pk))
+    assert code == 0 and "record: agrees" in out and "audit trail: agrees" in out and "PDF: agrees" in out
+
+
+def test_a_pdf_not_yet_rendered_is_not_a_disagreement(decided):
+    result = records.verify_stored(decided.decision)
+    assert result.matches and verdicts(result)["PDF"] is None
+
+
+def test_an_altered_record_is_named_as_the_one_that_disagrees(decided):
+    stored_pdf(decided.decision)
+    behind_the_triggers(
+        "UPDATE reviews_decision SET record = jsonb_set(record, '{notes}', %s::jsonb) WHERE id = %s",
+        ['"changed later"', decided.decision.pk],
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert not result.matches
+    assert verdicts(result) == {"record": False, "audit trail": True, "PDF": True}
+    assert result.disagreeing == "record disagrees with audit trail and PDF."
+    code, out = run_command(str(decided.decision.pk))
+    assert code == 1 and "record: DISAGREES" in out and "the record was altered" in out
+
+
+def test_a_record_and_digest_forged_together_are_caught_by_the_audit_trail(decided):
+    record = dict(decided.decision.record, notes="forged with its digest")
+    behind_the_triggers(
+        "UPDATE reviews_decision SET record = %s::jsonb, digest = %s WHERE id = %s",
+        [json.dumps(record), records.record_digest(record), decided.decision.pk],
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert not result.matches
+    assert verdicts(result) == {"record": True, "audit trail": False, "PDF": None}
+    assert "the record and its digest were replaced together" in said(result)
+
+
+def test_an_altered_digest_column_is_named(decided):
+    behind_the_triggers(
+        "UPDATE reviews_decision SET digest = %s WHERE id = %s", ["0" * 64, decided.decision.pk]
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert verdicts(result)["record"] is False and verdicts(result)["audit trail"] is True
+    assert "the record's digest column was altered" in said(result)
+
+
+def test_an_altered_audit_event_is_named_as_the_one_that_disagrees(decided):
+    stored_pdf(decided.decision)
+    behind_the_triggers(
+        "UPDATE reviews_auditevent SET after = jsonb_set(after, '{digest}', %s::jsonb) "
+        "WHERE action = 'decision.record' AND object_id = %s",
+        [json.dumps("f" * 64), str(decided.decision.pk)],
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert verdicts(result) == {"record": True, "audit trail": False, "PDF": True}
+    assert result.disagreeing == "audit trail disagrees with record and PDF."
+    code, out = run_command(str(decided.decision.pk))
+    assert code == 1 and "audit trail: DISAGREES" in out
+
+
+def test_a_deleted_audit_event_is_named(decided):
+    behind_the_triggers(
+        "DELETE FROM reviews_auditevent WHERE action = 'decision.record' AND object_id = %s",
+        [str(decided.decision.pk)],
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert verdicts(result)["audit trail"] is False and not result.matches
+    assert "has no decision.record event" in said(result)
+
+
+def test_an_altered_pdf_is_named_as_the_one_that_disagrees(decided):
+    document = stored_pdf(decided.decision)
+    behind_the_triggers(
+        "UPDATE reviews_decisiondocument SET pdf = %s WHERE id = %s", [b"%PDF-1.7 swapped", document.pk]
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert verdicts(result) == {"record": True, "audit trail": True, "PDF": False}
+    assert result.disagreeing == "PDF disagrees with record and audit trail."
+    assert "the PDF file was altered" in said(result)
+
+
+def test_a_pdf_replaced_with_its_hash_is_caught_by_the_audit_trail(decided):
+    document = stored_pdf(decided.decision)
+    swapped = b"%PDF-1.7 swapped"
+    behind_the_triggers(
+        "UPDATE reviews_decisiondocument SET pdf = %s, sha256 = %s WHERE id = %s",
+        [swapped, hashlib.sha256(swapped).hexdigest(), document.pk],
+    )
+    result = records.verify_stored(Decision.objects.get(pk=decided.decision.pk))
+    assert verdicts(result)["PDF"] is False
+    assert "the PDF and its hash were replaced together" in said(result)
+
+
 def test_the_command_refuses_an_unknown_decision_and_an_unreadable_file(decided, tmp_path):
     code, out = run_command("999999")
     assert code == 1 and "There is no decision 999999" in out
