@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from . import audit, charts
@@ -197,6 +199,28 @@ def store_decision_pdf(decision_id: int) -> DecisionDocument | None:
             after={"sha256": document.sha256, "pages": pages, "size": len(pdf), "render_ms": elapsed},
         )
         return document
+
+
+def requeue_missing_pdfs(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Decisions still without a PDF some minutes after they were recorded (their message was lost, or
+    the broker was down when they were recorded): ask a worker again. Idempotent; oldest first; at most
+    `limit` per call. Counts what was sent and what the broker refused."""
+    from .services import enqueue_decision_pdf
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DECISION_PDF_REQUEUE_AFTER_S)
+    ids = list(
+        Decision.objects.filter(recorded_at__lt=cutoff, document__isnull=True)
+        .order_by("recorded_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    counts = {"requeued": 0, "waiting_for_workers": 0}
+    for decision_id in ids:
+        if enqueue_decision_pdf(decision_id).waiting_for_workers:
+            counts["waiting_for_workers"] += 1
+            break  # the broker is down: the next run tries again
+        counts["requeued"] += 1
+    return counts
 
 
 # --- Verification

@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from readiness import dispatch
+
 from . import audit, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
@@ -871,9 +873,9 @@ def _decide(*, review: Review, actor, next_review: date, notes: str, now: dateti
         after={"outcome": decision.outcome, "digest": decision.digest, "recorded_at": now.isoformat()},
     )
     # The PDF is rendered once, by a worker, after the record is committed (it reads only the record).
-    # robust: a broker that is down must not turn a recorded decision into an error page; the PDF page
-    # enqueues the rendering again.
-    transaction.on_commit(lambda: enqueue_decision_pdf(decision.pk), robust=True)
+    # A broker that is down must not turn a recorded decision into an error page: the decision stands,
+    # and the PDF page and a beat job (reviews.tasks.requeue_decision_pdfs) send the message again.
+    decision.pdf_dispatch = enqueue_decision_pdf(decision.pk, on_commit=True)
     return decision
 
 
@@ -901,10 +903,13 @@ def record_export(*, actor, filters: dict, review: Review | None = None) -> None
     )
 
 
-def enqueue_decision_pdf(decision_id: int) -> None:
+def enqueue_decision_pdf(decision_id: int, *, on_commit: bool = False) -> dispatch.Dispatch:
+    """Ask a worker to render the decision's PDF (idempotent). A broker error is logged and reported in
+    the returned Dispatch, never raised."""
     from .tasks import render_decision_pdf  # tasks import the renderer, which imports selectors
 
-    render_decision_pdf.delay(decision_id)
+    send = dispatch.send_on_commit if on_commit else dispatch.send
+    return send(render_decision_pdf, decision_id)
 
 
 # --- The meeting (seed §21): the chair's place in the 13-step agenda
