@@ -116,6 +116,8 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         row_height=18,
     )
     history_chart = record_history_chart(record, colours=colours, width=660, row_height=18, label_width=190)
+    judgement = record.get("judgement") or {}
+    final_questions = record.get("final_questions") or []
     if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
         digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
     return {
@@ -142,7 +144,21 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "history_chart": mark_safe(history_chart),  # noqa: S308  (likewise)
         "history_count": len(record.get("history") or []),
         "canonical_size": len(canonical_json(record)),
+        # Schema /5 on: the chair's judgement and what was decided on (reviews.record_sections).
+        "schema5": "judgement" in record,
+        "judgement": judgement,
+        "gate_outcome_label": OUTCOME_LABELS.get(judgement.get("gate_outcome", ""), ""),
+        "final_questions": final_questions,
+        "final_counts": _answer_counts(final_questions),
+        "checklist_counts": _answer_counts(record.get("checklist") or []),
     }
+
+
+def _answer_counts(answers: list[dict]) -> dict[str, int]:
+    counts = {"yes": 0, "no": 0, "na": 0, "unknown": 0}
+    for a in answers:
+        counts[a.get("answer") if a.get("answer") in counts else "unknown"] += 1
+    return counts
 
 
 def render_pdf(record: dict, *, digest: str, decision_id: int | None = None) -> tuple[bytes, int]:

@@ -43,10 +43,12 @@ def decision_create(request: HttpRequest, review_id: int) -> HttpResponse:
     form = DecisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         decision = _apply(
-            form, lambda: services.record_decision(review=review, actor=request.user, **form.cleaned_data)
+            form, lambda: services.record_decision(review=review, actor=request.user, **form.decision_kwargs())
         )
         if decision:
             messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
+            if decision.pdf_dispatch.waiting_for_workers:
+                messages.warning(request, f"The decision's PDF: {dispatch.QUEUED_MESSAGE}")
             return redirect("decision_detail", decision_id=decision.pk)
     context = review_context(request, review)
     context["form"] = form
