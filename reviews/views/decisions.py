@@ -42,9 +42,8 @@ def decision_create(request: HttpRequest, review_id: int) -> HttpResponse:
     initial = {"next_review": review.next_review_date}
     form = DecisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        decision = _apply(
-            form, lambda: services.record_decision(review=review, actor=request.user, **form.decision_kwargs())
-        )
+        kwargs = form.decision_kwargs()
+        decision = _apply(form, lambda: services.record_decision(review=review, actor=request.user, **kwargs))
         if decision:
             messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
             if decision.pdf_dispatch.waiting_for_workers:
