@@ -75,6 +75,61 @@ def test_the_pdf_holds_the_outcome_the_blockers_and_the_digest_on_every_page(dec
 
 
 @pytest.mark.django_db
+def test_the_pdf_shows_the_chairs_judgement_final_questions_claims_and_checklist_answers(
+    review, architect, member
+):
+    from reviews.models import ChecklistItem
+
+    from .test_judgement import all_yes
+
+    score_all(review, member)
+    services.add_claim(
+        review=review,
+        claim="No posting is ever lost",
+        risk="A crash between debit and credit",
+        control="One transaction per posting",
+        evidence_note="Concurrency test in CI",
+        actor=member,
+    )
+    item = ChecklistItem.objects.filter(category=category(review, "replication")).order_by("position").first()
+    services.answer_item(
+        review=review, item=item, answer="na", note="A single managed instance, no replicas", actor=member
+    )
+    decision = services.record_decision(
+        review=review,
+        actor=architect,
+        next_review=timezone.localdate() + timedelta(days=60),
+        outcome="BLOCKED",
+        reason="Nobody on call can diagnose replication lag yet.",
+        final_answers=all_yes(operations_diagnose=("no", "")),
+    )
+    document = records.store_decision_pdf(decision.pk)
+    pages = pdf_pages(bytes(document.pdf))
+    cover = flat(pages[0])
+    assert "BLOCKED" in cover
+    assert "stricter than the gate's Approved: Nobody on call can diagnose replication lag yet." in cover
+    assert "gate: Approved · chair: Blocked" in cover and "25 yes · 1 no · 0 not applicable" in cover
+    text = flat(" ".join(pages))
+    assert "The chair's judgement" in text and "Security and compliance" in text
+    assert "Can on-call diagnose locks, replication lag, disk and query regressions?" in text
+    assert "Claims (1)" in text and "No posting is ever lost" in text and "Concurrency test in CI" in text
+    assert "Checklist answers (1)" in text
+    assert "Not applicable because: A single managed instance, no replicas" in text
+    assert "Evidence that failed (0)" in text and "Loosening (0)" in text
+    assert "Carried from earlier reviews (0)" in text
+    assert f"Record SHA-256 {decision.digest}" in flat(pages[-1])
+
+
+@pytest.mark.django_db
+def test_an_older_record_renders_without_the_new_sections(decided):
+    record = {k: v for k, v in decided.decision.record.items() if k not in ("judgement", "final_questions")}
+    record["schema"] = "readiness.decision/4"
+    pdf, _ = records.render_pdf(record, digest=services.record_digest(record))
+    text = flat(" ".join(pdf_pages(pdf)))
+    assert "BLOCKED" in text and "The chair's judgement" not in text and "Final questions" not in text
+
+
+@pytest.mark.django_db
 def test_approved_with_exceptions_is_on_the_cover_with_the_signer(review, architect, member, lead):
     score_all(review, member)
     finding = services.add_finding(
