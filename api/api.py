@@ -7,6 +7,7 @@ The operations are in `api.endpoints`; they fetch through `api.selectors` (anoth
 from __future__ import annotations
 
 import json
+import logging
 from functools import wraps
 from typing import Any
 
@@ -24,6 +25,8 @@ from ninja.security import HttpBearer
 from reviews.services import ConflictError
 
 from . import services
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 The API for pipelines: read systems, reviews and their gate; post evidence (links, restore drills,
@@ -57,6 +60,7 @@ ERROR_CODES = {
     413: "too_large",
     422: "invalid_request",
     429: "throttled",
+    500: "server_error",
 }
 
 
@@ -230,6 +234,19 @@ def on_missing(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
 def on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
     """Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE and similar as SuspiciousOperation."""
     return error_response(request, 400, "The request was refused: " + (str(exc) or type(exc).__name__))
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Anything no other handler knows: logged with its traceback, answered in the API's JSON error shape
+    (Django would answer the site's HTML error page). The message says nothing of the error itself."""
+    log.error("API %s %s failed", request.method, request.path, exc_info=exc)
+    return error_response(
+        request,
+        500,
+        "The server failed to answer this request; the error was logged. Try again later, or tell the "
+        "administrators.",
+    )
 
 
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -3,6 +3,7 @@ does not reach), call one service, shape the answer. POSTs run through `services
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from ninja.params.functions import Header, Path, Query
 from evidence import services as evidence_services
 from evidence.models import Evidence
 from probes import services as probe_services
+from readiness import dispatch
 from reviews import audit
 from reviews.models import Category, Review
 
@@ -304,12 +306,21 @@ def start_run(
     review_id = payload.review_id if payload else None
     review = selectors.get_review(token, review_id) if review_id else None
 
+    started: list = []
+
     def work() -> services.ApiResult:
         run = probe_services.start_probe_run(target=target, actor=token.created_by, review=review)
+        started.append(run)
         _audit_api(token, "api.probe_run.start", run, review, idempotency_key)
         return services.ApiResult(202, _dump(schemas.ProbeRunOut, selectors.run_entry(run)))
 
-    return _respond(request, token, idempotency_key, work)
+    response = _respond(request, token, idempotency_key, work)
+    if started and started[0].dispatch.waiting_for_workers:
+        # Known only after the commit: the run is saved and queued, its message could not be sent.
+        body = json.loads(response.content)
+        body["message"] = dispatch.QUEUED_MESSAGE
+        response.content = json.dumps(body)
+    return response
 
 
 @api.get("/probe-runs/{run_id}", response={200: schemas.ProbeRunOut, **ERRORS}, tags=["probes"])

@@ -443,3 +443,8 @@ class ProbeRunOut(Schema):
     counts: dict[str, int] = Field(description="Results per status.")
     results: list[ProbeResultOut]
     url: str
+    message: str = Field(
+        "",
+        description="Set when the run was saved but could not be handed to the workers yet "
+        "(their message broker was unreachable): it stays queued and runs when they are back.",
+    )

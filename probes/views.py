@@ -15,13 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from readiness import dispatch
 from reviews import policy
 from reviews.models import Review, ReviewState
 from reviews.views import _apply, _get_review_for_user, _get_system_for_user
 
 from . import registry, selectors, services
 from .forms import InvariantCheckForm, TargetForm
-from .models import InvariantCheck, ProbeRun, ProbeTarget
+from .models import InvariantCheck, ProbeRun, ProbeTarget, RunState
 
 # htmx stops polling when a response has this status (https://htmx.org/docs/#polling).
 HTMX_STOP_POLLING = 286
@@ -232,7 +233,10 @@ def run_start(request: HttpRequest, target_id: int) -> HttpResponse:
     except ValidationError as err:
         messages.error(request, " ".join(err.messages))
         return _back(request, review.get_absolute_url() if review else target.get_absolute_url())
-    messages.success(request, f"Probe run #{run.pk} of {target.name} started.")
+    if run.dispatch.waiting_for_workers:
+        messages.warning(request, f"Probe run #{run.pk} of {target.name}: {dispatch.QUEUED_MESSAGE}")
+    else:
+        messages.success(request, f"Probe run #{run.pk} of {target.name} started.")
     return _back(request, run.get_absolute_url())
 
 
@@ -273,9 +277,12 @@ def run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
 # --- The meeting's probes box: start a run for the review and watch it until it ends
 
 
-def _meeting_panel(request: HttpRequest, review: Review, run: ProbeRun | None) -> HttpResponse:
+def _meeting_panel(
+    request: HttpRequest, review: Review, run: ProbeRun | None, *, waiting_for_workers: bool = False
+) -> HttpResponse:
     context = selectors.panel_context(request.user, review.system, review)
     context["run"] = run
+    context["queued_message"] = dispatch.QUEUED_MESSAGE if waiting_for_workers else ""
     if run is not None:
         context.update(_run_context(run))
     response = render(request, "probes/_meeting_panel.html", context)
@@ -292,7 +299,9 @@ def meeting_panel(request: HttpRequest, review_id: int) -> HttpResponse:
     run = None
     if (run_id := request.GET.get("run", "")).isdigit():
         run = get_object_or_404(ProbeRun.objects.select_related("target"), pk=int(run_id), review=review)
-    return _meeting_panel(request, review, run)
+    # Said while the run waits for a worker, after its start could not reach the broker.
+    waiting = request.GET.get("waiting") == "1" and run is not None and run.state == RunState.QUEUED
+    return _meeting_panel(request, review, run, waiting_for_workers=waiting)
 
 
 @login_required
@@ -308,6 +317,9 @@ def meeting_run(request: HttpRequest, review_id: int, target_id: int) -> HttpRes
         messages.error(request, " ".join(err.messages))
         return _back(request, reverse("meeting", args=[review.pk]))
     if not request.htmx:
+        if run.dispatch.waiting_for_workers:
+            messages.warning(request, f"Probe run #{run.pk} of {target.name}: {dispatch.QUEUED_MESSAGE}")
         return redirect(run.get_absolute_url())
+    waiting = run.dispatch.waiting_for_workers
     run.refresh_from_db()
-    return _meeting_panel(request, review, run)
+    return _meeting_panel(request, review, run, waiting_for_workers=waiting)

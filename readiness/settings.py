@@ -201,6 +201,8 @@ CELERY_TASK_ROUTES = {
     "probes.tasks.run_probe_run": {"queue": PROBE_QUEUE},
     "probes.tasks.test_target_connection": {"queue": PROBE_QUEUE},
 }
+# A decision still without its PDF this long after it was recorded is enqueued again by beat.
+DECISION_PDF_REQUEUE_AFTER_S = env_int("DECISION_PDF_REQUEUE_AFTER_S", 600)
 
 CELERY_BEAT_SCHEDULE = {
     # Probe runs whose worker died or whose broker message was lost are retried or failed.
@@ -216,6 +218,8 @@ CELERY_BEAT_SCHEDULE = {
     "mark-overdue-reviews": {"task": "schedules.tasks.mark_overdue_reviews", "schedule": 3600.0},
     # Evidence that passed its maximum age since the last run is recorded (EVIDENCE_MAX_AGE_DAYS).
     "record-stale-evidence": {"task": "evidence.tasks.record_stale_evidence", "schedule": 3600.0},
+    # Decision PDFs whose rendering message was lost (a broker down when the decision was recorded).
+    "requeue-decision-pdfs": {"task": "reviews.tasks.requeue_decision_pdfs", "schedule": 300.0},
     # Idempotency keys and schedule runs older than they need to be kept.
     "prune-api-and-schedule-records": {"task": "schedules.tasks.prune_records", "schedule": 86400.0},
     # Reminder digests: at most one per person per day, each reminder once (reminders.services).

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from . import judgement
 from .models import Answer, Category, Level, Outcome, Review, System, Team
 
 
@@ -137,8 +138,61 @@ class ExceptionRequestForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
+    """The decision step: next review and notes, the chair's outcome (the gate's, or stricter with a
+    reason) and an answer to each of the guide's final questions. The service judges the combination."""
+
     next_review = forms.DateField(widget=DateInput, label="Next review")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    outcome = forms.ChoiceField(
+        choices=[("", "The gate's outcome"), *Outcome.choices],
+        required=False,
+        label="Outcome to record",
+        help_text="The gate's outcome, or Blocked if the chair judges the release not ready.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=judgement.REASON_MAX,
+        label="Why stricter than the gate",
+        help_text="Required when the outcome is stricter than the gate's; written into the record.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(a.value, a.label) for a in judgement.FINAL_ANSWERS]
+        for q in judgement.FINAL_QUESTIONS:
+            self.fields[f"fq_{q.code}"] = forms.ChoiceField(
+                choices=choices,
+                widget=forms.RadioSelect,
+                label=q.text,
+                error_messages={"required": "Answer yes, no or not applicable."},
+            )
+            self.fields[f"fq_{q.code}_note"] = forms.CharField(
+                required=False, max_length=judgement.NOTE_MAX, label=f"Note on: {q.text}"
+            )
+
+    def final_question_rows(self) -> list[dict]:
+        """The questions under their headings, each with its answer and note fields, for the templates."""
+        sections: dict[str, list[dict]] = {}
+        for q in judgement.FINAL_QUESTIONS:
+            sections.setdefault(q.heading, []).append(
+                {"question": q, "answer": self[f"fq_{q.code}"], "note": self[f"fq_{q.code}_note"]}
+            )
+        return [{"heading": heading, "rows": rows} for heading, rows in sections.items()]
+
+    def decision_kwargs(self) -> dict:
+        """The cleaned form as keyword arguments of services.record_decision."""
+        data = self.cleaned_data
+        return {
+            "next_review": data["next_review"],
+            "notes": data.get("notes", ""),
+            "outcome": data.get("outcome") or None,
+            "reason": data.get("reason", ""),
+            "final_answers": {
+                q.code: (data[f"fq_{q.code}"], data.get(f"fq_{q.code}_note", ""))
+                for q in judgement.FINAL_QUESTIONS
+            },
+        }
 
 
 # --- Inline forms of the meeting page

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from django.contrib.staticfiles import finders
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from . import audit, charts
@@ -114,6 +116,8 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         row_height=18,
     )
     history_chart = record_history_chart(record, colours=colours, width=660, row_height=18, label_width=190)
+    judgement = record.get("judgement") or {}
+    final_questions = record.get("final_questions") or []
     if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
         digest = "INVALID DIGEST"  # it goes into CSS (the page margins): only hex is let through
     return {
@@ -140,7 +144,21 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "history_chart": mark_safe(history_chart),  # noqa: S308  (likewise)
         "history_count": len(record.get("history") or []),
         "canonical_size": len(canonical_json(record)),
+        # Schema /5 on: the chair's judgement and what was decided on (reviews.record_sections).
+        "schema5": "judgement" in record,
+        "judgement": judgement,
+        "gate_outcome_label": OUTCOME_LABELS.get(judgement.get("gate_outcome", ""), ""),
+        "final_questions": final_questions,
+        "final_counts": _answer_counts(final_questions),
+        "checklist_counts": _answer_counts(record.get("checklist") or []),
     }
+
+
+def _answer_counts(answers: list[dict]) -> dict[str, int]:
+    counts = {"yes": 0, "no": 0, "na": 0, "unknown": 0}
+    for a in answers:
+        counts[a.get("answer") if a.get("answer") in counts else "unknown"] += 1
+    return counts
 
 
 def render_pdf(record: dict, *, digest: str, decision_id: int | None = None) -> tuple[bytes, int]:
@@ -205,6 +223,28 @@ def store_decision_pdf(decision_id: int) -> DecisionDocument | None:
             after={"sha256": document.sha256, "pages": pages, "size": len(pdf), "render_ms": elapsed},
         )
         return document
+
+
+def requeue_missing_pdfs(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Decisions still without a PDF some minutes after they were recorded (their message was lost, or
+    the broker was down when they were recorded): ask a worker again. Idempotent; oldest first; at most
+    `limit` per call. Counts what was sent and what the broker refused."""
+    from .services import enqueue_decision_pdf
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DECISION_PDF_REQUEUE_AFTER_S)
+    ids = list(
+        Decision.objects.filter(recorded_at__lt=cutoff, document__isnull=True)
+        .order_by("recorded_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    counts = {"requeued": 0, "waiting_for_workers": 0}
+    for decision_id in ids:
+        if enqueue_decision_pdf(decision_id).waiting_for_workers:
+            counts["waiting_for_workers"] += 1
+            break  # the broker is down: the next run tries again
+        counts["requeued"] += 1
+    return counts
 
 
 # --- Verification

@@ -185,9 +185,11 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
 
 
 # /3 adds "changes" (what changed since the previous decision); /4 adds "history" (the scores and outcome
-# of the system's earlier decisions, for the chart). Verification recomputes the digest of the stored
-# record whatever its schema, so older records still verify.
-RECORD_SCHEMA = "readiness.decision/4"
+# of the system's earlier decisions, for the chart); /5 adds what was decided on (reviews.record_sections:
+# the chair's judgement, final questions, claims, checklist answers, loosening, failed evidence, carried
+# items). Verification recomputes the digest of the stored record whatever its schema, so older records
+# still verify.
+RECORD_SCHEMA = "readiness.decision/5"
 HISTORY_DECISIONS = (
     39  # earlier decisions frozen into a record's "history" (the chart draws them and this one)
 )

@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from readiness import dispatch
+
 from . import audit, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
@@ -787,8 +789,29 @@ def record_digest(record: dict) -> str:
 
 
 @transaction.atomic
-def record_decision(*, review: Review, actor, next_review: date, notes: str = "") -> Decision:
-    return _decide(review=review, actor=actor, next_review=next_review, notes=notes, now=None)
+def record_decision(
+    *,
+    review: Review,
+    actor,
+    next_review: date,
+    notes: str = "",
+    final_answers: dict[str, tuple[str, str]] | None = None,
+    outcome: str | None = None,
+    reason: str = "",
+) -> Decision:
+    """Record the review's decision: the gate's outcome, or a stricter one the chair gives a reason for
+    (reviews.judgement), with the chair's answers to the final questions ({code: (answer, note)}). The
+    pages always ask the final questions; None records that they were not asked."""
+    return _decide(
+        review=review,
+        actor=actor,
+        next_review=next_review,
+        notes=notes,
+        now=None,
+        final_answers=final_answers,
+        outcome=outcome,
+        reason=reason,
+    )
 
 
 @transaction.atomic
@@ -803,7 +826,18 @@ def import_decision(
     return _decide(review=review, actor=actor, next_review=next_review, notes=notes, now=recorded_at)
 
 
-def _decide(*, review: Review, actor, next_review: date, notes: str, now: datetime | None) -> Decision:
+def _decide(
+    *,
+    review: Review,
+    actor,
+    next_review: date,
+    notes: str,
+    now: datetime | None,
+    final_answers: dict[str, tuple[str, str]] | None = None,
+    outcome: str | None = None,
+    reason: str = "",
+) -> Decision:
+    from . import judgement, record_sections
     from .selectors import decision_record, review_gate  # selectors import services' models only
 
     review = Review.objects.select_for_update().select_related("system__team").get(pk=review.pk)
@@ -820,6 +854,10 @@ def _decide(*, review: Review, actor, next_review: date, notes: str, now: dateti
     gate = review_gate(review, now=now)
     if gate.outcome == GateOutcome.INCOMPLETE:
         raise ServiceError("The gate cannot decide yet: " + "; ".join(r.message for r in gate.pending))
+    # The chair may be stricter than the gate, never laxer; a "no" to a final question is weighed.
+    judged = judgement.judge(
+        gate_outcome=gate.outcome.value, outcome=outcome, reason=reason, final_answers=final_answers
+    )
     previous = Decision.objects.filter(system=review.system).order_by("-recorded_at", "-id").first()
     if previous is not None and previous.recorded_at >= now:
         raise ServiceError(
@@ -838,11 +876,12 @@ def _decide(*, review: Review, actor, next_review: date, notes: str, now: dateti
         notes=notes,
         previous=previous,
     )
+    record_sections.add_to(record, review=review, judgement=judged, recorded_at=now)
     try:
         decision = Decision.objects.create(
             review=review,
             system=review.system,
-            outcome=gate.outcome.value,
+            outcome=record["outcome"],
             blockers=record["blockers"],
             exceptions=record["exceptions"],
             follow_up=record["follow_up"],
@@ -868,12 +907,18 @@ def _decide(*, review: Review, actor, next_review: date, notes: str, now: dateti
         obj=decision,
         review=review,
         before=before,
-        after={"outcome": decision.outcome, "digest": decision.digest, "recorded_at": now.isoformat()},
+        after={
+            "outcome": decision.outcome,
+            "gate_outcome": judged.gate_outcome,
+            "reason": judged.reason,
+            "digest": decision.digest,
+            "recorded_at": now.isoformat(),
+        },
     )
     # The PDF is rendered once, by a worker, after the record is committed (it reads only the record).
-    # robust: a broker that is down must not turn a recorded decision into an error page; the PDF page
-    # enqueues the rendering again.
-    transaction.on_commit(lambda: enqueue_decision_pdf(decision.pk), robust=True)
+    # A broker that is down must not turn a recorded decision into an error page: the decision stands,
+    # and the PDF page and a beat job (reviews.tasks.requeue_decision_pdfs) send the message again.
+    decision.pdf_dispatch = enqueue_decision_pdf(decision.pk, on_commit=True)
     return decision
 
 
@@ -901,10 +946,13 @@ def record_export(*, actor, filters: dict, review: Review | None = None) -> None
     )
 
 
-def enqueue_decision_pdf(decision_id: int) -> None:
+def enqueue_decision_pdf(decision_id: int, *, on_commit: bool = False) -> dispatch.Dispatch:
+    """Ask a worker to render the decision's PDF (idempotent). A broker error is logged and reported in
+    the returned Dispatch, never raised."""
     from .tasks import render_decision_pdf  # tasks import the renderer, which imports selectors
 
-    render_decision_pdf.delay(decision_id)
+    send = dispatch.send_on_commit if on_commit else dispatch.send
+    return send(render_decision_pdf, decision_id)
 
 
 # --- The meeting (seed §21): the chair's place in the 13-step agenda

@@ -1,4 +1,5 @@
-"""Celery tasks of the review domain: exceptions expire on time; a decision's PDF is rendered once."""
+"""Celery tasks of the review domain: exceptions expire on time; a decision's PDF is rendered once, and
+asked for again when its message was lost."""
 
 from celery import shared_task
 
@@ -30,3 +31,22 @@ def render_decision_pdf(decision_id: int) -> str:
     an existing document is kept), so a redelivered message after a worker died renders nothing twice."""
     document = records.store_decision_pdf(decision_id)
     return "rendered" if document else "nothing to do"
+
+
+@shared_task(name="reviews.tasks.requeue_decision_pdfs", ignore_result=True)
+def requeue_decision_pdfs() -> int:
+    """Run by beat (CELERY_BEAT_SCHEDULE): decisions without a PDF DECISION_PDF_REQUEUE_AFTER_S after they
+    were recorded are enqueued again. Recorded as a ScheduleRun."""
+    from schedules.recording import run_recorded
+
+    requeued = 0
+
+    def work(report) -> None:
+        nonlocal requeued
+        counts = records.requeue_missing_pdfs(now=report.now)
+        requeued = counts["requeued"]
+        for what, n in counts.items():
+            report.count(what, n)
+
+    run_recorded("reviews.tasks.requeue_decision_pdfs", work)
+    return requeued

@@ -126,13 +126,16 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     # The decision: a non-chair cannot record it; the chair can, and the page then shows it.
     mia.goto(f"{live_server.url}/reviews/{review.pk}/meeting/decision/")
     expect(mia.locator("#decision")).to_contain_text("Only the chair")
-    expect(mia.get_by_role("button", name=re.compile("Record decision"))).to_have_count(0)
+    expect(mia.get_by_role("button", name=re.compile("Record the decision"))).to_have_count(0)
     other.close()
 
     page.keyboard.press("d")
     expect(page).to_have_url(re.compile(r"/meeting/decision/$"))
     page.get_by_label("Next review").fill((timezone.localdate() + timedelta(days=90)).isoformat())
-    page.get_by_role("button", name="Record decision: Approved").click()
+    expect(page.locator("#decision")).to_contain_text("Record the gate's outcome: Approved")
+    for answer in page.locator("#decision input[type=radio][value=yes]").all():  # the final questions
+        answer.check()
+    page.get_by_role("button", name="Record the decision").click()
     expect(page.locator("#decision")).to_contain_text("Recorded")
     decision = Decision.objects.get(review=review)
     expect(page.locator("#decision")).to_contain_text(decision.digest)

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from readiness import dispatch
 from reviews import audit
 from reviews.models import Level, Review
 from reviews.services import ServiceError, _require
@@ -57,11 +58,12 @@ def max_attempts() -> int:
 # --- Runs
 
 
-def _enqueue(run_id: int) -> None:
+def _enqueue(run_id: int) -> dispatch.Dispatch:
     from ..tasks import run_probe_run
 
-    # The task gets the run's id, nothing else: the password stays in the database, encrypted.
-    transaction.on_commit(lambda: run_probe_run.delay(run_id))
+    # The task gets the run's id, nothing else: the password stays in the database, encrypted. A broker that
+    # is down leaves the run QUEUED (saved, and said so): the sweeper sends it again after its deadline.
+    return dispatch.send_on_commit(run_probe_run, run_id)
 
 
 @transaction.atomic
@@ -111,7 +113,7 @@ def _queue_run(target: ProbeTarget, *, review: Review | None, actor, action: str
         review=review,
         after={"target": target.pk, "review": review.pk if review else None},
     )
-    _enqueue(run.pk)
+    run.dispatch = _enqueue(run.pk)  # its `sent` is known once the caller's transaction has committed
     return run
 
 

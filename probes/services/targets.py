@@ -244,8 +244,11 @@ def _check_schedule(hours: int | None) -> int | None:
 def _enqueue_test(target_id: int) -> None:
     from ..tasks import test_target_connection
 
-    # The task gets the target's id, nothing else: the password stays in the database, encrypted.
-    transaction.on_commit(lambda: test_target_connection.delay(target_id))
+    from readiness import dispatch
+
+    # The task gets the target's id, nothing else: the password stays in the database, encrypted. A
+    # broker that is down leaves the test pending (logged), never an error page: ask again later.
+    dispatch.send_on_commit(test_target_connection, target_id)
 
 
 @transaction.atomic

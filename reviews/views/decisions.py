@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from django.contrib import messages
@@ -13,6 +14,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
+
+from readiness import dispatch
 
 from .. import charts, policy, records, services
 from ..forms import AuditFilterForm, DecisionForm
@@ -39,11 +42,12 @@ def decision_create(request: HttpRequest, review_id: int) -> HttpResponse:
     initial = {"next_review": review.next_review_date}
     form = DecisionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        decision = _apply(
-            form, lambda: services.record_decision(review=review, actor=request.user, **form.cleaned_data)
-        )
+        kwargs = form.decision_kwargs()
+        decision = _apply(form, lambda: services.record_decision(review=review, actor=request.user, **kwargs))
         if decision:
             messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
+            if decision.pdf_dispatch.waiting_for_workers:
+                messages.warning(request, f"The decision's PDF: {dispatch.QUEUED_MESSAGE}")
             return redirect("decision_detail", decision_id=decision.pk)
     context = review_context(request, review)
     context["form"] = form
@@ -101,6 +105,23 @@ def decision_json(request: HttpRequest, decision_id: int) -> HttpResponse:
     return response
 
 
+def _ask_again_for_pdf(decision: Decision) -> bool:
+    """Enqueue the rendering again, at most once a minute per decision (idempotent: a late first message
+    does nothing). True while the last try found the broker unreachable. The cache may live on the
+    same Redis as the broker: when it is down too, every look asks again."""
+    key = f"decision-pdf-enqueued-{decision.pk}"
+    try:
+        if not cache.add(key, "sent", 60):
+            return cache.get(key) == "waiting"
+    except dispatch.BROKER_ERRORS:
+        return services.enqueue_decision_pdf(decision.pk).waiting_for_workers
+    sent = services.enqueue_decision_pdf(decision.pk)
+    if sent.waiting_for_workers:
+        with contextlib.suppress(dispatch.BROKER_ERRORS):
+            cache.set(key, "waiting", 60)
+    return sent.waiting_for_workers
+
+
 @login_required
 @require_GET
 def decision_pdf(request: HttpRequest, decision_id: int) -> HttpResponse:
@@ -109,12 +130,17 @@ def decision_pdf(request: HttpRequest, decision_id: int) -> HttpResponse:
     document = DecisionDocument.objects.filter(decision=decision).first()
     if document is None:
         waited = (timezone.now() - decision.recorded_at).total_seconds()
-        if waited > PDF_RETRY_AFTER_SECONDS and cache.add(f"decision-pdf-enqueued-{decision.pk}", 1, 60):
-            services.enqueue_decision_pdf(decision.pk)  # idempotent: a late first message does nothing
+        waiting_for_workers = _ask_again_for_pdf(decision) if waited > PDF_RETRY_AFTER_SECONDS else False
         response = render(
             request,
             "reviews/decision_pdf_pending.html",
-            {"decision": decision, "system": decision.system, "review": decision.review, "waited": waited},
+            {
+                "decision": decision,
+                "system": decision.system,
+                "review": decision.review,
+                "waited": waited,
+                "queued_message": dispatch.QUEUED_MESSAGE if waiting_for_workers else "",
+            },
             status=202,
         )
         response["Retry-After"] = "3"

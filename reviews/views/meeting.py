@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence
+from readiness import dispatch
 
 from .. import agenda, policy, selectors, services
 from .. import gate as gate_rules
@@ -306,6 +308,8 @@ def meeting_decision(request: HttpRequest, review_id: int) -> HttpResponse:
         Decision.objects.filter(review=review)
         .select_related("approver")
         .defer(*Decision.RECORD_FIELDS)
+        # The chair's judgement, read out of the record without loading it (null in records before /5).
+        .annotate(gate_outcome=KT("record__judgement__gate_outcome"), reason=KT("record__judgement__reason"))
         .first()
     )
     form = DecisionForm(initial={"next_review": review.next_review_date})
@@ -578,10 +582,12 @@ def meeting_decide(request: HttpRequest, review_id: int) -> HttpResponse:
         raise PermissionDenied
     form = DecisionForm(request.POST)
     decision = form.is_valid() and _apply(
-        form, lambda: services.record_decision(review=review, actor=request.user, **form.cleaned_data)
+        form, lambda: services.record_decision(review=review, actor=request.user, **form.decision_kwargs())
     )
     if decision:
         messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
+        if decision.pdf_dispatch.waiting_for_workers:
+            messages.warning(request, f"The decision's PDF: {dispatch.QUEUED_MESSAGE}")
         url = _step_url(review, "decision")
         return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     board = Board(request, review)

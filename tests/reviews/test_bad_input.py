@@ -34,6 +34,8 @@ from reviews.models import (
 )
 from tests.factories import ReviewFactory, SystemFactory, category
 
+from .test_judgement import all_yes_post
+
 pytestmark = pytest.mark.django_db
 
 REQUIRED = "This field is required."
@@ -258,7 +260,7 @@ FORMS = {
     ),
     "decision": Form(
         lambda w: reverse("decision_create", args=[w.complete.pk]),
-        lambda w: {"next_review": day(90), "notes": ""},
+        lambda w: {"next_review": day(90), "notes": "", **all_yes_post()},
         "architect",
     ),
     "link": Form(
@@ -613,7 +615,9 @@ def test_decision_on_an_incomplete_review_is_refused(client, w):
         services.set_score(review=review, category=cat, score=2, actor=w.architect)
     client.force_login(w.architect)
     before = database_state()
-    response = client.post(reverse("decision_create", args=[review.pk]), {"next_review": day(90)})
+    response = client.post(
+        reverse("decision_create", args=[review.pk]), {"next_review": day(90), **all_yes_post()}
+    )
     assert response.status_code == 200
     assert_shows(response, "The gate cannot decide yet")
     assert database_state() == before
@@ -622,9 +626,9 @@ def test_decision_on_an_incomplete_review_is_refused(client, w):
 def test_duplicate_decision_from_a_stale_page_is_refused(client, w, complete_review):
     client.force_login(w.architect)
     url = reverse("decision_create", args=[complete_review.pk])
-    assert client.post(url, {"next_review": day(90)}).status_code == 302
+    assert client.post(url, {"next_review": day(90), **all_yes_post()}).status_code == 302
     before = database_state()
-    response = client.post(url, {"next_review": day(90)}, follow=True)
+    response = client.post(url, {"next_review": day(90), **all_yes_post()}, follow=True)
     assert response.status_code == 200 and b"This review is already decided." in response.content
     assert database_state() == before
 

@@ -13,6 +13,8 @@ from reviews import agenda, services
 from reviews.models import AuditEvent, CategoryScore, Decision, Finding, Level, ReviewState
 from tests.factories import category, score_all
 
+from .test_judgement import all_yes_post
+
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -200,7 +202,9 @@ def test_record_decision_only_by_the_chair_and_then_the_page_shows_it(client, ar
     page = client.get(reverse("meeting_decision", args=[review.pk])).content.decode()
     assert "Only the chair" in page
     client.force_login(architect)
-    response = client.post(reverse("meeting_decide", args=[review.pk]), {"next_review": next_review}, **HX)
+    response = client.post(
+        reverse("meeting_decide", args=[review.pk]), {"next_review": next_review, **all_yes_post()}, **HX
+    )
     assert response.status_code == 200 and response["HX-Redirect"].endswith("/meeting/decision/")
     decision = Decision.objects.get(review=review)
     page = client.get(reverse("meeting_decision", args=[review.pk])).content.decode()

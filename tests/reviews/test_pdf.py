@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from readiness import dispatch
 from readiness.celery import app
 from reviews import records, services, tasks
 from reviews.models import AuditEvent, DecisionDocument, Level
@@ -71,6 +72,61 @@ def test_the_pdf_holds_the_outcome_the_blockers_and_the_digest_on_every_page(dec
         decision.next_review.isoformat(),
     ):
         assert expected in text, expected
+
+
+@pytest.mark.django_db
+def test_the_pdf_shows_the_chairs_judgement_final_questions_claims_and_checklist_answers(
+    review, architect, member
+):
+    from reviews.models import ChecklistItem
+
+    from .test_judgement import all_yes
+
+    score_all(review, member)
+    services.add_claim(
+        review=review,
+        claim="No posting is ever lost",
+        risk="A crash between debit and credit",
+        control="One transaction per posting",
+        evidence_note="Concurrency test in CI",
+        actor=member,
+    )
+    item = ChecklistItem.objects.filter(category=category(review, "replication")).order_by("position").first()
+    services.answer_item(
+        review=review, item=item, answer="na", note="A single managed instance, no replicas", actor=member
+    )
+    decision = services.record_decision(
+        review=review,
+        actor=architect,
+        next_review=timezone.localdate() + timedelta(days=60),
+        outcome="BLOCKED",
+        reason="Nobody on call can diagnose replication lag yet.",
+        final_answers=all_yes(operations_diagnose=("no", "")),
+    )
+    document = records.store_decision_pdf(decision.pk)
+    pages = pdf_pages(bytes(document.pdf))
+    cover = flat(pages[0])
+    assert "BLOCKED" in cover
+    assert "stricter than the gate's Approved: Nobody on call can diagnose replication lag yet." in cover
+    assert "gate: Approved · chair: Blocked" in cover and "25 yes · 1 no · 0 not applicable" in cover
+    text = flat(" ".join(pages))
+    assert "The chair's judgement" in text and "Security and compliance" in text
+    assert "Can on-call diagnose locks, replication lag, disk and query regressions?" in text
+    assert "Claims (1)" in text and "No posting is ever lost" in text and "Concurrency test in CI" in text
+    assert "Checklist answers (1)" in text
+    assert "Not applicable because: A single managed instance, no replicas" in text
+    assert "Evidence that failed (0)" in text and "Loosening (0)" in text
+    assert "Carried from earlier reviews (0)" in text
+    assert f"Record SHA-256 {decision.digest}" in flat(pages[-1])
+
+
+@pytest.mark.django_db
+def test_an_older_record_renders_without_the_new_sections(decided):
+    record = {k: v for k, v in decided.decision.record.items() if k not in ("judgement", "final_questions")}
+    record["schema"] = "readiness.decision/4"
+    pdf, _ = records.render_pdf(record, digest=services.record_digest(record))
+    text = flat(" ".join(pdf_pages(pdf)))
+    assert "BLOCKED" in text and "The chair's judgement" not in text and "Final questions" not in text
 
 
 @pytest.mark.django_db
@@ -176,6 +232,7 @@ def test_the_pdf_is_rendered_once_and_then_served_as_stored(
 
     monkeypatch.setattr(records, "render_pdf", no_rendering)
     client.force_login(auditor)
+    client.get(reverse("decision_detail", args=[decision.pk]))  # the first request loads every URL's view
     started = time.perf_counter()
     response = client.get(reverse("decision_pdf", args=[decision.pk]))
     assert time.perf_counter() - started < 1.0
@@ -197,7 +254,12 @@ def test_the_task_for_a_missing_decision_does_nothing():
 def test_before_it_is_rendered_the_download_says_so_and_refreshes(client, decided, auditor, monkeypatch):
     cache.clear()
     requeued = []
-    monkeypatch.setattr(services, "enqueue_decision_pdf", requeued.append)
+
+    def enqueue(decision_id):
+        requeued.append(decision_id)
+        return dispatch.Dispatch(task="reviews.tasks.render_decision_pdf", args=(decision_id,), sent=True)
+
+    monkeypatch.setattr(services, "enqueue_decision_pdf", enqueue)
     client.force_login(auditor)
     url = reverse("decision_pdf", args=[decided.decision.pk])
     response = client.get(url)
@@ -212,6 +274,48 @@ def test_before_it_is_rendered_the_download_says_so_and_refreshes(client, decide
     client.get(url)
     client.get(url)
     assert requeued == [decided.decision.pk]  # asked again, once a minute at most
+
+
+@pytest.mark.django_db
+def test_beat_asks_again_for_pdfs_missing_minutes_after_their_decision(
+    decided, review, settings, monkeypatch
+):
+    from schedules.models import ScheduleRun
+
+    sent = []
+    monkeypatch.setattr(tasks.render_decision_pdf, "delay", lambda *args: sent.append(args))
+    settings.DECISION_PDF_REQUEUE_AFTER_S = 600
+    decision = decided.decision
+    assert records.requeue_missing_pdfs(now=decision.recorded_at + timedelta(minutes=9)) == {
+        "requeued": 0,
+        "waiting_for_workers": 0,
+    }
+    later = decision.recorded_at + timedelta(minutes=11)
+    assert records.requeue_missing_pdfs(now=later)["requeued"] == 1 and sent == [(decision.pk,)]
+    records.store_decision_pdf(decision.pk)
+    assert records.requeue_missing_pdfs(now=later)["requeued"] == 0  # rendered: nothing more to ask
+    assert len(sent) == 1
+
+    assert tasks.requeue_decision_pdfs() == 0  # as beat runs it, recorded like every scheduled task
+    assert ScheduleRun.objects.get(task="reviews.tasks.requeue_decision_pdfs").state == "done"
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert (
+        "reviews.tasks.requeue_decision_pdfs" in schedule
+        and "reviews.tasks.requeue_decision_pdfs" in app.tasks
+    )
+
+
+@pytest.mark.django_db
+def test_beat_stops_at_the_first_refusal_while_the_broker_is_down(decided, settings, monkeypatch):
+    refused = []
+
+    def down(decision_id, **kwargs):
+        refused.append(decision_id)
+        return dispatch.Dispatch(task="reviews.tasks.render_decision_pdf", args=(decision_id,), sent=False)
+
+    monkeypatch.setattr(services, "enqueue_decision_pdf", down)
+    counts = records.requeue_missing_pdfs(now=decided.decision.recorded_at + timedelta(days=1))
+    assert counts == {"requeued": 0, "waiting_for_workers": 1} and refused == [decided.decision.pk]
 
 
 @pytest.mark.django_db

@@ -42,6 +42,8 @@ from tests.factories import (
     score_all,
 )
 
+from .test_judgement import all_yes_post
+
 pytestmark = pytest.mark.django_db
 
 FROZEN = "decided and frozen"
@@ -765,9 +767,10 @@ def test_chair_records_the_decision_and_the_record_verifies(client, architect, r
     score_all(review, architect)
     client.force_login(architect)
     form = client.get(reverse("decision_create", args=[review.pk]))
-    assert form.status_code == 200 and b"Record decision: Approved" in form.content
+    assert form.status_code == 200 and b"Record the gate's outcome: <strong>Approved</strong>" in form.content
     response = client.post(
-        reverse("decision_create", args=[review.pk]), {"next_review": in_days(180), "notes": "Ship it"}
+        reverse("decision_create", args=[review.pk]),
+        {"next_review": in_days(180), "notes": "Ship it", **all_yes_post()},
     )
     decision = Decision.objects.get(review=review)
     assert response.status_code == 302
