@@ -242,9 +242,9 @@ def _check_schedule(hours: int | None) -> int | None:
 
 
 def _enqueue_test(target_id: int) -> None:
-    from ..tasks import test_target_connection
-
     from readiness import dispatch
+
+    from ..tasks import test_target_connection
 
     # The task gets the target's id, nothing else: the password stays in the database, encrypted. A
     # broker that is down leaves the test pending (logged), never an error page: ask again later.
