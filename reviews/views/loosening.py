@@ -28,10 +28,27 @@ def _get_loosening_for_user(request: HttpRequest, loosening_id: int) -> Loosenin
 
 @login_required
 @require_POST
-def loosening_decide(request: HttpRequest, loosening_id: int, action: str) -> HttpResponse:
+def loosening_confirm(request: HttpRequest, loosening_id: int) -> HttpResponse:
+    """An architect or lead other than the proposer applies the loosening."""
+    return _decide(request, loosening_id, "confirm")
+
+
+@login_required
+@require_POST
+def loosening_reject(request: HttpRequest, loosening_id: int) -> HttpResponse:
+    """An architect or lead other than the proposer turns it down: the finding keeps its level."""
+    return _decide(request, loosening_id, "reject")
+
+
+@login_required
+@require_POST
+def loosening_withdraw(request: HttpRequest, loosening_id: int) -> HttpResponse:
+    """The proposer takes the proposal back."""
+    return _decide(request, loosening_id, "withdraw")
+
+
+def _decide(request: HttpRequest, loosening_id: int, action: str) -> HttpResponse:
     row = _get_loosening_for_user(request, loosening_id)
-    if action not in ("confirm", "reject", "withdraw"):
-        raise Http404
     form = LooseningDecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
