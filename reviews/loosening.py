@@ -270,6 +270,8 @@ def update_or_propose(
     from .services import update_finding
 
     current = _lock_finding(finding)
+    if status == FindingStatus.ACCEPTED and level == Level.P0:
+        raise _error({"status": "A P0 blocker cannot be accepted: it must be resolved before release."})
     if loosening_kind(current, level=level, status=status) is None:
         saved = update_finding(
             finding=current,
