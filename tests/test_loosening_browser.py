@@ -32,7 +32,8 @@ def test_a_member_proposes_a_p0_regrade_and_a_lead_confirms_it(
     )
     console_errors = []
 
-    mia = browser.new_context().new_page()
+    mia_context, linus_context = browser.new_context(), browser.new_context()
+    mia = mia_context.new_page()
     mia.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     sign_in(mia, live_server, "mia")
     mia.goto(f"{live_server.url}/findings/{finding.pk}/edit/")
@@ -46,7 +47,7 @@ def test_a_member_proposes_a_p0_regrade_and_a_lead_confirms_it(
     expect(gate).to_contain_text("still counts at P0")
     expect(mia.get_by_role("button", name="Confirm")).to_have_count(0)  # not for the proposer
 
-    linus = browser.new_context().new_page()
+    linus = linus_context.new_page()
     linus.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     sign_in(linus, live_server, "linus")
     linus.goto(f"{live_server.url}{review.get_absolute_url()}")
@@ -60,6 +61,9 @@ def test_a_member_proposes_a_p0_regrade_and_a_lead_confirms_it(
     expect(gate.locator(".gate-outcome")).to_contain_text("Approved")
     expect(gate).to_contain_text("confirmed by")
     expect(linus.locator(".loosening-confirmed")).to_contain_text("proposed by")
+
+    mia_context.close()
+    linus_context.close()  # no keep-alive connection keeps a server thread (and its database session)
 
     finding.refresh_from_db()
     assert finding.level == Level.P3
