@@ -19,7 +19,9 @@ from probes.models import ProbeFinding, ProbeRun, RunState
 from probes.registry import Item, Probe, Result, Status, Verdict
 from probes.services import findings as findings_module
 from reviews import loosening
+from reviews import services as review_services
 from reviews.models import AuditEvent, Finding, FindingSource, FindingStatus, Level, Resolution
+from tests.factories import attach
 
 from . import test_targets as shared
 from .test_targets import admin_connect
@@ -234,6 +236,28 @@ def test_a_finding_confirmed_as_not_an_issue_stays_closed_on_re_runs(
     run_for(target, review)
     finding.refresh_from_db()
     assert (finding.status, finding.resolution) == (FindingStatus.RESOLVED, Resolution.NOT_AN_ISSUE)
+
+
+def test_a_finding_a_person_resolved_as_fixed_is_reopened_when_it_fails_again(
+    scripted, target, review, run_for, member
+):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run_for(target, review)
+    finding = probe_findings(review)["public.orders"]
+    attach(review, finding.category.code, member)
+    review_services.update_finding(
+        finding=finding,
+        actor=member,
+        version=finding.version,
+        title=finding.title,
+        description=finding.description,
+        level=finding.level,
+        status=FindingStatus.RESOLVED,
+        note="Primary key added",
+    )
+    run_for(target, review)
+    finding.refresh_from_db()
+    assert (finding.status, finding.resolution, finding.resolution_note) == (FindingStatus.OPEN, "", "")
 
 
 def test_only_the_target_that_reported_an_object_resolves_it(scripted, target, review, run_for, make_target):
