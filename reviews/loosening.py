@@ -95,11 +95,16 @@ def loosening_kind(finding: Finding, *, level: str, status: str) -> str | None:
 
 def has_fix_evidence(finding: Finding) -> bool:
     """Evidence of the fix: an item of the finding's category in its review, observed after the finding
-    was opened. Evidence links to a review's category, not to a finding; what was observed before the
-    finding existed cannot show that it was fixed."""
-    return Evidence.objects.filter(
-        review_id=finding.review_id, category_id=finding.category_id, observed_at__gte=finding.created_at
-    ).exists()
+    was opened, that is not a failing probe result. Evidence links to a review's category, not to a
+    finding; what was observed before the finding existed cannot show that it was fixed, and a probe
+    that still fails shows the opposite."""
+    return (
+        Evidence.objects.filter(
+            review_id=finding.review_id, category_id=finding.category_id, observed_at__gte=finding.created_at
+        )
+        .exclude(probe_result__status="fail")
+        .exists()
+    )
 
 
 def check_direct_change(*, finding: Finding, level: str, status: str, note: str) -> tuple[str, str, str]:

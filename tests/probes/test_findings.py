@@ -260,6 +260,25 @@ def test_a_finding_a_person_resolved_as_fixed_is_reopened_when_it_fails_again(
     assert (finding.status, finding.resolution, finding.resolution_note) == (FindingStatus.OPEN, "", "")
 
 
+def test_a_probe_that_still_fails_is_no_evidence_of_the_fix(scripted, target, review, run_for, member):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run_for(target, review)
+    run_for(target, review)  # its evidence is newer than the finding, and it still fails
+    finding = probe_findings(review)["public.orders"]
+    with pytest.raises(review_services.ServiceError) as err:
+        review_services.update_finding(
+            finding=finding,
+            actor=member,
+            version=finding.version,
+            title=finding.title,
+            description=finding.description,
+            level=finding.level,
+            status=FindingStatus.RESOLVED,
+            note="Primary key added",
+        )
+    assert "evidence of the fix" in err.value.message_dict["status"][0]
+
+
 def test_only_the_target_that_reported_an_object_resolves_it(scripted, target, review, run_for, make_target):
     staging = make_target(name="staging")
     scripted.failing["schema.no-primary-key"] = ["public.orders"]
