@@ -509,8 +509,8 @@ def gate_notes(chains: dict[int, list[Loosening]]) -> list[str]:
             title = row.finding.title
             if row.state == LooseningState.PROPOSED:
                 notes.append(
-                    f"{row.from_level} “{title}” still counts at {row.from_level}: {row.summary.lower()} "
-                    f"proposed by {who} awaits confirmation ({row.reason})"
+                    f"“{title}” still counts as {row.from_level}: {row.summary}, proposed by {who}, "
+                    f"awaits confirmation: {row.reason}"
                 )
             else:
                 notes.append(

@@ -44,7 +44,7 @@ def test_a_member_proposes_a_p0_regrade_and_a_lead_confirms_it(
     gate = mia.locator("#gate-panel")
     expect(gate.locator(".gate-outcome")).to_contain_text("Blocked")
     expect(gate).to_contain_text("Open P0 blocker: Application connects as the database owner role")
-    expect(gate).to_contain_text("still counts at P0")
+    expect(gate).to_contain_text("still counts as P0")
     expect(mia.get_by_role("button", name="Confirm")).to_have_count(0)  # not for the proposer
 
     linus = linus_context.new_page()

@@ -67,7 +67,7 @@ def test_the_review_page_shows_the_proposal_and_buttons_only_to_who_may_decide(
     assert f"proposed by {member.get_full_name() or member.username}" in body
     assert "Only the staging replica uses it" in body
     assert confirm in body
-    assert "still counts at P0" in body  # the gate panel's note
+    assert "still counts as P0" in body  # the gate panel's note
     client.force_login(member)
     body = client.get(review.get_absolute_url()).content.decode()
     assert confirm not in body and reverse("loosening_withdraw", args=[proposal.pk]) in body
