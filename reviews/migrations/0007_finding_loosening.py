@@ -7,84 +7,192 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviews', '0006_installation_auditor'),
+        ("reviews", "0006_installation_auditor"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Loosening',
+            name="Loosening",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('lower_level', 'Lower the level'), ('accept', 'Close as accepted'), ('not_an_issue', 'Close as not an issue')], max_length=16)),
-                ('from_level', models.CharField(choices=[('P0', 'P0 blocker'), ('P1', 'P1 serious'), ('P2', 'P2 moderate'), ('P3', 'P3 improvement')], max_length=2)),
-                ('from_status', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved'), ('accepted', 'Accepted')], max_length=10)),
-                ('to_level', models.CharField(choices=[('P0', 'P0 blocker'), ('P1', 'P1 serious'), ('P2', 'P2 moderate'), ('P3', 'P3 improvement')], max_length=2)),
-                ('to_status', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved'), ('accepted', 'Accepted')], max_length=10)),
-                ('to_resolution', models.CharField(blank=True, choices=[('fixed', 'Fixed'), ('not_an_issue', 'Not an issue')], max_length=16)),
-                ('reason', models.TextField()),
-                ('proposed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('state', models.CharField(choices=[('proposed', 'Awaiting confirmation'), ('confirmed', 'Confirmed'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn')], default='proposed', max_length=10)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_note', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("lower_level", "Lower the level"),
+                            ("accept", "Close as accepted"),
+                            ("not_an_issue", "Close as not an issue"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "from_level",
+                    models.CharField(
+                        choices=[
+                            ("P0", "P0 blocker"),
+                            ("P1", "P1 serious"),
+                            ("P2", "P2 moderate"),
+                            ("P3", "P3 improvement"),
+                        ],
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "to_level",
+                    models.CharField(
+                        choices=[
+                            ("P0", "P0 blocker"),
+                            ("P1", "P1 serious"),
+                            ("P2", "P2 moderate"),
+                            ("P3", "P3 improvement"),
+                        ],
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "to_resolution",
+                    models.CharField(
+                        blank=True,
+                        choices=[("fixed", "Fixed"), ("not_an_issue", "Not an issue")],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                ("proposed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Awaiting confirmation"),
+                            ("confirmed", "Confirmed"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        default="proposed",
+                        max_length=10,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_note", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-proposed_at', '-id'],
+                "ordering": ["-proposed_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='finding',
-            name='resolution',
-            field=models.CharField(blank=True, choices=[('fixed', 'Fixed'), ('not_an_issue', 'Not an issue')], max_length=16),
+            model_name="finding",
+            name="resolution",
+            field=models.CharField(
+                blank=True, choices=[("fixed", "Fixed"), ("not_an_issue", "Not an issue")], max_length=16
+            ),
         ),
         migrations.AddField(
-            model_name='finding',
-            name='resolution_note',
+            model_name="finding",
+            name="resolution_note",
             field=models.TextField(blank=True),
         ),
         migrations.AddConstraint(
-            model_name='finding',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'resolved'), ('resolution', ''), _connector='OR'), name='finding_resolution_only_when_resolved'),
+            model_name="finding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status", "resolved"), ("resolution", ""), _connector="OR"),
+                name="finding_resolution_only_when_resolved",
+            ),
         ),
         migrations.AddField(
-            model_name='loosening',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="loosening",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='loosening',
-            name='finding',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='loosenings', to='reviews.finding'),
+            model_name="loosening",
+            name="finding",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="loosenings", to="reviews.finding"
+            ),
         ),
         migrations.AddField(
-            model_name='loosening',
-            name='proposed_by',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="loosening",
+            name="proposed_by",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['lower_level', 'accept', 'not_an_issue'])), name='loosening_kind_valid'),
+            model_name="loosening",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind__in", ["lower_level", "accept", "not_an_issue"])),
+                name="loosening_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['proposed', 'confirmed', 'rejected', 'withdrawn'])), name='loosening_state_valid'),
+            model_name="loosening",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("state__in", ["proposed", "confirmed", "rejected", "withdrawn"])),
+                name="loosening_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='loosening_reason_required'),
+            model_name="loosening",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reason", ""), _negated=True), name="loosening_reason_required"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.CheckConstraint(condition=models.Q(('state', 'withdrawn'), models.Q(('decided_by', models.F('proposed_by')), _negated=True), _connector='OR'), name='loosening_four_eyes'),
+            model_name="loosening",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("state", "withdrawn"),
+                    models.Q(("decided_by", models.F("proposed_by")), _negated=True),
+                    _connector="OR",
+                ),
+                name="loosening_four_eyes",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.CheckConstraint(condition=models.Q(('state', 'proposed'), models.Q(('decided_by__isnull', False), ('decided_at__isnull', False)), _connector='OR'), name='loosening_decided_has_decider'),
+            model_name="loosening",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("state", "proposed"),
+                    models.Q(("decided_by__isnull", False), ("decided_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="loosening_decided_has_decider",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='loosening',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'proposed')), fields=('finding',), name='loosening_one_open_per_finding'),
+            model_name="loosening",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "proposed")),
+                fields=("finding",),
+                name="loosening_one_open_per_finding",
+            ),
         ),
     ]
