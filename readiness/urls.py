@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from evidence import views as evidence_views
 from reviews import views
-from reviews.views import history, meeting, portfolio
+from reviews.views import history, loosening, meeting, portfolio
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -71,6 +71,9 @@ urlpatterns = [
     path("findings/<int:finding_id>/meeting/exception/", meeting.meeting_exception, name="meeting_exception"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("findings/<int:finding_id>/exceptions/new/", views.exception_request, name="exception_request"),
+    path("loosenings/<int:loosening_id>/confirm/", loosening.loosening_confirm, name="loosening_confirm"),
+    path("loosenings/<int:loosening_id>/reject/", loosening.loosening_reject, name="loosening_reject"),
+    path("loosenings/<int:loosening_id>/withdraw/", loosening.loosening_withdraw, name="loosening_withdraw"),
     path("exceptions/", views.exception_queue, name="exception_queue"),
     path("exceptions/<int:exception_id>/", views.exception_detail, name="exception_detail"),
     # Before <slug:action>, which would take "edit" for an action.

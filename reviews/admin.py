@@ -18,6 +18,7 @@ from .models import (
     DecisionDocument,
     Finding,
     InstallationAuditor,
+    Loosening,
     Membership,
     Review,
     RiskException,
@@ -180,6 +181,12 @@ class FindingAdmin(ReadOnlyAdmin):
     list_display = ("title", "level", "status", "review", "owner", "due_date", "source")
     list_filter = ("level", "status", "source")
     search_fields = ("title",)
+
+
+@admin.register(Loosening)
+class LooseningAdmin(ReadOnlyAdmin):
+    list_display = ("finding", "kind", "from_level", "to_level", "state", "proposed_by", "decided_by")
+    list_filter = ("kind", "state")
 
 
 @admin.register(RiskException)

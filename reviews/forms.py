@@ -3,11 +3,17 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from . import judgement
+from .loosening import STATUS_CHOICES, owner_candidates
 from .models import Answer, Category, Level, Outcome, Review, System, Team
+
+NOTE_HELP = (
+    "Lowering a P0/P1, or closing one as accepted or not an issue, needs a reason here and an architect "
+    "or lead other than you to confirm it. Resolving a P0/P1 as fixed needs a note here and evidence of "
+    "the fix."
+)
 
 
 class DateInput(forms.DateInput):
@@ -22,7 +28,8 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 def team_members(team_id: int):
-    return get_user_model().objects.filter(memberships__team_id=team_id).order_by("username")
+    """Who an owner picker offers: people of the team who may act (never its auditors)."""
+    return owner_candidates(team_id)
 
 
 class UserChoiceField(forms.ModelChoiceField):
@@ -104,7 +111,14 @@ class FindingForm(forms.Form):
 
 
 class FindingEditForm(FindingForm):
-    status = forms.ChoiceField(choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")])
+    status = forms.ChoiceField(choices=STATUS_CHOICES)
+    note = forms.CharField(
+        label="Reason or fix note",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=5000,
+        help_text=NOTE_HELP,
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args, **kwargs):
@@ -238,14 +252,26 @@ class FindingTriageForm(forms.Form):
     """Regrade, close, or give an owner and date, without touching the finding's text."""
 
     level = forms.ChoiceField(choices=Level.choices)
-    status = forms.ChoiceField(choices=[("open", "Open"), ("resolved", "Resolved"), ("accepted", "Accepted")])
+    status = forms.ChoiceField(choices=STATUS_CHOICES)
     owner = UserChoiceField(queryset=None, required=False)
     due_date = forms.DateField(required=False, widget=DateInput)
+    note = forms.CharField(label="Reason or fix note", required=False, max_length=5000, help_text=NOTE_HELP)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = team_members(review.system.team_id)
+
+
+class ExceptionDecisionForm(forms.Form):
+    """The terms a lead saw when signing or rejecting: the exception's version and exception_digest."""
+
+    version = forms.IntegerField(min_value=1)
+    digest = forms.RegexField(regex=r"^[0-9a-f]{64}$", max_length=64)
+
+
+class LooseningDecisionForm(forms.Form):
+    note = forms.CharField(required=False, max_length=2000, label="Note")
 
 
 class ExceptionEditForm(ExceptionRequestForm):

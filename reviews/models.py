@@ -273,6 +273,14 @@ class FindingStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
 
 
+class Resolution(models.TextChoices):
+    """How a resolved finding was closed: fixed (with a note and evidence for a P0/P1), or found not to be
+    an issue (for a P0/P1 only through a confirmed loosening). Both leave the gate as resolved."""
+
+    FIXED = "fixed", "Fixed"
+    NOT_AN_ISSUE = "not_an_issue", "Not an issue"
+
+
 class FindingSource(models.TextChoices):
     MANUAL = "manual", "Person"
     PROBE = "probe", "Probe"
@@ -301,6 +309,9 @@ class Finding(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Set when a person resolves it ("" for older rows and for what a probe run resolved).
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -319,10 +330,91 @@ class Finding(models.Model):
                 condition=~Q(probe_key=""),
                 name="finding_one_per_probe_object",
             ),
+            models.CheckConstraint(
+                condition=Q(status=FindingStatus.RESOLVED) | Q(resolution=""),
+                name="finding_resolution_only_when_resolved",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.level} {self.title}"
+
+
+class LooseningKind(models.TextChoices):
+    LOWER_LEVEL = "lower_level", "Lower the level"
+    ACCEPT = "accept", "Close as accepted"
+    NOT_AN_ISSUE = "not_an_issue", "Close as not an issue"
+
+
+class LooseningState(models.TextChoices):
+    PROPOSED = "proposed", "Awaiting confirmation"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Loosening(models.Model):
+    """A proposal to lower a P0/P1, or close one as accepted or not an issue (reviews.loosening). Nobody
+    loosens alone: until an architect or lead of the team other than the proposer confirms it, the
+    finding keeps its level and status. The row is the chain the gate, the pages and the record show."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="loosenings")
+    kind = models.CharField(max_length=16, choices=LooseningKind.choices)
+    from_level = models.CharField(max_length=2, choices=Level.choices)
+    from_status = models.CharField(max_length=10, choices=FindingStatus.choices)
+    to_level = models.CharField(max_length=2, choices=Level.choices)
+    to_status = models.CharField(max_length=10, choices=FindingStatus.choices)
+    to_resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    reason = models.TextField()
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=10, choices=LooseningState.choices, default=LooseningState.PROPOSED)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=LooseningKind.values), name="loosening_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=LooseningState.values), name="loosening_state_valid"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="loosening_reason_required"),
+            # Four eyes: confirming or rejecting is someone else's act. Withdrawing is the proposer's own.
+            models.CheckConstraint(
+                condition=Q(state=LooseningState.WITHDRAWN) | ~Q(decided_by=models.F("proposed_by")),
+                name="loosening_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=Q(state=LooseningState.PROPOSED)
+                | (Q(decided_by__isnull=False) & Q(decided_at__isnull=False)),
+                name="loosening_decided_has_decider",
+            ),
+            models.UniqueConstraint(
+                fields=["finding"],
+                condition=Q(state=LooseningState.PROPOSED),
+                name="loosening_one_open_per_finding",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.finding}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == LooseningState.PROPOSED
+
+    @property
+    def summary(self) -> str:
+        """What it changes, in the words the pages use: "Lower to P3", "Close as not an issue"."""
+        if self.kind == LooseningKind.LOWER_LEVEL:
+            return f"Lower {self.from_level} to {self.to_level}"
+        what = "accepted" if self.kind == LooseningKind.ACCEPT else "not an issue"
+        lowered = f" at {self.to_level}" if self.to_level != self.from_level else ""
+        return f"Close {self.from_level} as {what}{lowered}"
 
 
 class ExceptionState(models.TextChoices):

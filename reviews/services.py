@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from readiness import dispatch
 
-from . import audit, policy
+from . import audit, loosening, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
     AGENDA_STEPS,
@@ -64,7 +64,17 @@ REVIEW_FIELDS = (
     "next_review_date",
 )
 SCORE_FIELDS = ("score", "owner", "notes")
-FINDING_FIELDS = ("title", "description", "level", "status", "owner", "due_date", "category")
+FINDING_FIELDS = (
+    "title",
+    "description",
+    "level",
+    "status",
+    "resolution",
+    "resolution_note",
+    "owner",
+    "due_date",
+    "category",
+)
 EXCEPTION_FIELDS = ("justification", "compensating_control", "expires_at", "state", "signer", "signed_at")
 
 
@@ -265,8 +275,8 @@ def set_score(
                 "no evidence, no readiness."
             }
         )
-    if owner is not None and policy.role_in(owner, review.system.team_id) is None:
-        raise ServiceError({"owner": "The owner must be a member of the system's team."})
+    if owner is not None and not loosening.can_own(owner, review.system.team_id):
+        raise ServiceError({"owner": loosening.OWNER_ERROR})
     existing = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
     if existing is None:
         if version:
@@ -359,8 +369,8 @@ def _validate_finding(*, review: Review, level: str, owner, due_date: date | Non
             errors["owner"] = "A P2 needs an owner (seed §3: follow-up with a dated owner)."
         if due_date is None:
             errors["due_date"] = "A P2 needs a due date (seed §3: follow-up with a dated owner)."
-    if owner is not None and policy.role_in(owner, review.system.team_id) is None:
-        errors["owner"] = "The owner must be a member of the system's team."
+    if owner is not None and not loosening.can_own(owner, review.system.team_id):
+        errors["owner"] = loosening.OWNER_ERROR
     if errors:
         raise ServiceError(errors)
 
@@ -415,19 +425,30 @@ def update_finding(
     status: str,
     owner=None,
     due_date: date | None = None,
+    note: str = "",
 ) -> Finding:
-    finding = Finding.objects.select_for_update().select_related("review__system").get(pk=finding.pk)
+    """Change a finding. A loosening of a P0/P1 is refused here: it goes through `loosening.propose`.
+    `status` is one of loosening.STATUS_VALUES ("not_an_issue" is stored as resolved); `note` says how
+    a finding was fixed, which a P0/P1 resolved as fixed needs, with evidence of the fix."""
+    finding = (
+        Finding.objects.select_for_update(of=("self",))
+        .select_related("review__system", "category")
+        .get(pk=finding.pk)
+    )
     review = finding.review
     _require(policy.can_edit_review(actor, review))
     _require_open(review)
     _check_version(finding, version)
     _validate_finding(review=review, level=level, owner=owner, due_date=due_date, title=title)
-    if status not in FindingStatus.values:
-        raise ServiceError({"status": "A finding is open, resolved or accepted."})
+    if status not in loosening.STATUS_VALUES:
+        raise ServiceError({"status": "A finding is open, resolved, not an issue or accepted."})
     if status == FindingStatus.ACCEPTED and level == Level.P0:
         raise ServiceError(
             {"status": "A P0 blocker cannot be accepted: it must be resolved before release (seed §3)."}
         )
+    status, resolution, resolution_note = loosening.check_direct_change(
+        finding=finding, level=level, status=status, note=note
+    )
     before = audit.snapshot(finding, FINDING_FIELDS)
     if status == FindingStatus.RESOLVED and finding.status != FindingStatus.RESOLVED:
         finding.resolved_at = timezone.now()
@@ -435,6 +456,7 @@ def update_finding(
         finding.resolved_at = None
     finding.title, finding.description, finding.level = title.strip(), description, level
     finding.status, finding.owner, finding.due_date = status, owner, due_date
+    finding.resolution, finding.resolution_note = resolution, resolution_note
     finding.version += 1
     finding.save()
     if before["title"] != finding.title or before["level"] != level:
@@ -657,7 +679,7 @@ def edit_exception(
 
 
 def _decide_exception(
-    *, exception: RiskException, actor, to_state: str, version: int | None
+    *, exception: RiskException, actor, to_state: str, version: int | None, digest: str | None = None
 ) -> RiskException:
     exc = (
         RiskException.objects.select_for_update(of=("self",))
@@ -674,7 +696,16 @@ def _decide_exception(
         raise ServiceError("Four eyes: you cannot sign or reject your own request; another lead must.")
     if exc.edited_by_id == actor.pk:
         raise ServiceError("Four eyes: you edited these terms, so another lead must sign or reject them.")
-    _check_version(exc, version)
+    if (version is not None and exc.version != version) or (
+        digest is not None and digest != exception_digest(exc)
+    ):
+        # A signature covers exactly the terms the signer saw: other terms are not signed on their behalf.
+        raise ConflictError(
+            "These terms changed since you opened them: nothing was "
+            f"{'signed' if to_state == ExceptionState.SIGNED else 'rejected'}. "
+            "Read the current terms and decide again.",
+            current=exc,
+        )
     if exc.state != ExceptionState.REQUESTED:
         raise ServiceError(f"This exception is {exc.get_state_display().lower()}, not awaiting a signature.")
     if to_state == ExceptionState.SIGNED and exc.expires_at <= timezone.now():
@@ -698,16 +729,22 @@ def _decide_exception(
 
 
 @transaction.atomic
-def sign_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
+def sign_exception(
+    *, exception: RiskException, actor, version: int | None = None, digest: str | None = None
+) -> RiskException:
+    """Sign the terms of `version` (and `digest`, exception_digest) as the signer saw them. Pages and the
+    API always pass both; a mismatch refuses and signs nothing."""
     return _decide_exception(
-        exception=exception, actor=actor, to_state=ExceptionState.SIGNED, version=version
+        exception=exception, actor=actor, to_state=ExceptionState.SIGNED, version=version, digest=digest
     )
 
 
 @transaction.atomic
-def reject_exception(*, exception: RiskException, actor, version: int | None = None) -> RiskException:
+def reject_exception(
+    *, exception: RiskException, actor, version: int | None = None, digest: str | None = None
+) -> RiskException:
     return _decide_exception(
-        exception=exception, actor=actor, to_state=ExceptionState.REJECTED, version=version
+        exception=exception, actor=actor, to_state=ExceptionState.REJECTED, version=version, digest=digest
     )
 
 

@@ -23,7 +23,7 @@ from api import services as api_services
 from evidence import services as evidence_services
 from probes import services as probe_services
 from probes.models import ProbeRun, RunState
-from reviews import services
+from reviews import loosening, services
 from reviews.models import AuditEvent, ChecklistItem, InstallationAuditor, Level, Role
 
 from .factories import MembershipFactory, ReviewFactory, SystemFactory, TeamFactory, UserFactory, category
@@ -84,6 +84,17 @@ read = _object(set())
 edit = _object(EDITORS)
 chair = _object(CHAIRS)
 sign = _object({"lead"})
+
+
+def proposer(role: str, own: bool) -> str:
+    """Withdrawing a loosening: only its proposer (the member, in this world) may."""
+    if role == "anonymous":
+        return LOGIN
+    if role == "installation_auditor":
+        return "403"
+    if not own:
+        return "404"
+    return OK if role == "member" else "403"
 
 
 def chairs_somewhere(role: str, own: bool) -> str:
@@ -157,6 +168,10 @@ MATRIX: dict[str, Row] = {
     "exceptions/<int:exception_id>/": Row(get=read),
     "exceptions/<int:exception_id>/edit/": Row(get=edit, post=edit),
     "exceptions/<int:exception_id>/<slug:action>/": Row(post=sign),
+    # A member proposed the loosening: its architect and lead decide it, only the member withdraws it.
+    "loosenings/<int:loosening_id>/confirm/": Row(post=chair),
+    "loosenings/<int:loosening_id>/reject/": Row(post=chair),
+    "loosenings/<int:loosening_id>/withdraw/": Row(post=proposer),
     "evidence/<int:evidence_id>/file/": Row(get=read),
     "decisions/<int:decision_id>/": Row(get=read),
     "decisions/<int:decision_id>/record.json": Row(get=read),
@@ -238,7 +253,7 @@ def test_every_url_pattern_is_in_the_matrix():
 # --- The world: the same objects for Payments (own) and Identity (other)
 
 
-def build_team_world(team, architect, lead, settings_media) -> dict:
+def build_team_world(team, architect, lead, settings_media, member=None) -> dict:
     system = SystemFactory(team=team, name=f"{team.name} ledger", slug=f"{team.slug}-ledger")
     review = ReviewFactory(system=system, created_by=architect, chair=architect, release_scope="3.0")
     finding = services.add_finding(
@@ -277,6 +292,16 @@ def build_team_world(team, architect, lead, settings_media) -> dict:
     run = ProbeRun.objects.create(
         target=target, started_by=architect, state=RunState.DONE, progress_total=1, progress_done=1
     )
+    blocker = services.add_finding(
+        review=review,
+        category=category(review, "security"),
+        title="Superuser",
+        level=Level.P0,
+        actor=architect,
+    )
+    proposal = loosening.propose(
+        finding=blocker, actor=member or lead, level=Level.P3, status="open", reason="Staging only"
+    )
     token, _secret = api_services.create_token(team=team, actor=lead, name="ci", scopes=["read"])
     item = ChecklistItem.objects.filter(category=category(review, "backup")).first()
     return {
@@ -288,6 +313,7 @@ def build_team_world(team, architect, lead, settings_media) -> dict:
         "step": 1,
         "finding_id": finding.pk,
         "exception_id": exception.pk,
+        "loosening_id": proposal.pk,
         "action": "sign",
         "evidence_id": evidence.pk,
         "decision_id": decision.pk,
@@ -313,7 +339,7 @@ def world(settings, tmp_path):
     bob_lead = UserFactory(username="bobby")
     MembershipFactory(user=bob, team=other_team, role=Role.ARCHITECT)
     MembershipFactory(user=bob_lead, team=other_team, role=Role.LEAD)
-    own = build_team_world(own_team, users["architect"], users["lead"], settings.MEDIA_ROOT)
+    own = build_team_world(own_team, users["architect"], users["lead"], settings.MEDIA_ROOT, users["member"])
     other = build_team_world(other_team, bob, bob_lead, settings.MEDIA_ROOT)
     return users, own, other
 

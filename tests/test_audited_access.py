@@ -81,7 +81,10 @@ def test_signing_an_exception_is_an_audit_event_with_the_signer(client, review, 
         actor=architect,
     )
     client.force_login(lead)
-    client.post(reverse("exception_decide", args=[exc.pk, "sign"]))
+    client.post(
+        reverse("exception_decide", args=[exc.pk, "sign"]),
+        {"version": exc.version, "digest": services.exception_digest(exc)},
+    )
     event = AuditEvent.objects.get(action="exception.sign")
     assert event.actor == lead and event.object_id == str(exc.pk) and event.review == review
 

@@ -98,9 +98,16 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     expect(page.locator("#gate-panel")).to_contain_text(
         "Open P0 blocker: Application connects as the database owner"
     )
+    # Resolving a P0 as fixed needs evidence of the fix and a note saying how.
+    evidence = page.locator("#evidence-security")
+    evidence.get_by_label("Evidence title").fill("Role audit after the fix")
+    evidence.get_by_label("Link").fill("https://ci.example.com/roles/after")
+    evidence.get_by_role("button", name="Attach link").click()
+    expect(page.locator("#evidence-security")).to_contain_text("Role audit after the fix")
     finding = page.locator("#findings-security li.finding").first
     finding.get_by_role("link", name="Regrade or close").click()
     finding.get_by_label("Status").select_option("resolved")
+    finding.get_by_label("Reason or fix note").fill("Connects as app_rw since the rotation")
     finding.get_by_role("button", name="Save").click()
     expect(gate(page)).to_have_text("Approved")
 

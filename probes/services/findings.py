@@ -1,6 +1,6 @@
 """What a finished run puts into its review: one evidence item per result, one finding per failing
-(probe, object), reopened or resolved by later runs, a person's regrade kept. Inside the run's
-finishing transaction; audited."""
+(probe, object), reopened or resolved by later runs, a person's regrade (and a confirmed "not an
+issue") kept. Inside the run's finishing transaction; audited."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 from evidence.models import Evidence, EvidenceKind
 from evidence.services import EVIDENCE_FIELDS
 from reviews import audit
-from reviews.models import Category, Finding, FindingSource, FindingStatus, Level, Review
+from reviews.models import Category, Finding, FindingSource, FindingStatus, Level, Resolution, Review
 from reviews.services import FINDING_FIELDS
 
 from .. import registry
@@ -212,9 +212,11 @@ def apply_findings(*, review: Review, run: ProbeRun, results: list[ProbeResult],
                 dated_owner(finding)
                 actions.append("finding.update")
             link.probe_level = finding.level if not regraded else link.probe_level
-            if finding.status == FindingStatus.RESOLVED:
+            # A finding two people closed as not an issue stays closed, as a person's regrade is kept.
+            if finding.status == FindingStatus.RESOLVED and finding.resolution != Resolution.NOT_AN_ISSUE:
                 finding.status = FindingStatus.OPEN
                 finding.resolved_at = None
+                finding.resolution, finding.resolution_note = "", ""
                 actions.insert(0, "finding.reopen")
             if actions:
                 save(finding, before, actions[0], {"probe_key": key})

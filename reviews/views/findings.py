@@ -12,8 +12,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import policy, selectors, services
-from ..forms import ClaimForm, ExceptionEditForm, ExceptionRequestForm, FindingEditForm, FindingForm
+from .. import loosening, policy, selectors, services
+from ..forms import (
+    ClaimForm,
+    ExceptionDecisionForm,
+    ExceptionEditForm,
+    ExceptionRequestForm,
+    FindingEditForm,
+    FindingForm,
+)
 from ..models import AuditEvent, Category, ExceptionState, ReviewState, RiskException, System
 from .access import _apply, _get_exception_for_user, _get_finding_for_user, _get_review_for_user, _page
 
@@ -52,20 +59,30 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = _get_finding_for_user(request, finding_id, write=True)
     review = finding.review
     initial = {
-        f: getattr(finding, f)
-        for f in ("title", "description", "level", "status", "owner", "due_date", "version")
+        f: getattr(finding, f) for f in ("title", "description", "level", "owner", "due_date", "version")
     }
+    initial["status"] = loosening.status_of(finding)
     form = FindingEditForm(request.POST or None, review=review, initial=initial)
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and _apply(
-            form, lambda: services.update_finding(finding=finding, actor=request.user, **form.cleaned_data)
+    if request.method == "POST" and form.is_valid():
+        saved = _apply(
+            form,
+            lambda: loosening.update_or_propose(finding=finding, actor=request.user, **form.cleaned_data),
         )
-    ):
-        messages.success(request, "Finding saved.")
-        return redirect(f"{review.get_absolute_url()}#findings")
+        if saved:
+            _, proposal = saved
+            if proposal is not None:
+                messages.success(
+                    request,
+                    f"Proposed: {proposal.summary}. Until an architect or lead other than you confirms it, "
+                    "the finding keeps its level and status.",
+                )
+            else:
+                messages.success(request, "Finding saved.")
+            return redirect(f"{review.get_absolute_url()}#findings")
     exceptions = finding.exceptions.select_related("requested_by", "signer")
+    chain = list(loosening.chain(finding))
+    finding.open_loosening = next((row for row in chain if row.is_open), None)
+    finding.loosening_chain = []  # the page lists the whole chain itself
     return render(
         request,
         "reviews/finding_form.html",
@@ -75,6 +92,10 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
             "system": review.system,
             "finding": finding,
             "exceptions": exceptions,
+            "loosenings": chain,
+            "open_loosening": finding.open_loosening,
+            "can_decide_loosening": policy.can_chair(request.user, review) and not review.is_frozen,
+            "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
         },
     )
 
@@ -145,14 +166,26 @@ def exception_decide(request: HttpRequest, exception_id: int, action: str) -> Ht
         raise Http404
     if not policy.can_sign_exceptions(request.user, exc.finding.review.system):
         raise PermissionDenied
+    target = f"{exc.finding.review.get_absolute_url()}#findings"
     try:
         # A decided review's exceptions are part of its frozen record, like its findings.
         services._require_open(exc.finding.review)
-        change(exception=exc, actor=request.user)
+        if action == "revoke":
+            change(exception=exc, actor=request.user)
+        else:
+            # A signature covers exactly the terms shown: the form carries their version and digest.
+            seen = ExceptionDecisionForm(request.POST)
+            if not seen.is_valid():
+                raise services.ConflictError(
+                    "Which terms did you see? Nothing was recorded: read the terms below and decide again."
+                )
+            change(exception=exc, actor=request.user, **seen.cleaned_data)
         messages.success(request, f"Exception {exc.finding.title!r}: {action} recorded.")
+    except services.ConflictError as err:
+        messages.error(request, " ".join(err.messages))
+        target = exc.get_absolute_url()  # the current terms, to read before deciding again
     except ValidationError as err:
         messages.error(request, " ".join(err.messages))
-    target = f"{exc.finding.review.get_absolute_url()}#findings"
     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
@@ -267,6 +300,7 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
         request,
         "reviews/exception_queue.html",
         {
+            "loosenings": loosening.awaiting(request.user)[:100],
             "page": _page(request, pending),
             "expiring": expiring,
             "expiring_days": selectors.EXPIRING_SOON_DAYS,

@@ -10,7 +10,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
@@ -19,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -27,7 +27,7 @@ from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence
 from readiness import dispatch
 
-from .. import agenda, policy, selectors, services
+from .. import agenda, loosening, policy, selectors, services
 from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
@@ -135,7 +135,13 @@ class Board:
 
     def findings(self, **filters) -> list[Finding]:
         """Full findings (with category, owner and exceptions) for the part of the page that lists them."""
-        return list(selectors.findings_with_exceptions(self.review).filter(**filters))
+        findings = list(selectors.findings_with_exceptions(self.review).filter(**filters))
+        loosening.attach(findings, self.chains)
+        return findings
+
+    @cached_property
+    def chains(self) -> dict:
+        return loosening.review_chains(self.review)
 
     def facts(self) -> agenda.Facts:
         unresolved = [f for f in self.light if f.status != FindingStatus.RESOLVED]
@@ -159,11 +165,11 @@ class Board:
         )
 
     def members(self):
+        """The owner picker: people of the team who may act (never its auditors)."""
         return list(
-            get_user_model()
-            .objects.filter(memberships__team_id=self.review.system.team_id)
-            .order_by("username")
-            .only("id", "username", "first_name", "last_name")
+            loosening.owner_candidates(self.review.system.team_id).only(
+                "id", "username", "first_name", "last_name"
+            )
         )
 
     def context(self, **extra) -> dict:
@@ -176,8 +182,10 @@ class Board:
             "can_edit": self.can_edit,
             "can_chair": self.can_chair,
             "can_sign": self.can_sign,
+            "can_decide_loosening": self.can_chair,
+            "loosening_notes": loosening.gate_notes(self.chains),
             "levels": Level.choices,
-            "statuses": FindingStatus.choices,
+            "statuses": loosening.STATUS_CHOICES,
             "answer_choices": Answer.choices,
             "last_event": self.last_event_id(),
             "now": timezone.now(),
@@ -568,9 +576,9 @@ def meeting_triage(request: HttpRequest, finding_id: int) -> HttpResponse:
         fallback="finding_edit",
         make_form=lambda data, review: FindingTriageForm(data, review=review),
         saved_message="Finding saved.",
-        change=lambda finding, data: services.update_finding(
+        change=lambda finding, data: loosening.update_or_propose(
             finding=finding, actor=request.user, title=finding.title, description=finding.description, **data
-        ),
+        )[0],
     )
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from evidence.models import TYPED_RECORDS, Evidence
 
-from .. import policy, selectors, services
+from .. import loosening, policy, selectors, services
 from ..forms import AnswerForm, ReviewForm, ScoreForm
 from ..models import Category, CategoryScore, ChecklistAnswer, ChecklistItem, Decision, Level, Review
 from .access import _apply, _get_review_for_user, _get_system_for_user, _page
@@ -79,6 +79,8 @@ def review_context(request: HttpRequest, review: Review) -> dict:
     rows = selectors.scorecard(review)
     findings = list(selectors.findings_with_exceptions(review))
     gate = selectors.review_gate(review, rows=rows, findings=findings)
+    chains = loosening.review_chains(review)
+    loosening.attach(findings, chains)
     by_level = {level: [f for f in findings if f.level == level] for level in Level.values}
     return {
         "review": review,
@@ -92,6 +94,8 @@ def review_context(request: HttpRequest, review: Review) -> dict:
         "can_edit": policy.can_edit_review(request.user, review) and not review.is_frozen,
         "can_chair": policy.can_chair(request.user, review) and not review.is_frozen,
         "can_sign": policy.can_sign_exceptions(request.user, review.system) and not review.is_frozen,
+        "can_decide_loosening": policy.can_chair(request.user, review) and not review.is_frozen,
+        "loosening_notes": loosening.gate_notes(chains),
         "now": timezone.now(),
     }
 

@@ -18,8 +18,10 @@ from probes import engine, registry, services
 from probes.models import ProbeFinding, ProbeRun, RunState
 from probes.registry import Item, Probe, Result, Status, Verdict
 from probes.services import findings as findings_module
+from reviews import loosening
 from reviews import services as review_services
-from reviews.models import AuditEvent, Finding, FindingSource, FindingStatus, Level
+from reviews.models import AuditEvent, Finding, FindingSource, FindingStatus, Level, Resolution
+from tests.factories import attach
 
 from . import test_targets as shared
 from .test_targets import admin_connect
@@ -196,11 +198,11 @@ def test_a_skipped_or_erroring_probe_resolves_nothing(scripted, target, review, 
         assert probe_findings(review)["public.orders"].status == FindingStatus.OPEN
 
 
-def test_a_persons_regrade_survives_re_runs(scripted, target, review, run_for, architect):
+def test_a_persons_regrade_survives_re_runs(scripted, target, review, run_for, architect, lead):
     scripted.failing["schema.no-primary-key"] = ["public.orders"]
     run_for(target, review)
     finding = probe_findings(review)["public.orders"]
-    review_services.update_finding(
+    _, proposal = loosening.update_or_propose(
         finding=finding,
         actor=architect,
         version=finding.version,
@@ -208,12 +210,73 @@ def test_a_persons_regrade_survives_re_runs(scripted, target, review, run_for, a
         description="Append-only event log; a primary key is planned for 4.0.",
         level=Level.P3,
         status=finding.status,
+        note="Append-only log",
     )
+    run_for(target, review)  # a pending proposal survives a re-run, and the finding keeps its level
+    finding.refresh_from_db()
+    assert finding.level == Level.P1
+    loosening.confirm(loosening=proposal, actor=lead)
     run_for(target, review)
     finding.refresh_from_db()
     assert finding.level == Level.P3 and finding.status == FindingStatus.OPEN
     assert finding.description.startswith("Append-only")
     assert finding.probe_link.probe_level == Level.P1  # what the probe set; the person's level wins
+
+
+def test_a_finding_confirmed_as_not_an_issue_stays_closed_on_re_runs(
+    scripted, target, review, run_for, member, lead
+):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run_for(target, review)
+    finding = probe_findings(review)["public.orders"]
+    proposal = loosening.propose(
+        finding=finding, actor=member, level=finding.level, status=loosening.NOT_AN_ISSUE, reason="A view"
+    )
+    loosening.confirm(loosening=proposal, actor=lead)
+    run_for(target, review)
+    finding.refresh_from_db()
+    assert (finding.status, finding.resolution) == (FindingStatus.RESOLVED, Resolution.NOT_AN_ISSUE)
+
+
+def test_a_finding_a_person_resolved_as_fixed_is_reopened_when_it_fails_again(
+    scripted, target, review, run_for, member
+):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run_for(target, review)
+    finding = probe_findings(review)["public.orders"]
+    attach(review, finding.category.code, member)
+    review_services.update_finding(
+        finding=finding,
+        actor=member,
+        version=finding.version,
+        title=finding.title,
+        description=finding.description,
+        level=finding.level,
+        status=FindingStatus.RESOLVED,
+        note="Primary key added",
+    )
+    run_for(target, review)
+    finding.refresh_from_db()
+    assert (finding.status, finding.resolution, finding.resolution_note) == (FindingStatus.OPEN, "", "")
+
+
+def test_a_probe_that_still_fails_is_no_evidence_of_the_fix(scripted, target, review, run_for, member):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run_for(target, review)
+    run_for(target, review)  # its evidence is newer than the finding, and it still fails
+    finding = probe_findings(review)["public.orders"]
+    with pytest.raises(review_services.ServiceError) as err:
+        review_services.update_finding(
+            finding=finding,
+            actor=member,
+            version=finding.version,
+            title=finding.title,
+            description=finding.description,
+            level=finding.level,
+            status=FindingStatus.RESOLVED,
+            note="Primary key added",
+        )
+    assert "evidence of the fix" in err.value.message_dict["status"][0]
 
 
 def test_only_the_target_that_reported_an_object_resolves_it(scripted, target, review, run_for, make_target):

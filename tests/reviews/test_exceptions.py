@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from readiness.celery import app
-from reviews import services, tasks
+from reviews import loosening, services, tasks
 from reviews.gate import GateOutcome
 from reviews.models import AuditEvent, ExceptionState, Level, RiskException, Role
 from reviews.selectors import review_gate
@@ -237,7 +237,7 @@ def test_retitling_the_finding_voids_the_signature_over_its_title(review, member
     assert AuditEvent.objects.get(action="exception.void").after["why"] == "finding changed after signing"
 
 
-def test_a_status_change_of_the_finding_keeps_the_signature(review, member, lead):
+def test_a_status_change_of_the_finding_keeps_the_signature(review, member, lead, architect):
     finding = add_p1(review, member)
     exc = services.sign_exception(exception=request(finding, member), actor=lead)
     services.update_finding(
@@ -247,8 +247,13 @@ def test_a_status_change_of_the_finding_keeps_the_signature(review, member, lead
         title=finding.title,
         description="More detail",
         level=Level.P1,
-        status="accepted",
+        status="open",
     )
+    # Accepting a P1 is a loosening: proposed, and confirmed by someone else.
+    proposal = loosening.propose(
+        finding=finding, actor=member, level=Level.P1, status="accepted", reason="Owned"
+    )
+    loosening.confirm(loosening=proposal, actor=architect)
     exc.refresh_from_db()
     assert exc.state == ExceptionState.SIGNED and services.signature_matches(exc)
 
@@ -475,7 +480,7 @@ def test_exception_queue_queries_do_not_grow(
             exception=request(add_p1(review, member, f"Sig {i}"), member, days=3), actor=lead
         )
     client.force_login(second_lead)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # 8, and the loosenings awaiting confirmation
         assert client.get(reverse("exception_queue")).status_code == 200
 
 

@@ -126,9 +126,10 @@ def test_adding_a_p0_in_the_meeting_blocks_the_gate_and_resolving_it_lifts_it(cl
     assert response.status_code == 200
     assert "Open P0 blocker: Application connects as superuser" in response.content.decode()
     finding = Finding.objects.get(title="Application connects as superuser")
+    attach(review, "security", architect)  # evidence of the fix, observed after the finding
     response = client.post(
         reverse("meeting_triage", args=[finding.pk]),
-        {"level": "P0", "status": "resolved", "version": str(finding.version)},
+        {"level": "P0", "status": "resolved", "version": str(finding.version), "note": "Rotated to app_rw"},
         **HX,
     )
     assert response.status_code == 200

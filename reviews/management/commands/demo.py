@@ -190,7 +190,16 @@ class Command(BaseCommand):
             review=review, item=self.items[code], answer=answer, actor=actor, note=note, evidence=evidence
         )
 
-    def resolve(self, finding, actor, description: str):
+    def resolve(self, finding, actor, description: str, fix_url: str = ""):
+        """Resolved as fixed; a P0/P1 with its note and the evidence of the fix (a link observed now)."""
+        if fix_url:
+            evidence_services.add_link(
+                review=finding.review,
+                category=finding.category,
+                title=f"Fix: {finding.title}"[:200],
+                url=fix_url,
+                actor=actor,
+            )
         return services.update_finding(
             finding=finding,
             actor=actor,
@@ -201,6 +210,7 @@ class Command(BaseCommand):
             status=FindingStatus.RESOLVED,
             owner=finding.owner,
             due_date=finding.due_date,
+            note=description,
         )
 
     def _system(self, team_slug: str, name: str, actor, description: str, source_of_truth: str) -> System:
@@ -459,6 +469,7 @@ class Command(BaseCommand):
             ada,
             "Fixed in 2.3: unique (client_id, idempotency_key) and response replay; "
             "covered by the chaos retry test.",
+            fix_url=f"{GIT}/payments/ledger/-/merge_requests/812",
         )
         retention = services.add_finding(
             review=review,
