@@ -223,3 +223,24 @@ def resolved_later(origin_ids: list[int]) -> dict[int, Finding]:
                 nxt[c.pk] = origin
         frontier = {k: v for k, v in nxt.items() if v not in found}
     return found
+
+
+def mark_findings(findings: list[Finding], *, frozen: bool) -> None:
+    """Set on each finding of a review page `carried_origin` (the review it was carried from, or None)
+    and, on a decided review, `resolved_later_by` (the carried copy that resolved it, or None): at most
+    one query for the origins and one per carry hop."""
+    origins = {f.carried_from_id for f in findings if f.carried_from_id}
+    reviews = (
+        {
+            fid: review
+            for fid, review in (
+                (o.pk, o.review) for o in Finding.objects.filter(pk__in=origins).select_related("review")
+            )
+        }
+        if origins
+        else {}
+    )
+    later = resolved_later([f.pk for f in findings if f.status != FindingStatus.RESOLVED]) if frozen else {}
+    for f in findings:
+        f.carried_origin = reviews.get(f.carried_from_id)
+        f.resolved_later_by = later.get(f.pk)
