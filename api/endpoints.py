@@ -104,11 +104,8 @@ def list_reviews(request: HttpRequest, slug: str = SLUG, limit: int = LIMIT, off
 def system_gate(
     request: HttpRequest,
     slug: str = SLUG,
-    release: str | None = Query(
-        None,
-        min_length=1,
-        max_length=200,
-        description="The release scope to answer for (its newest review; trimmed, any case).",
+    release: schemas.Title | None = Query(
+        None, description="The release scope to answer for (its newest review; trimmed, any case)."
     ),
     review: int | None = Query(None, ge=1, le=schemas.MAX_ID, description="A review of this system."),
     enforce: bool = Query(False),
