@@ -36,6 +36,7 @@ IDEMPOTENCY_KEY = Header(
 )
 SLUG = Path(..., pattern=r"^[-a-zA-Z0-9_]{1,120}$", description="The system's slug.")
 LIMIT = Query(100, ge=1, le=500)
+RELEASE = Query(None, description="The release scope to answer for (its newest review; trimmed, any case).")
 OFFSET = Query(0, ge=0, le=1_000_000)
 
 
@@ -104,9 +105,7 @@ def list_reviews(request: HttpRequest, slug: str = SLUG, limit: int = LIMIT, off
 def system_gate(
     request: HttpRequest,
     slug: str = SLUG,
-    release: schemas.Title | None = Query(
-        None, description="The release scope to answer for (its newest review; trimmed, any case)."
-    ),
+    release: schemas.Title | None = RELEASE,
     review: int | None = Query(None, ge=1, le=schemas.MAX_ID, description="A review of this system."),
     enforce: bool = Query(False),
 ):
