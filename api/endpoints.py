@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Status
-from ninja.errors import AuthorizationError
+from ninja.errors import AuthorizationError, HttpError
 from ninja.params.functions import Header, Path, Query
 
 from evidence import services as evidence_services
@@ -38,6 +38,7 @@ IDEMPOTENCY_KEY = Header(
 )
 SLUG = Path(..., pattern=r"^[-a-zA-Z0-9_]{1,120}$", description="The system's slug.")
 LIMIT = Query(100, ge=1, le=500)
+RELEASE = Query(None, description="The release scope to answer for (its newest review; trimmed, any case).")
 OFFSET = Query(0, ge=0, le=1_000_000)
 
 
@@ -103,10 +104,29 @@ def list_reviews(request: HttpRequest, slug: str = SLUG, limit: int = LIMIT, off
 @api.get(
     "/systems/{slug}/gate", response={200: schemas.GateOut, 409: schemas.GateOut, **ERRORS}, tags=["gate"]
 )
-def system_gate(request: HttpRequest, slug: str = SLUG, enforce: bool = Query(False)):
-    """The gate of the system's newest review: what a deploy pipeline asks before it ships."""
+def system_gate(
+    request: HttpRequest,
+    slug: str = SLUG,
+    release: schemas.Title | None = RELEASE,
+    review: int | None = Query(None, ge=1, le=schemas.MAX_ID, description="A review of this system."),
+    enforce: bool = Query(False),
+):
+    """What a deploy pipeline asks before it ships. With `release` (or `review`): that review's gate.
+    Without: the whole system, BLOCKED while any open review or the last decision is blocked, else
+    the worst of them, each listed in `reviews`. `exit_code`: 0 passed, 1 BLOCKED, 2 not yet decidable;
+    with `enforce=true`, an outcome that did not pass answers 409 (for `curl --fail`)."""
     system = selectors.get_system(_token(request, Scope.READ), slug)
-    return _gate(selectors.newest_review(system), enforce)
+    if release is not None and review is not None:
+        raise HttpError(422, "Ask for a release or a review, not both.")
+    if release is not None:
+        if not release.strip():
+            raise HttpError(422, "release: name the release scope.")
+        entry = {**selectors.gate_entry(selectors.release_review(system, release)), "answers_for": "release"}
+    elif review is not None:
+        entry = selectors.gate_entry(selectors.system_review(system, review))
+    else:
+        entry = selectors.system_gate_entry(system)
+    return Status(409 if enforce and not entry["passed"] else 200, entry)
 
 
 @api.get("/reviews/{review_id}", response={200: schemas.ReviewDetailOut, **ERRORS}, tags=["reviews"])

@@ -128,6 +128,16 @@ class DecisionBriefOut(Schema):
     next_review: date
 
 
+class CountedReviewOut(Schema):
+    review_id: int
+    release_scope: str
+    state: str
+    outcome: Literal["APPROVED", "APPROVED_WITH_EXCEPTIONS", "BLOCKED", "INCOMPLETE"]
+    passed: bool
+    last_decision: bool = Field(description="The review of the system's last decision (else an open review).")
+    blockers: list[str] = Field(description="Why it blocks, when it does.")
+
+
 class GateOut(Schema):
     review_id: int
     system: str
@@ -144,6 +154,15 @@ class GateOut(Schema):
     blockers: list[str]
     evaluated_at: datetime
     decision: DecisionBriefOut | None = Field(description="The recorded decision of this review, if any.")
+    answers_for: Literal["system", "release", "review"] = Field(
+        "review",
+        description="What the outcome is of: one review (by id or by `release`), or the whole system "
+        "(the worst of its open reviews and its last decision; `reasons` are those of `review_id`).",
+    )
+    reviews: list[CountedReviewOut] = Field(
+        default_factory=list,
+        description="For the system: every review that counts (open ones and the last decision's).",
+    )
 
 
 # --- Evidence

@@ -16,6 +16,7 @@ from evidence.models import TYPED_RECORDS, Evidence
 from probes.models import ProbeRun, ProbeTarget, RunState
 from reviews import gate as gate_rules
 from reviews import selectors as review_selectors
+from reviews import standing
 from reviews.models import Decision, Review, System
 
 from .models import ApiToken
@@ -96,15 +97,6 @@ def review_list(system: System, *, limit: int, offset: int) -> dict:
     }
 
 
-def newest_review(system: System) -> Review:
-    review = Review.objects.filter(system=system).select_related("system__team", "catalogue").first()
-    if review is None:
-        from django.http import Http404
-
-        raise Http404(f"{system.name} has no review yet.")
-    return review
-
-
 def _score_inputs(review: Review, now: datetime) -> tuple[list, tuple[gate_rules.ScoreIn, ...]]:
     rows = review_selectors.scorecard(review)
     fresh = freshness.fresh_counts([review.pk], now=now)
@@ -147,6 +139,79 @@ def gate_result(review: Review, *, now: datetime | None = None) -> gate_rules.Ga
 EXIT_CODES = {"APPROVED": 0, "APPROVED_WITH_EXCEPTIONS": 0, "BLOCKED": 1, "INCOMPLETE": 2}
 
 
+def release_review(system: System, release: str) -> Review:
+    """The system's newest review of this release scope (compared trimmed, ignoring case)."""
+    from django.http import Http404
+
+    scope = release.strip()
+    review = (
+        Review.objects.filter(system=system, release_scope__iexact=scope)
+        .select_related("system__team", "catalogue")
+        .first()
+    )
+    if review is None:
+        known = list(
+            Review.objects.filter(system=system)
+            .order_by("-created_at", "-id")
+            .values_list("release_scope", flat=True)[:10]
+        )
+        raise Http404(
+            f"{system.name} has no review of release {scope!r}"
+            + (f"; its newest reviews are of: {', '.join(repr(k) for k in known)}." if known else ".")
+        )
+    return review
+
+
+def system_review(system: System, review_id: int) -> Review:
+    from django.http import Http404
+
+    review = (
+        Review.objects.filter(system=system, pk=review_id).select_related("system__team", "catalogue").first()
+    )
+    if review is None:
+        raise Http404(f"{system.name} has no review {review_id}.")
+    return review
+
+
+def _counted_entry(c: standing.Counted) -> dict:
+    return {
+        "review_id": c.review.pk,
+        "release_scope": c.review.release_scope,
+        "state": c.review.state,
+        "outcome": c.outcome.value,
+        "passed": EXIT_CODES[c.outcome.value] == 0,
+        "last_decision": c.decided,
+        "blockers": [r.message for r in c.gate.blockers] if c.outcome == standing.Outcome.BLOCKED else [],
+    }
+
+
+def system_gate_entry(system: System, *, now: datetime | None = None) -> dict:
+    """The system's standing (reviews.standing): BLOCKED while any open review (or the last decision)
+    is blocked, else the worst of them; the reasons are those of the review it comes from, and
+    `reviews` lists every review that counts."""
+    now = now or timezone.now()
+    state = standing.system_state(system, now=now)
+    worst = state.worst
+    if worst is None:
+        from django.http import Http404
+
+        raise Http404(f"{system.name} has no review yet.")
+    review = Review.objects.select_related("system__team", "catalogue").get(pk=worst.review.pk)
+    entry = gate_entry(review, now=now)
+    outcome = worst.outcome
+    entry.update(
+        {
+            "answers_for": "system",
+            "outcome": outcome.value,
+            "label": outcome.label,
+            "passed": EXIT_CODES[outcome.value] == 0,
+            "exit_code": EXIT_CODES[outcome.value],
+            "reviews": [_counted_entry(c) for c in state.reviews],
+        }
+    )
+    return entry
+
+
 def gate_entry(review: Review, *, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     result = gate_result(review, now=now)
@@ -174,6 +239,8 @@ def gate_entry(review: Review, *, now: datetime | None = None) -> dict:
         "notes": [{"rule": n.rule, "message": n.message, "category": n.category_code} for n in result.notes],
         "blockers": [r.message for r in result.blockers],
         "evaluated_at": now,
+        "answers_for": "review",
+        "reviews": [],
         "decision": (
             {
                 "outcome": decision.outcome,

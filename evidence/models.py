@@ -89,6 +89,11 @@ class Evidence(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
     added_at = models.DateTimeField(default=timezone.now)
+    # The evidence of an earlier, decided review this item is carried from (reviews.carryover): the same
+    # thing observed at the same time, so it keeps ageing from its observed_at.
+    carried_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="carried_to"
+    )
 
     class Meta:
         verbose_name_plural = "evidence"

@@ -4,7 +4,9 @@ Both sides have the shape of a canonical decision record (selectors.decision_rec
 recorded decision's frozen record, and a record built from the current review state. Findings, evidence
 and exceptions belong to one review, so across reviews they are matched by what they are about, not by
 id: a finding by (category, title), evidence by (category, kind, title, url or file), an exception by its
-finding and its id. Only JSON-safe values come out, so the result can go into a record as it is.
+finding and its id. Items carried into the review from the decided one (reviews.carryover: their entries
+name the origin's id in "carried_from") are counted as carried, neither added nor removed. Only JSON-safe
+values come out, so the result can go into a record as it is.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def _scores(before: Mapping, after: Mapping) -> list[dict]:
 def _findings(before: Mapping, after: Mapping) -> dict[str, list[dict]]:
     old = {_finding_key(f): f for f in before.get("findings", [])}
     new = {_finding_key(f): f for f in after.get("findings", [])}
-    opened, resolved, regraded = [], [], []
+    old_ids = {f.get("id") for f in before.get("findings", [])}
+    opened, resolved, regraded, carried = [], [], [], []
 
     def brief(f: Mapping) -> dict:
         return {"category": f.get("category", ""), "title": f.get("title", ""), "level": f.get("level", "")}
@@ -81,6 +84,9 @@ def _findings(before: Mapping, after: Mapping) -> dict[str, list[dict]]:
             opened.append(brief(f))
         elif was_open and not is_open:
             resolved.append(brief(f))
+        elif is_open and f.get("carried_from") is not None and f.get("carried_from") in old_ids:
+            # Left open by the last decision and carried into this review: still owed, not new.
+            carried.append({**brief(f), "owner": f.get("owner"), "due_date": f.get("due_date")})
         if prev is not None and prev.get("level") != f.get("level") and is_open:
             regraded.append({**brief(f), "level_before": prev.get("level", "")})
     for key, prev in old.items():
@@ -91,19 +97,23 @@ def _findings(before: Mapping, after: Mapping) -> dict[str, list[dict]]:
         "opened": sorted(opened, key=order),
         "resolved": sorted(resolved, key=order),
         "regraded": sorted(regraded, key=order),
+        "carried": sorted(carried, key=order),
     }
 
 
 def _exceptions(before: Mapping, after: Mapping, now: datetime) -> dict[str, list[dict]]:
-    def collect(record: Mapping) -> dict[int, dict]:
+    def collect(record: Mapping, known: Mapping | None = None) -> dict[int, dict]:
         found = {}
         for f in record.get("findings", []):
             for e in f.get("exceptions", []):
-                found[e["id"]] = {**e, "finding": f.get("title", ""), "category": f.get("category", "")}
+                # A carried exception is the decided one going on: compared under the origin's id.
+                eid = e.get("carried_from") if known and e.get("carried_from") in known else e["id"]
+                found[eid] = {**e, "finding": f.get("title", ""), "category": f.get("category", "")}
         return found
 
     then = _when(before.get("recorded_at"))
-    old, new = collect(before), collect(after)
+    old = collect(before)
+    new = collect(after, old)
 
     def active(e: Mapping, at: datetime | None) -> bool:
         expires = _when(e.get("expires_at"))
@@ -157,6 +167,7 @@ def _evidence(before: Mapping, after: Mapping, now: datetime, is_stale: StaleTes
         }
 
     added = [brief(e) for key, e in new.items() if key not in old]
+    carried = [brief(e) for key, e in new.items() if key in old and e.get("carried_from") is not None]
     removed = [brief(e) for key, e in old.items() if key not in new]
     stale = []
     for key, e in new.items():
@@ -172,6 +183,7 @@ def _evidence(before: Mapping, after: Mapping, now: datetime, is_stale: StaleTes
         "added": sorted(added, key=order),
         "removed": sorted(removed, key=order),
         "stale": sorted(stale, key=order),
+        "carried": sorted(carried, key=order),
     }
 
 
@@ -232,11 +244,13 @@ def changes_since(
         "evidence": evidence,
         "probes": _probes(before, after),
     }
+    # Carried items are what the last decision left and this review took over: shown, not changes.
+    result["carried"] = len(findings["carried"]) + len(evidence["carried"])
     result["count"] = (
         len(result["scores"])
-        + sum(len(v) for v in findings.values())
+        + sum(len(v) for k, v in findings.items() if k != "carried")
         + sum(len(v) for v in exceptions.values())
-        + sum(len(v) for v in evidence.values())
+        + sum(len(v) for k, v in evidence.items() if k != "carried")
         + len(result["probes"])
     )
     return result

@@ -4,6 +4,7 @@ exceptions, decisions, claims and the audit trail (seed §1–§4, §21)."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils import timezone
 
@@ -193,6 +194,13 @@ class Review(models.Model):
             ),
             models.CheckConstraint(condition=Q(state__in=ReviewState.values), name="review_state_valid"),
             models.CheckConstraint(condition=~Q(release_scope=""), name="review_scope_required"),
+            # Two open reviews of one release would each answer for it; the service says so first.
+            models.UniqueConstraint(
+                models.F("system"),
+                Lower(Trim("release_scope")),
+                condition=~Q(state=ReviewState.DECIDED),
+                name="review_one_open_per_scope",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -312,6 +320,11 @@ class Finding(models.Model):
     # Set when a person resolves it ("" for older rows and for what a probe run resolved).
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     resolution_note = models.TextField(blank=True)
+    # The finding of an earlier, decided review that this one carries forward (reviews.carryover): the
+    # follow-up the last decision left open. Resolving this copy resolves it "later" for the origin.
+    carried_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="carried_to"
+    )
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
@@ -446,6 +459,11 @@ class RiskException(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     edited_at = models.DateTimeField(null=True, blank=True)
+    # The signed exception of the decided review this one is carried from, with its terms, signer and
+    # expiry unchanged: the signature is the origin's (services.exception_digest names its finding).
+    carried_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="carried_to"
+    )
     version = models.PositiveIntegerField(default=1)
 
     class Meta:

@@ -224,6 +224,8 @@ def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
         "added_by": _username(e.added_by),
         "added_at": e.added_at.isoformat(),
     }
+    if e.carried_from_id is not None:
+        entry["carried_from"] = e.carried_from_id
     drill = getattr(e, "restore_drill", None) if e.kind == "restore_drill" else None
     if drill is not None:
         entry["restore_drill"] = {
@@ -252,7 +254,7 @@ def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
 
 
 def _exception_entry(e: RiskException) -> dict:
-    return {
+    entry = {
         "id": e.pk,
         "state": e.state,
         "justification": e.justification,
@@ -265,6 +267,9 @@ def _exception_entry(e: RiskException) -> dict:
         "signed_at": _iso(e.signed_at),
         "signed_digest": e.signed_digest,
     }
+    if e.carried_from_id is not None:  # carried from the decided review (reviews.carryover)
+        entry["carried_from"] = e.carried_from_id
+    return entry
 
 
 def participants(review: Review, *, extra=()) -> list[dict]:
@@ -467,6 +472,7 @@ def decision_record(
                 "created_at": f.created_at.isoformat(),
                 "resolved_at": _iso(f.resolved_at),
                 "exceptions": [_exception_entry(e) for e in f.exceptions.all()],
+                **({"carried_from": f.carried_from_id} if f.carried_from_id is not None else {}),
             }
             for f in sorted(findings, key=lambda f: (f.level, f.pk))
         ],

@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from readiness import dispatch
 
-from . import audit, loosening, policy
+from . import audit, carryover, loosening, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
     AGENDA_STEPS,
@@ -186,25 +186,52 @@ def start_review(
     chair = chair or actor
     if policy.role_in(chair, system.team_id) not in policy.CHAIR_ROLES:
         raise ServiceError({"chair": "The chair must be an architect or lead of the system's team."})
-    review = Review.objects.create(
-        system=system,
-        catalogue=current_catalogue(),
-        release_scope=release_scope.strip(),
-        scope_notes=scope_notes,
-        schema_changing=schema_changing,
-        production_traffic=production_traffic,
-        chair=chair,
-        next_review_date=next_review_date,
-        created_by=actor,
-    )
+    # Serialised with decisions and other starts of the system: the carry-over reads its last decision.
+    System.objects.select_for_update().filter(pk=system.pk).first()
+    _refuse_second_open_review(system=system, release_scope=release_scope)
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                system=system,
+                catalogue=current_catalogue(),
+                release_scope=release_scope.strip(),
+                scope_notes=scope_notes,
+                schema_changing=schema_changing,
+                production_traffic=production_traffic,
+                chair=chair,
+                next_review_date=next_review_date,
+                created_by=actor,
+            )
+    except IntegrityError:
+        _refuse_second_open_review(system=system, release_scope=release_scope)
+        raise
+    carried = carryover.carry_over(review=review, actor=actor)
     audit.record(
         actor=actor,
         action="review.start",
         obj=review,
         review=review,
-        after=audit.snapshot(review, REVIEW_FIELDS),
+        after={**audit.snapshot(review, REVIEW_FIELDS), "carried": carried},
     )
     return review
+
+
+def _refuse_second_open_review(*, system: System, release_scope: str, exclude: int | None = None) -> None:
+    """Two open reviews of one release would each answer for it (and a pipeline asks by release)."""
+    scope = release_scope.strip()
+    other = (
+        Review.objects.filter(system=system, release_scope__iexact=scope)
+        .exclude(state=ReviewState.DECIDED)
+        .exclude(pk=exclude)
+        .first()
+    )
+    if other is not None:
+        raise ServiceError(
+            {
+                "release_scope": f"Review {other.pk} of {other.release_scope!r} is still open for this "
+                "system: continue it, or decide it before starting another of the same release."
+            }
+        )
 
 
 @transaction.atomic
@@ -225,6 +252,7 @@ def update_review(
     _check_version(review, version)
     if not release_scope.strip():
         raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
+    _refuse_second_open_review(system=review.system, release_scope=release_scope, exclude=review.pk)
     before = audit.snapshot(review, REVIEW_FIELDS)
     review.release_scope = release_scope.strip()
     review.scope_notes = scope_notes
@@ -459,6 +487,7 @@ def update_finding(
     finding.resolution, finding.resolution_note = resolution, resolution_note
     finding.version += 1
     finding.save()
+    carryover.note_resolved(finding=finding, before_status=before["status"], actor=actor)
     if before["title"] != finding.title or before["level"] != level:
         # A signature covers the finding's title and level too (exception_digest): it no longer holds.
         signed = RiskException.objects.select_for_update().filter(
@@ -535,7 +564,8 @@ def add_claim(
 def exception_digest(exc: RiskException) -> str:
     """What a signature covers: the finding and the exact terms. Editing any of them voids it."""
     terms = {
-        "finding": exc.finding_id,
+        # A carried exception keeps the signature given for the finding it was signed on.
+        "finding": exc.carried_from.finding_id if exc.carried_from_id else exc.finding_id,
         "finding_title": exc.finding.title,
         "level": exc.finding.level,
         "justification": exc.justification,

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 from evidence.freshness import fresh_q
 from evidence.models import Evidence
 
-from .. import csv_export, policy
+from .. import csv_export, policy, standing
 from .. import gate as gate_rules
 from ..models import (
     CatalogueVersion,
@@ -34,6 +34,7 @@ from ..models import (
     Finding,
     FindingStatus,
     Review,
+    ReviewState,
     RiskException,
 )
 
@@ -86,10 +87,14 @@ class Row:
     fresh: list[int] = field(default_factory=list)
     below_minimum: set[str] = field(default_factory=set)
     html: str = ""
+    # The system's outcome across every review that counts (reviews.standing); `gate` is the gate of
+    # `review_id`, the review it comes from.
+    standing: str = ""
+    open_reviews: int = 0
 
     @property
     def outcome(self) -> str:
-        return self.gate.outcome.value if self.gate else ""
+        return self.standing or (self.gate.outcome.value if self.gate else "")
 
     def cells(self, codes: list[str], url=None) -> list[Cell]:
         """The row's heatmap cells; `url(review_id, code)` links each to its category."""
@@ -155,7 +160,10 @@ def _row_html(r: Row, *, codes: list[str], grouped: bool, urls: dict) -> str:
         else:
             parts.append(f'<td class="cell {cls}"><span class="muted">·</span></td>')
     if r.gate:
-        parts.append(f'<td><a href="{urls["review"](r.review_id)}">{_outcome_html(r.outcome)}</a></td>')
+        more = (
+            f' <span class="muted small">· {r.open_reviews} open reviews</span>' if r.open_reviews > 1 else ""
+        )
+        parts.append(f'<td><a href="{urls["review"](r.review_id)}">{_outcome_html(r.outcome)}</a>{more}</td>')
     else:
         parts.append('<td><span class="muted">no review</span></td>')
     if r.decision_id:
@@ -189,8 +197,10 @@ class _Facts:
     evidence: list
     fresh: list
     findings: list = field(default_factory=list)
-    p0: int = 0
-    p1: int = 0
+    created_at: datetime | None = None
+    # Open P0/P1 findings as (id, carried_from id, level): a copy carried into an open review stands for
+    # its origin in the decided one, which is then not counted twice.
+    open_p: list = field(default_factory=list)
 
 
 def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], dict[int, list[Category]]]:
@@ -198,10 +208,12 @@ def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], 
     exceptions: five queries, plain tuples (model instances cost ~1 s for 500 reviews)."""
     facts: dict[int, _Facts] = {}
     reviews = Review.objects.filter(pk__in=ids).order_by()
-    for rid, catalogue_id, schema_changing, production_traffic in reviews.values_list(
-        "id", "catalogue_id", "schema_changing", "production_traffic"
+    for rid, catalogue_id, schema_changing, production_traffic, created_at in reviews.values_list(
+        "id", "catalogue_id", "schema_changing", "production_traffic", "created_at"
     ):
-        facts[rid] = _Facts(catalogue_id, schema_changing, production_traffic, [], [], [])
+        facts[rid] = _Facts(
+            catalogue_id, schema_changing, production_traffic, [], [], [], created_at=created_at
+        )
     categories: dict[int, list[Category]] = {}
     for c in Category.objects.filter(version_id__in={f.catalogue_id for f in facts.values()}).order_by(
         "number"
@@ -234,22 +246,19 @@ def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], 
         .values_list("finding_id", "state", "expires_at")
     ):
         exceptions.setdefault(finding_id, []).append(gate_rules.ExceptionIn(state, expires_at))
-    for fid, rid, title, level, status, category_id in (
+    for fid, rid, title, level, status, category_id, carried_from in (
         Finding.objects.filter(review_id__in=ids)
         .exclude(status=FindingStatus.RESOLVED)
         .order_by("level", "-created_at", "-id")  # as on every page, so the reasons come in the same order
-        .values_list("id", "review_id", "title", "level", "status", "category_id")
+        .values_list("id", "review_id", "title", "level", "status", "category_id", "carried_from_id")
     ):
         f = facts[rid]
         code = position[category_id][1] if category_id in position else ""
         f.findings.append(
             gate_rules.FindingIn(fid, title, level, status, code, tuple(exceptions.get(fid, ())))
         )
-        if status == FindingStatus.OPEN:
-            if level == "P0":
-                f.p0 += 1
-            elif level == "P1":
-                f.p1 += 1
+        if status == FindingStatus.OPEN and level in ("P0", "P1"):
+            f.open_p.append((fid, carried_from, level))
     return facts, categories
 
 
@@ -275,10 +284,13 @@ def _gate(f: _Facts, categories: list[Category], score_ins: dict, now: datetime)
 
 
 def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category], list[Row]]:
-    """The columns (the 14 categories of the newest catalogue) and one row per visible system."""
+    """The columns (the 14 categories of the newest catalogue) and one row per visible system.
+
+    A row stands for every review that counts for the system (reviews.standing: its open reviews and its
+    latest decision's review): the outcome is the worst of them, the cells and reasons are those of the
+    review it comes from, and the P0/P1 counts add up the open ones of all of them."""
     columns = _columns()
     codes = [c.code for c in columns]
-    newest_review = Review.objects.filter(system=OuterRef("pk")).order_by("-created_at", "-id")
     newest_decision = Decision.objects.filter(system=OuterRef("pk")).order_by("-recorded_at", "-id")
     systems = list(
         # No DISTINCT: a user has one membership per team (membership_one_role_per_team).
@@ -286,15 +298,25 @@ def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category],
         .select_related("team")
         .only("id", "name", "slug", "team__id", "team__name", "team__slug")
         .annotate(
-            current_review_id=Subquery(newest_review.values("pk")[:1]),
             decision_id=Subquery(newest_decision.values("pk")[:1]),
+            decision_review_id=Subquery(newest_decision.values("review_id")[:1]),
             decision_outcome=Subquery(newest_decision.values("outcome")[:1]),
             decided_at=Subquery(newest_decision.values("recorded_at")[:1]),
             decision_next_review=Subquery(newest_decision.values("next_review")[:1]),
         )
         .order_by("team__name", "name")
     )
-    facts, categories = _review_facts([s.current_review_id for s in systems if s.current_review_id], now=now)
+    open_ids: dict[int, list[int]] = {}
+    for rid, sid in (
+        Review.objects.filter(system__in=[s.pk for s in systems])
+        .exclude(state=ReviewState.DECIDED)
+        .order_by("-created_at", "-id")
+        .values_list("id", "system_id")
+    ):
+        open_ids.setdefault(sid, []).append(rid)
+    wanted = [rid for rids in open_ids.values() for rid in rids]
+    wanted += [s.decision_review_id for s in systems if s.decision_review_id]
+    facts, categories = _review_facts(wanted, now=now)
     # Where each column sits in a catalogue's categories (the newest catalogue: in order).
     column_at = {
         version_id: [next((i for i, c in enumerate(cats) if c.code == code), None) for code in codes]
@@ -303,22 +325,37 @@ def portfolio_rows(user, *, today: date, now: datetime) -> tuple[list[Category],
     score_ins: dict = {}
     rows = []
     for s in systems:
-        f = facts.get(s.current_review_id)
+        counted = []  # (outcome, review id, facts, gate), newest first
+        for rid in open_ids.get(s.pk, []):
+            f = facts[rid]
+            gate = _gate(f, categories.get(f.catalogue_id, []), score_ins, now)
+            counted.append((gate.outcome, rid, f, gate))
+        if s.decision_review_id and s.decision_review_id in facts:
+            f = facts[s.decision_review_id]
+            gate = _gate(f, categories.get(f.catalogue_id, []), score_ins, now)
+            counted.append(
+                (standing.decided_outcome(s.decision_outcome, gate), s.decision_review_id, f, gate)
+            )
+        counted.sort(key=lambda c: (c[2].created_at, c[1]), reverse=True)
+        worst = min(counted, key=lambda c: standing.SEVERITY[c[0]], default=None)
+        carried = {origin for c in counted for _, origin, _ in c[2].open_p if origin}
+        open_p = [level for c in counted for fid, _, level in c[2].open_p if fid not in carried]
         row = Row(
             system=s,
-            review_id=s.current_review_id if f else None,
+            review_id=worst[1] if worst else None,
             gate=None,
             decision_outcome=s.decision_outcome,
             decision_id=s.decision_id,
             decided_at=s.decided_at,
             next_review=s.decision_next_review,
             overdue=bool(s.decision_next_review and s.decision_next_review < today),
-            p0=f.p0 if f else 0,
-            p1=f.p1 if f else 0,
+            p0=open_p.count("P0"),
+            p1=open_p.count("P1"),
+            open_reviews=len(open_ids.get(s.pk, [])),
         )
-        if f is not None:
-            cats = categories.get(f.catalogue_id, [])
-            row.gate = _gate(f, cats, score_ins, now)
+        if worst is not None:
+            outcome, _rid, f, row.gate = worst
+            row.standing = outcome.value
             at = column_at.get(f.catalogue_id, [])
             if at == list(range(len(codes))):
                 row.scores, row.evidence, row.fresh = f.scores, f.evidence, f.fresh

@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from evidence.models import TYPED_RECORDS, Evidence
 
-from .. import loosening, policy, selectors, services
+from .. import carryover, loosening, policy, selectors, services
 from ..forms import AnswerForm, ReviewForm, ScoreForm
 from ..models import Category, CategoryScore, ChecklistAnswer, ChecklistItem, Decision, Level, Review
 from .access import _apply, _get_review_for_user, _get_system_for_user, _page
@@ -81,6 +81,7 @@ def review_context(request: HttpRequest, review: Review) -> dict:
     gate = selectors.review_gate(review, rows=rows, findings=findings)
     chains = loosening.review_chains(review)
     loosening.attach(findings, chains)
+    carryover.mark_findings(findings, frozen=review.is_frozen)
     by_level = {level: [f for f in findings if f.level == level] for level in Level.values}
     return {
         "review": review,
@@ -108,7 +109,9 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     context["claims"] = review.claims.select_related("category", "evidence")
     context["evidence"] = _page(
         request,
-        Evidence.objects.filter(review=review).select_related("category", "added_by", *TYPED_RECORDS),
+        Evidence.objects.filter(review=review).select_related(
+            "category", "added_by", "carried_from__review", *TYPED_RECORDS
+        ),
     )
     context["decision"] = (
         Decision.objects.filter(review=review)

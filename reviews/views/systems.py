@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import policy, selectors, services
+from .. import policy, selectors, services, standing
 from ..forms import SystemForm
 from ..models import Decision, Review, Team
 from .access import _apply, _get_system_for_user, _page
@@ -34,15 +34,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     systems = selectors.systems_overview(policy.visible_systems(request.user).order_by("team__name", "name"))
     page = _page(request, systems)
     current_ids = [s.current_review_id for s in page if s.current_review_id]
-    reviews = {r.pk: r for r in Review.objects.filter(pk__in=current_ids)}
-    gates = selectors.review_gates(list(reviews.values()))
     latest = selectors.latest_decisions_by_system(page)
+    # Every open review counts, not only the newest (reviews.standing).
+    states, reviews = standing.system_states(list(page), latest=latest, also=current_ids)
     today = timezone.localdate()
     rows = [
         {
             "system": s,
             "review": reviews.get(s.current_review_id),
-            "gate": gates.get(s.current_review_id),
+            "state": states[s.pk],
+            "worst": states[s.pk].worst,
+            "open": sum(1 for c in states[s.pk].reviews if not c.decided),
             "decision": latest.get(s.pk),
             "overdue": bool(latest.get(s.pk) and latest[s.pk].next_review < today),
         }

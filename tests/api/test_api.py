@@ -437,9 +437,12 @@ def test_enforce_answers_409_when_the_gate_did_not_pass(api, review):
     assert api.get("/api/systems/ledger/gate").status_code == 200
 
 
-def test_the_system_gate_is_its_newest_reviews(api, review, architect, system):
+def test_the_system_gate_answers_for_every_open_review(api, review, architect, system):
     newer = ReviewFactory(system=system, created_by=architect, release_scope="Ledger 3.1")
-    assert api.get("/api/systems/ledger/gate").json()["review_id"] == newer.pk
+    gate = api.get("/api/systems/ledger/gate").json()
+    assert gate["review_id"] == newer.pk  # both not yet decidable: the newest is the one shown
+    assert gate["answers_for"] == "system"
+    assert {r["review_id"] for r in gate["reviews"]} == {review.pk, newer.pk}
     empty = SystemFactory(team=system.team, slug="empty")
     response = api.get(f"/api/systems/{empty.slug}/gate")
     assert response.status_code == 404

@@ -20,12 +20,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
+from evidence.models import Evidence
 from probes import services as probe_services
 from probes.models import ProbeTarget
 from reviews import services
 from reviews.models import (
     Category,
     ChecklistItem,
+    Finding,
     FindingStatus,
     InstallationAuditor,
     Level,
@@ -170,6 +172,11 @@ class Command(BaseCommand):
         return self.categories[code]
 
     def link(self, review: Review, code: str, title: str, url: str, actor, days_ago: float, notes: str = ""):
+        carried = Evidence.objects.filter(
+            review=review, category=self.cat(code), url=url, carried_from__isnull=False
+        ).first()
+        if carried is not None:  # carried from the last decision and still fresh: no second copy
+            return carried
         return evidence_services.add_link(
             review=review,
             category=self.cat(code),
@@ -306,6 +313,12 @@ class Command(BaseCommand):
                 production_traffic=True,
             )
             Review.objects.filter(pk=review.pk).update(created_at=self.ago(days + 21))
+            # What the previous release's decision left open was fixed in this one: closing the carried
+            # copies records it on the decided review as "resolved later".
+            for carried in Finding.objects.filter(review=review, carried_from__isnull=False).exclude(
+                status=FindingStatus.RESOLVED
+            ):
+                self.resolve(carried, ada, f"Fixed in {scope.split(' —')[0]}.")
             for code, value in zip(codes, scores, strict=True):
                 if value >= 2:
                     self.link(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reviews", "0006_installation_auditor"),
+        ("reviews", "0007_audit_redaction_path"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
