@@ -247,9 +247,11 @@ def judge(score: ScoreIn) -> tuple[int | None, tuple[str, ...]]:
     open_items = score.open_critical
     if open_items and believed > 1:
         believed = 1
-        why.append("critical checklist " + ("item " if len(open_items) == 1 else "items ") + _and(
-            [c.describe() for c in open_items]
-        ))
+        why.append(
+            "critical checklist "
+            + ("item " if len(open_items) == 1 else "items ")
+            + _and([c.describe() for c in open_items])
+        )
     return believed, tuple(why)
 
 

@@ -1,0 +1,174 @@
+"""What the gate needs to know of each (review, category), read in bulk: one review's page and the
+portfolio's hundreds of reviews build their gate inputs from these same reads, so they cannot disagree.
+
+- the evidence: how many items, how many fresh, how many fresh and supporting readiness
+  (evidence.verdict), what those show toward a 3, and the records that fail;
+- the critical checklist items and their answers.
+
+Three queries whatever the number of reviews, plain values only (no model instances)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef
+
+from evidence import freshness, verdict
+from evidence.models import Evidence, EvidenceKind, RunbookTest
+
+from . import gate as gate_rules
+from .models import ChecklistAnswer, ChecklistItem
+
+KIND_LABELS = dict(EvidenceKind.choices)
+
+
+@dataclass(frozen=True)
+class EvidenceFacts:
+    count: int = 0
+    fresh: int = 0
+    supporting: int = 0  # fresh and supporting readiness
+    shows: frozenset[str] = frozenset()  # what the fresh, supporting items show toward a 3
+    failed: tuple[gate_rules.FailedEvidenceIn, ...] = ()
+
+
+NO_EVIDENCE = EvidenceFacts()
+
+_FIELDS = (
+    "review_id",
+    "category_id",
+    "id",
+    "kind",
+    "title",
+    "shows",
+    "observed_at",
+    "restore_drill__requested_recovery_point",
+    "restore_drill__actual_recovery_point",
+    "restore_drill__started_at",
+    "restore_drill__ended_at",
+    "restore_drill__rpo_target_minutes",
+    "restore_drill__rto_target_minutes",
+    "restore_drill__validation_passed",
+    "load_test__p95_ms",
+    "load_test__target_p95_ms",
+    "migration_rehearsal__validation_passed",
+    "runbook__id",
+    "runbook__last_tested",
+    "runbook_test__passed",
+    "runbook_tested",
+)
+
+
+def _verdict(row: dict) -> verdict.Verdict:
+    kind = row["kind"]
+    if kind == EvidenceKind.RESTORE_DRILL and row["restore_drill__started_at"] is not None:
+        return verdict.restore_drill(
+            rpo_achieved=row["restore_drill__requested_recovery_point"]
+            - row["restore_drill__actual_recovery_point"],
+            rpo_target_minutes=row["restore_drill__rpo_target_minutes"],
+            rto_achieved=row["restore_drill__ended_at"] - row["restore_drill__started_at"],
+            rto_target_minutes=row["restore_drill__rto_target_minutes"],
+            validation_passed=row["restore_drill__validation_passed"],
+        )
+    if kind == EvidenceKind.LOAD_TEST and row["load_test__p95_ms"] is not None:
+        return verdict.load_test(
+            p95_ms=row["load_test__p95_ms"], target_p95_ms=row["load_test__target_p95_ms"]
+        )
+    if kind == EvidenceKind.MIGRATION_REHEARSAL and row["migration_rehearsal__validation_passed"] is not None:
+        return verdict.migration_rehearsal(validation_passed=row["migration_rehearsal__validation_passed"])
+    if kind == EvidenceKind.RUNBOOK_TEST and row["runbook_test__passed"] is not None:
+        return verdict.runbook_test(passed=row["runbook_test__passed"])
+    if kind == EvidenceKind.RUNBOOK and row["runbook__id"] is not None:
+        return verdict.runbook(
+            last_tested=row["runbook__last_tested"], passed_tests=1 if row["runbook_tested"] else 0
+        )
+    return verdict.SUPPORTS
+
+
+def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, int], EvidenceFacts]:
+    """{(review_id, category_id): EvidenceFacts} in one query."""
+    table = freshness.max_age_table()
+    rows = (
+        Evidence.objects.filter(review_id__in=review_ids)
+        .annotate(
+            runbook_tested=Exists(RunbookTest.objects.filter(runbook_id=OuterRef("runbook__id"), passed=True))
+        )
+        .order_by("observed_at", "id")
+        .values(*_FIELDS)
+    )
+    acc: dict[tuple[int, int], list] = {}
+    for row in rows:
+        key = (row["review_id"], row["category_id"])
+        count, fresh, supporting, shows, failed = acc.setdefault(key, [0, 0, 0, set(), []])
+        acc[key][0] += 1
+        judged = _verdict(row)
+        if not judged.supports:
+            failed.append(
+                gate_rules.FailedEvidenceIn(
+                    row["id"], KIND_LABELS.get(row["kind"], row["kind"]), row["title"], judged.why
+                )
+            )
+        if freshness.is_stale(row["kind"], row["observed_at"], now, table):
+            continue
+        acc[key][1] += 1
+        if judged.supports:
+            acc[key][2] += 1
+            shows.update(verdict.shows(row["kind"], row["shows"]))
+    return {
+        key: EvidenceFacts(count, fresh, supporting, frozenset(shows), tuple(failed))
+        for key, (count, fresh, supporting, shows, failed) in acc.items()
+    }
+
+
+def critical_items(
+    catalogue_of: dict[int, int],
+) -> dict[tuple[int, int], tuple[gate_rules.CriticalItemIn, ...]]:
+    """{(review_id, category_id): the category's critical items with the review's answers}: two queries.
+    `catalogue_of`: {review_id: catalogue version id}."""
+    items: dict[int, list[tuple]] = {}
+    for pk, version_id, category_id, code, text, level in (
+        ChecklistItem.objects.filter(
+            category__version_id__in=set(catalogue_of.values()), critical_level__isnull=False
+        )
+        .order_by("category__number", "position", "pk")
+        .values_list("pk", "category__version_id", "category_id", "code", "text", "critical_level")
+    ):
+        items.setdefault(version_id, []).append((pk, category_id, code, text, level))
+    if not items:
+        return {}
+    answers = {
+        (review_id, item_id): answer
+        for review_id, item_id, answer in ChecklistAnswer.objects.filter(
+            review_id__in=list(catalogue_of), item__critical_level__isnull=False
+        ).values_list("review_id", "item_id", "answer")
+    }
+    result: dict[tuple[int, int], list[gate_rules.CriticalItemIn]] = {}
+    for review_id, version_id in catalogue_of.items():
+        for pk, category_id, code, text, level in items.get(version_id, ()):
+            result.setdefault((review_id, category_id), []).append(
+                gate_rules.CriticalItemIn(pk, code, text, level, answers.get((review_id, pk)))
+            )
+    return {key: tuple(value) for key, value in result.items()}
+
+
+def score_in(
+    *,
+    code: str,
+    name: str,
+    score: int | None,
+    has_owner: bool,
+    evidence: EvidenceFacts,
+    critical: tuple[gate_rules.CriticalItemIn, ...],
+) -> gate_rules.ScoreIn:
+    return gate_rules.ScoreIn(
+        category_code=code,
+        category_name=name,
+        score=score,
+        evidence_count=evidence.count,
+        fresh_evidence_count=evidence.fresh,
+        supporting_count=evidence.supporting,
+        failed=evidence.failed,
+        shows=evidence.shows,
+        has_owner=has_owner if score is not None else None,
+        critical=critical,
+    )
