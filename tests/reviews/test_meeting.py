@@ -166,7 +166,12 @@ def test_scope_flags_change_which_minimums_apply(client, architect, review):
     client.force_login(architect)
     response = client.post(
         reverse("meeting_scope", args=[review.pk]),
-        {"release_scope": "Ledger 3.0", "production_traffic": "on", "version": review.version},
+        {
+            "release_scope": "Ledger 3.0",
+            "schema_changing": "no",
+            "production_traffic": "yes",
+            "version": review.version,
+        },
         **HX,
     )
     assert response.status_code == 200
