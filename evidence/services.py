@@ -52,7 +52,7 @@ ALLOWED_EXTENSIONS = {
     ".yaml",
     ".yml",
 }
-EVIDENCE_FIELDS = ("category", "kind", "title", "url", "file", "notes", "observed_at")
+EVIDENCE_FIELDS = ("category", "kind", "title", "url", "file", "notes", "observed_at", "shows")
 
 
 def _locked_review(review: Review, actor) -> Review:
@@ -95,9 +95,11 @@ def add_link(
     actor,
     notes: str = "",
     observed_at: datetime | None = None,
+    shows: str = "",
 ) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
+    _check_shows(errors, shows)
     try:
         URLValidator(schemes=["http", "https"])(url)
     except Exception:
@@ -113,7 +115,13 @@ def add_link(
         url=url,
         notes=notes,
         observed_at=observed_at or timezone.now(),
+        shows=shows,
     )
+
+
+def _check_shows(errors: dict, shows: str) -> None:
+    if shows not in ("", *(value for value, _ in verdict.SHOWS_CHOICES)):
+        errors["shows"] = "Say whether it shows a control, an automated test or monitoring, or a runbook."
 
 
 @transaction.atomic
@@ -126,9 +134,11 @@ def add_file(
     actor,
     notes: str = "",
     observed_at: datetime | None = None,
+    shows: str = "",
 ) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
+    _check_shows(errors, shows)
     suffix = PurePath(upload.name or "").suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:
         errors["file"] = f"Files of type {suffix or '(none)'} are not accepted; use one of " + ", ".join(
@@ -146,6 +156,7 @@ def add_file(
         title=title.strip(),
         notes=notes,
         observed_at=observed_at or timezone.now(),
+        shows=shows,
     )
     item.file.save(PurePath(upload.name).name, upload, save=False)
     try:
