@@ -5,16 +5,17 @@ portfolio's hundreds of reviews build their gate inputs from these same reads, s
   (evidence.verdict), what those show toward a 3, and the records that fail;
 - the critical checklist items and their answers.
 
-Three queries whatever the number of reviews, plain values only (no model instances)."""
+Four queries whatever the number of reviews, plain values only (no model instances)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 
 from evidence import freshness, verdict
+from evidence.freshness import fresh_q as freshness_q
 from evidence.models import Evidence, EvidenceKind, RunbookTest
 
 from . import gate as gate_rules
@@ -85,35 +86,67 @@ def _verdict(row: dict) -> verdict.Verdict:
     return verdict.SUPPORTS
 
 
+# The kinds whose records can fail (evidence.verdict); every other kind supports readiness as it is.
+JUDGED_KINDS = (
+    EvidenceKind.RESTORE_DRILL,
+    EvidenceKind.LOAD_TEST,
+    EvidenceKind.MIGRATION_REHEARSAL,
+    EvidenceKind.RUNBOOK,
+    EvidenceKind.RUNBOOK_TEST,
+)
+# An item of a judged kind that has its record (the related name is the kind).
+JUDGED = Q()
+for _kind in JUDGED_KINDS:
+    JUDGED |= Q(kind=_kind, **{f"{_kind}__isnull": False})
+
+
 def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, int], EvidenceFacts]:
-    """{(review_id, category_id): EvidenceFacts} in one query."""
+    """{(review_id, category_id): EvidenceFacts} in two queries: the kinds that cannot fail counted in
+    SQL (links and files are most of a portfolio's evidence), the judged kinds read row by row."""
     table = freshness.max_age_table()
-    rows = (
+    acc: dict[tuple[int, int], list] = {}
+
+    def slot(key):
+        return acc.setdefault(key, [0, 0, 0, set(), []])
+
+    for review_id, category_id, kind, shows, n, fresh in (
         Evidence.objects.filter(review_id__in=review_ids)
+        .exclude(JUDGED)
+        .order_by()
+        .values_list("review_id", "category_id", "kind", "shows")
+        .annotate(n=Count("id"), fresh=Count("id", filter=freshness_q(now)))
+        .values_list("review_id", "category_id", "kind", "shows", "n", "fresh")
+    ):
+        facts = slot((review_id, category_id))
+        facts[0] += n
+        facts[1] += fresh
+        facts[2] += fresh
+        if fresh:
+            facts[3].update(verdict.shows(kind, shows))
+    rows = (
+        Evidence.objects.filter(JUDGED, review_id__in=review_ids)
         .annotate(
             runbook_tested=Exists(RunbookTest.objects.filter(runbook_id=OuterRef("runbook__id"), passed=True))
         )
         .order_by("observed_at", "id")
         .values(*_FIELDS)
     )
-    acc: dict[tuple[int, int], list] = {}
     for row in rows:
-        key = (row["review_id"], row["category_id"])
-        count, fresh, supporting, shows, failed = acc.setdefault(key, [0, 0, 0, set(), []])
-        acc[key][0] += 1
+        facts = slot((row["review_id"], row["category_id"]))
+        facts[0] += 1
         judged = _verdict(row)
         if not judged.supports:
-            failed.append(
+            facts[4].append(
                 gate_rules.FailedEvidenceIn(
                     row["id"], KIND_LABELS.get(row["kind"], row["kind"]), row["title"], judged.why
                 )
             )
         if freshness.is_stale(row["kind"], row["observed_at"], now, table):
             continue
-        acc[key][1] += 1
+        facts[1] += 1
         if judged.supports:
-            acc[key][2] += 1
-            shows.update(verdict.shows(row["kind"], row["shows"]))
+            facts[2] += 1
+            facts[3].update(verdict.shows(row["kind"], row["shows"]))
     return {
         key: EvidenceFacts(count, fresh, supporting, frozenset(shows), tuple(failed))
         for key, (count, fresh, supporting, shows, failed) in acc.items()
