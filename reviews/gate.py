@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 
 class GateOutcome(StrEnum):
@@ -219,6 +220,7 @@ class GateResult:
         return shown
 
 
+@lru_cache(maxsize=8192)  # ScoreIn is immutable; the portfolio shares its inputs between reviews
 def judge(score: ScoreIn) -> tuple[int | None, tuple[str, ...]]:
     """The score the gate believes, and why it is lower than the one given (empty when it is not).
 

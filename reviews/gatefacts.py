@@ -107,7 +107,10 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
     acc: dict[tuple[int, int], list] = {}
 
     def slot(key):
-        return acc.setdefault(key, [0, 0, 0, set(), []])
+        facts = acc.get(key)
+        if facts is None:
+            facts = acc[key] = [0, 0, 0, set(), []]
+        return facts
 
     for review_id, category_id, kind, shows, n, fresh in (
         Evidence.objects.filter(review_id__in=review_ids)
@@ -158,7 +161,7 @@ def critical_items(
 ) -> dict[tuple[int, int], tuple[gate_rules.CriticalItemIn, ...]]:
     """{(review_id, category_id): the category's critical items with the review's answers}: two queries.
     `catalogue_of`: {review_id: catalogue version id}."""
-    items: dict[int, list[tuple]] = {}
+    items: dict[int, dict[int, list[tuple]]] = {}  # {version: {category: [(pk, code, text, level)]}}
     for pk, version_id, category_id, code, text, level in (
         ChecklistItem.objects.filter(
             category__version_id__in=set(catalogue_of.values()), critical_level__isnull=False
@@ -166,7 +169,7 @@ def critical_items(
         .order_by("category__number", "position", "pk")
         .values_list("pk", "category__version_id", "category_id", "code", "text", "critical_level")
     ):
-        items.setdefault(version_id, []).append((pk, category_id, code, text, level))
+        items.setdefault(version_id, {}).setdefault(category_id, []).append((pk, code, text, level))
     if not items:
         return {}
     answers = {
@@ -175,13 +178,20 @@ def critical_items(
             review_id__in=list(catalogue_of), item__critical_level__isnull=False
         ).values_list("review_id", "item_id", "answer")
     }
-    result: dict[tuple[int, int], list[gate_rules.CriticalItemIn]] = {}
+    # Most reviews answer alike: one immutable tuple per (category, answers), shared between them.
+    shared: dict[tuple, tuple[gate_rules.CriticalItemIn, ...]] = {}
+    result: dict[tuple[int, int], tuple[gate_rules.CriticalItemIn, ...]] = {}
     for review_id, version_id in catalogue_of.items():
-        for pk, category_id, code, text, level in items.get(version_id, ()):
-            result.setdefault((review_id, category_id), []).append(
-                gate_rules.CriticalItemIn(pk, code, text, level, answers.get((review_id, pk)))
-            )
-    return {key: tuple(value) for key, value in result.items()}
+        for category_id, category_items in items.get(version_id, {}).items():
+            said = tuple(answers.get((review_id, pk)) for pk, _, _, _ in category_items)
+            value = shared.get((category_id, said))
+            if value is None:
+                value = shared[(category_id, said)] = tuple(
+                    gate_rules.CriticalItemIn(pk, code, text, level, answer)
+                    for (pk, code, text, level), answer in zip(category_items, said, strict=True)
+                )
+            result[(review_id, category_id)] = value
+    return result
 
 
 def score_in(
