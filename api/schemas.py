@@ -80,8 +80,8 @@ class ReviewOut(Schema):
     system: str = Field(description="The system's slug.")
     release_scope: str
     state: Literal["draft", "in_meeting", "decided"]
-    schema_changing: bool
-    production_traffic: bool
+    schema_changing: bool | None  # None: the chair has not answered yet
+    production_traffic: bool | None
     next_review_date: date | None
     created_at: datetime
     url: str = Field(description="The review's page.")

@@ -61,7 +61,11 @@ def build():
     chair, member, lead = people["chair"], people["mia"], people["linus"]
     system = services.create_system(team=team, name="Bench system", actor=chair)
     review = services.start_review(
-        system=system, release_scope="Bench release", actor=chair, schema_changing=True
+        system=system,
+        release_scope="Bench release",
+        actor=chair,
+        schema_changing=True,
+        production_traffic=True,
     )
     categories = list(Category.objects.filter(version=review.catalogue).order_by("number"))
     now = timezone.now()

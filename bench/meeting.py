@@ -35,7 +35,11 @@ def build():
     Membership.objects.create(user=chair, team=team, role=Role.ARCHITECT)
     system = services.create_system(team=team, name="Bench system", actor=chair)
     review = services.start_review(
-        system=system, release_scope="Bench release", actor=chair, schema_changing=True
+        system=system,
+        release_scope="Bench release",
+        actor=chair,
+        schema_changing=True,
+        production_traffic=True,
     )
     categories = list(Category.objects.filter(version=review.catalogue).order_by("number"))
     # Bulk rows: the benchmark is about reading them, not about writing them one by one.

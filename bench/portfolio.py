@@ -88,7 +88,15 @@ def build(n: int):
         for i, r in enumerate(old)
     )
     current = Review.objects.bulk_create(
-        Review(system=s, catalogue=version, release_scope="current", created_by=user) for s in systems
+        Review(
+            system=s,
+            catalogue=version,
+            release_scope="current",
+            created_by=user,
+            schema_changing=False,
+            production_traffic=True,
+        )
+        for s in systems
     )
     CategoryScore.objects.bulk_create(
         CategoryScore(review=r, category=c, score=(i + c.number) % 4, updated_by=user)

@@ -6,6 +6,16 @@ from reviews.forms import DateInput, DateTimeInput
 from reviews.models import Category, Review
 
 from .models import MigrationPhase, Pagination
+from .verdict import SHOWS_CHOICES
+
+
+def _shows_field():
+    return forms.ChoiceField(
+        choices=[("", "A control (default)"), *SHOWS_CHOICES[1:]],
+        required=False,
+        label="What it shows",
+        help_text="A score of 3 needs a control, an automated test or monitoring, and a runbook.",
+    )
 
 
 class _CategoryForm(forms.Form):
@@ -25,6 +35,7 @@ class LinkEvidenceForm(_CategoryForm):
         label="Produced at",
         help_text="When the test, drill or report behind the link happened.",
     )
+    shows = _shows_field()
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
 
 
@@ -32,6 +43,7 @@ class FileEvidenceForm(_CategoryForm):
     title = forms.CharField(max_length=200)
     file = forms.FileField()
     observed_at = forms.DateTimeField(widget=DateTimeInput, required=False, label="Produced at")
+    shows = _shows_field()
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
 
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import freshness
+from . import freshness, verdict
 
 
 class EvidenceKind(models.TextChoices):
@@ -83,6 +83,8 @@ class Evidence(models.Model):
     url = models.URLField(max_length=500, blank=True)
     file = models.FileField(upload_to=evidence_upload_to, blank=True, max_length=300)
     notes = models.TextField(blank=True)
+    # For a link or a file: what it shows toward a 3 (evidence.verdict.SHOWS_CHOICES); blank is a control.
+    shows = models.CharField(max_length=8, blank=True, choices=verdict.SHOWS_CHOICES)
     # When the thing the evidence shows happened (the drill, the test, the probe run), which sets its age.
     observed_at = models.DateTimeField(default=timezone.now)
     added_by = models.ForeignKey(

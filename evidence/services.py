@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from reviews import audit, policy
+from reviews import audit, opened, policy
 from reviews.models import AuditEvent, Category, Review, ReviewState
 from reviews.services import ServiceError, _require, _require_open
 
-from . import freshness
+from . import freshness, verdict
 from .models import (
     KIND_CATEGORY,
     AccessPattern,
@@ -52,7 +52,7 @@ ALLOWED_EXTENSIONS = {
     ".yaml",
     ".yml",
 }
-EVIDENCE_FIELDS = ("category", "kind", "title", "url", "file", "notes", "observed_at")
+EVIDENCE_FIELDS = ("category", "kind", "title", "url", "file", "notes", "observed_at", "shows")
 
 
 def _locked_review(review: Review, actor) -> Review:
@@ -95,9 +95,11 @@ def add_link(
     actor,
     notes: str = "",
     observed_at: datetime | None = None,
+    shows: str = "",
 ) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
+    _check_shows(errors, shows)
     try:
         URLValidator(schemes=["http", "https"])(url)
     except Exception:
@@ -113,7 +115,13 @@ def add_link(
         url=url,
         notes=notes,
         observed_at=observed_at or timezone.now(),
+        shows=shows,
     )
+
+
+def _check_shows(errors: dict, shows: str) -> None:
+    if shows not in ("", *(value for value, _ in verdict.SHOWS_CHOICES)):
+        errors["shows"] = "Say whether it shows a control, an automated test or monitoring, or a runbook."
 
 
 @transaction.atomic
@@ -126,9 +134,11 @@ def add_file(
     actor,
     notes: str = "",
     observed_at: datetime | None = None,
+    shows: str = "",
 ) -> Evidence:
     review = _locked_review(review, actor)
     errors = _check_common(review, category, title, observed_at)
+    _check_shows(errors, shows)
     suffix = PurePath(upload.name or "").suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:
         errors["file"] = f"Files of type {suffix or '(none)'} are not accepted; use one of " + ", ".join(
@@ -146,6 +156,7 @@ def add_file(
         title=title.strip(),
         notes=notes,
         observed_at=observed_at or timezone.now(),
+        shows=shows,
     )
     item.file.save(PurePath(upload.name).name, upload, save=False)
     try:
@@ -243,6 +254,7 @@ def add_restore_drill(
             "passed": drill.passed,
         },
     )
+    judge_record(item, actor=actor)
     return item
 
 
@@ -295,6 +307,7 @@ def add_runbook(
         immediate_safe_actions=immediate_safe_actions,
         actions_forbidden=actions_forbidden,
     )
+    judge_record(item, actor=actor)
     return item
 
 
@@ -393,6 +406,7 @@ def add_runbook_test(
             "linked_runbook": runbook.pk if runbook else None,
         },
     )
+    judge_record(item, actor=actor)
     return item
 
 
@@ -477,6 +491,7 @@ def add_migration_rehearsal(
             "validation_passed": validation_passed,
         },
     )
+    judge_record(item, actor=actor)
     return item
 
 
@@ -570,6 +585,7 @@ def add_load_test(
         # Strings, not floats: the audit trail's JSON stays the same whatever serialises it.
         after={"p50_ms": str(p50_ms), "p95_ms": str(p95_ms), "p99_ms": str(p99_ms), "passed": test.passed},
     )
+    judge_record(item, actor=actor)
     return item
 
 
@@ -745,6 +761,46 @@ def add_capacity_envelope(
         review_date=review_date,
     )
     return item
+
+
+# The finding a record that does not support readiness opens, by kind: the level the guide gives.
+# A failed restore drill is "no tested restore path" (seed §3, P0) unless another drill of the review
+# passed; then it is a serious finding (a missed RTO is a longer outage). A failed rehearsal or a load
+# test over its target is serious (seed §3 P1: outage, performance collapse). An untested runbook, or
+# one whose test failed, is moderate (P2, owned by whoever attached it, due in 30 days).
+FAILED_LEVELS = {
+    EvidenceKind.RESTORE_DRILL: "P0",
+    EvidenceKind.MIGRATION_REHEARSAL: "P1",
+    EvidenceKind.LOAD_TEST: "P1",
+    EvidenceKind.RUNBOOK: "P2",
+    EvidenceKind.RUNBOOK_TEST: "P2",
+}
+
+
+def judge_record(item: Evidence, *, actor):
+    """Open the finding of a typed record that does not support readiness (once per record)."""
+    judged = verdict.of(item)
+    if judged.supports or item.kind not in FAILED_LEVELS:
+        return None
+    level = FAILED_LEVELS[item.kind]
+    title = f"{item.get_kind_display()} “{item.title}” {judged.why}"
+    if item.kind == EvidenceKind.RESTORE_DRILL:
+        drills = Evidence.objects.filter(review_id=item.review_id, kind=EvidenceKind.RESTORE_DRILL).exclude(
+            pk=item.pk
+        )
+        if any(verdict.of(d).supports for d in drills.select_related("restore_drill")):
+            level = "P1"
+        else:
+            title = f"No tested restore path: the restore drill “{item.title}” {judged.why}"
+    return opened.for_failed_evidence(
+        review=item.review,
+        evidence=item,
+        category=item.category,
+        level=level,
+        title=title if len(title) <= 200 else title[:199] + "…",
+        why=judged.why,
+        actor=actor,
+    )
 
 
 def _check_url(errors: dict, url: str) -> None:

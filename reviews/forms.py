@@ -38,6 +38,33 @@ class UserChoiceField(forms.ModelChoiceField):
         return f"{full} ({obj.username})" if full else obj.username
 
 
+class ReleaseFlagField(forms.Field):
+    """A release flag answered Yes or No, with nothing preselected: left empty it stays unanswered (None)
+    and the gate cannot decide until the chair answers it. "on" (an old checkbox) reads as Yes."""
+
+    widget = forms.RadioSelect(choices=[("yes", "Yes"), ("no", "No")])
+    YES, NO = {"yes", "on", "true", "1"}, {"no", "off", "false", "0"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return {True: "yes", False: "no"}.get(value, value or "")
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.YES:
+            return True
+        if text in self.NO:
+            return False
+        raise forms.ValidationError("Answer Yes or No.")
+
+
 class SystemForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(max_length=120)
@@ -61,8 +88,16 @@ class SystemForm(forms.Form):
 class ReviewForm(forms.Form):
     release_scope = forms.CharField(max_length=200, help_text="What this release changes (seed §21, step 1).")
     scope_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
-    schema_changing = forms.BooleanField(required=False, label="Schema-changing release")
-    production_traffic = forms.BooleanField(required=False, initial=True, label="Serves production traffic")
+    schema_changing = ReleaseFlagField(
+        label="Does this release change the schema?",
+        help_text="If it does, migration safety must score at least 2. The gate cannot decide until "
+        "this is answered.",
+    )
+    production_traffic = ReleaseFlagField(
+        label="Does it serve production traffic?",
+        help_text="If it does, observability must score at least 2. The gate cannot decide until "
+        "this is answered.",
+    )
     next_review_date = forms.DateField(required=False, widget=DateInput, label="Planned next review")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -214,8 +249,8 @@ class DecisionForm(forms.Form):
 
 class ScopeForm(forms.Form):
     release_scope = forms.CharField(max_length=200)
-    schema_changing = forms.BooleanField(required=False, label="Schema-changing release")
-    production_traffic = forms.BooleanField(required=False, label="Serves production traffic")
+    schema_changing = ReleaseFlagField(label="Schema-changing release")
+    production_traffic = ReleaseFlagField(label="Serves production traffic")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
 

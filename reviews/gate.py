@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 
 class GateOutcome(StrEnum):
     APPROVED = "APPROVED"
     APPROVED_WITH_EXCEPTIONS = "APPROVED_WITH_EXCEPTIONS"
     BLOCKED = "BLOCKED"
-    INCOMPLETE = "INCOMPLETE"  # not yet decidable: categories are unscored
+    INCOMPLETE = "INCOMPLETE"  # not yet decidable: categories unscored, release flags unanswered
 
     @property
     def label(self) -> str:
@@ -38,6 +39,45 @@ BACKUP, SECURITY, MIGRATION, OBSERVABILITY = "backup", "security", "migration", 
 MINIMUM_SCORE = 2
 # A score at or above this needs evidence to count (DESIGN.md: "2 or 3 with no evidence is not accepted").
 EVIDENCE_REQUIRED_FROM = 2
+# What a 3 is (seed §4): "control, automated test or monitoring, runbook, and owner". Each piece of
+# evidence shows some of these (evidence.verdict.roles); a 3 whose fresh, supporting evidence does not
+# show all three, or that has no owner, counts as 2.
+CONTROL, TEST, RUNBOOK = "control", "test", "runbook"
+PROOF_ROLES = (CONTROL, TEST, RUNBOOK)
+ROLE_NAMES = {CONTROL: "a control", TEST: "an automated test or monitoring", RUNBOOK: "a runbook"}
+
+
+@dataclass(frozen=True)
+class CriticalItemIn:
+    """A checklist item whose "No" is a blocker or a serious finding (ChecklistItem.critical_level)."""
+
+    item_id: int
+    code: str
+    text: str
+    level: str  # "P0" or "P1"
+    answer: str | None  # Answer value; None: not answered
+
+    @property
+    def holds(self) -> bool:
+        """Answered yes, or not applicable (with a reason, which the service requires)."""
+        return self.answer in ("yes", "na")
+
+    def describe(self) -> str:
+        said = {"no": "answered No", "unknown": "answered Unknown", None: "not answered"}[self.answer]
+        return f"“{self.text.rstrip('.')}” is {said}"
+
+
+@dataclass(frozen=True)
+class FailedEvidenceIn:
+    """A typed evidence record that does not support readiness, and why (evidence.verdict)."""
+
+    evidence_id: int
+    kind_label: str  # "Restore drill"
+    title: str
+    why: str  # "missed its RPO target (…) and failed validation"
+
+    def describe(self) -> str:
+        return f"{self.kind_label.lower()} “{self.title}” {self.why}"
 
 
 @dataclass(frozen=True)
@@ -49,11 +89,40 @@ class ScoreIn:
     # How many of those items are fresh (evidence.freshness). None: not computed, every item counts as
     # fresh, as before freshness existed.
     fresh_evidence_count: int | None = None
+    # Of the fresh items, how many support readiness (evidence.verdict): a failed drill does not.
+    # None: not judged, every fresh item supports.
+    supporting_count: int | None = None
+    failed: tuple[FailedEvidenceIn, ...] = ()  # the records that do not support it, whatever their age
+    # What the fresh, supporting evidence shows (PROOF_ROLES) and whether the score has an owner.
+    # None: not judged, so a 3 stays a 3 (as before these rules).
+    shows: frozenset[str] | None = None
+    has_owner: bool | None = None
+    critical: tuple[CriticalItemIn, ...] = ()  # the category's critical checklist items
 
     @property
     def only_stale_evidence(self) -> bool:
         """It has evidence, but every item is past its maximum age."""
         return self.evidence_count > 0 and self.fresh_evidence_count == 0
+
+    @property
+    def supporting(self) -> int:
+        """Fresh items that support readiness (every item when neither is judged)."""
+        if self.supporting_count is not None:
+            return self.supporting_count
+        return self.evidence_count if self.fresh_evidence_count is None else self.fresh_evidence_count
+
+    @property
+    def open_critical(self) -> tuple[CriticalItemIn, ...]:
+        """Critical items answered No or Unknown, or not answered: each caps the score at 1."""
+        return tuple(c for c in self.critical if not c.holds)
+
+    @property
+    def missing_for_three(self) -> list[str]:
+        """What a 3 lacks (seed §4: control, automated test or monitoring, runbook, owner)."""
+        missing = [] if self.shows is None else [ROLE_NAMES[r] for r in PROOF_ROLES if r not in self.shows]
+        if self.has_owner is False:
+            missing.append("an owner")
+        return missing
 
 
 @dataclass(frozen=True)
@@ -73,6 +142,7 @@ class FindingIn:
     status: str  # open / resolved / accepted
     category_code: str = ""
     exceptions: tuple[ExceptionIn, ...] = ()
+    checklist_item_id: int | None = None  # opened by answering a critical checklist item No
 
     @property
     def unresolved(self) -> bool:
@@ -81,8 +151,10 @@ class FindingIn:
 
 @dataclass(frozen=True)
 class GateInput:
-    schema_changing: bool
-    production_traffic: bool
+    # The release flags (seed §4's conditional minimums). None: the chair has not answered yet, and the
+    # gate cannot decide until both are answered.
+    schema_changing: bool | None
+    production_traffic: bool | None
     scores: tuple[ScoreIn, ...]
     findings: tuple[FindingIn, ...]
     now: datetime
@@ -90,7 +162,7 @@ class GateInput:
 
 @dataclass(frozen=True)
 class Reason:
-    rule: str  # a stable id: "p0", "p1", "minimum:backup", "unscored"
+    rule: str  # a stable id: "p0", "p1", "minimum:backup", "unscored", "release:schema_changing"
     status: ReasonStatus
     message: str
     category_code: str = ""
@@ -102,7 +174,7 @@ class Note:
     """Worth saying beside the reasons, but no rule's verdict: e.g. a category without a minimum whose
     2–3 rests only on stale evidence (it counts as 1, which no rule of the gate looks at)."""
 
-    rule: str  # "stale:<category code>"
+    rule: str  # "stale:<code>", "counts:<code>" (a score believed lower), "evidence:<id>" (a failed record)
     message: str
     category_code: str = ""
 
@@ -148,14 +220,50 @@ class GateResult:
         return shown
 
 
-def effective_score(score: ScoreIn) -> int | None:
-    """The score the gate believes: a 2 or 3 with no evidence counts as 1 (design, no evidence), and so
-    does a 2 or 3 whose evidence has all gone stale."""
+@lru_cache(maxsize=8192)  # ScoreIn is immutable; the portfolio shares its inputs between reviews
+def judge(score: ScoreIn) -> tuple[int | None, tuple[str, ...]]:
+    """The score the gate believes, and why it is lower than the one given (empty when it is not).
+
+    - a 2 or 3 needs evidence that is fresh and supports readiness (DESIGN.md: no evidence, no
+      readiness; a restore drill that missed its targets is no evidence of a working restore): else 1;
+    - a 3 needs a control, an automated test or monitoring, a runbook and an owner (seed §4): else 2;
+    - a critical checklist item answered No or Unknown, or not answered, caps the category at 1."""
     if score.score is None:
-        return None
-    if score.score >= EVIDENCE_REQUIRED_FROM and (score.evidence_count == 0 or score.only_stale_evidence):
-        return 1
-    return score.score
+        return None, ()
+    believed, why = score.score, []
+    if believed >= EVIDENCE_REQUIRED_FROM:
+        if score.evidence_count == 0:
+            believed = 1
+            why.append("has no evidence")
+        elif score.supporting == 0:
+            believed = 1
+            if score.failed:
+                failed = "; ".join(f.describe() for f in score.failed)
+                stale = ", and the rest is stale" if score.evidence_count > len(score.failed) else ""
+                why.append(f"its evidence does not support it ({failed}){stale}")
+            else:
+                why.append(_stale_note(score))
+    if believed == 3 and score.missing_for_three:
+        believed = 2
+        why.append(f"a 3 also needs {_and(score.missing_for_three)}, which it lacks")
+    open_items = score.open_critical
+    if open_items and believed > 1:
+        believed = 1
+        why.append(
+            "critical checklist "
+            + ("item " if len(open_items) == 1 else "items ")
+            + _and([c.describe() for c in open_items])
+        )
+    return believed, tuple(why)
+
+
+def effective_score(score: ScoreIn) -> int | None:
+    """The score the gate believes (see `judge`)."""
+    return judge(score)[0]
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _stale_note(score: ScoreIn) -> str:
@@ -170,6 +278,20 @@ def _minimum_rules(gate: GateInput) -> list[tuple[str, str]]:
     if gate.production_traffic:
         rules.append((OBSERVABILITY, "production traffic"))
     return rules
+
+
+RELEASE_FLAGS = (
+    (
+        "schema_changing",
+        "The chair has not said whether this release changes the schema "
+        "(if it does, migration safety must score at least 2)",
+    ),
+    (
+        "production_traffic",
+        "The chair has not said whether this release serves production traffic "
+        "(if it does, observability must score at least 2)",
+    ),
+)
 
 
 def evaluate(gate: GateInput) -> GateResult:
@@ -218,8 +340,18 @@ def evaluate(gate: GateInput) -> GateResult:
                     )
                 )
 
+    # The release flags have no default: until the chair answers both, the gate cannot decide.
+    undecided = [
+        Reason(f"release:{flag}", ReasonStatus.PENDING, message)
+        for flag, message in RELEASE_FLAGS
+        if getattr(gate, flag) is None
+    ]
+    reasons.extend(undecided)
+
     by_code = {s.category_code: s for s in gate.scores}
+    minimum_codes = set()
     for code, when in _minimum_rules(gate):
+        minimum_codes.add(code)
         score = by_code.get(code)
         name = score.category_name if score else code
         rule = f"minimum:{code}"
@@ -231,18 +363,23 @@ def evaluate(gate: GateInput) -> GateResult:
                 )
             )
             continue
-        believed = effective_score(score)
+        believed, why = judge(score)
         if believed >= MINIMUM_SCORE:
+            counted = f" (counts as {believed}: {'; '.join(why)})" if why else ""
             reasons.append(
-                Reason(rule, ReasonStatus.MET, f"{name} scores {score.score}, at least 2{condition}", code)
+                Reason(
+                    rule,
+                    ReasonStatus.MET,
+                    f"{name} scores {score.score}{counted}, at least 2{condition}",
+                    code,
+                )
             )
-        elif believed != score.score:
-            why = _stale_note(score) if score.only_stale_evidence else "has no evidence"
+        elif why:
             reasons.append(
                 Reason(
                     rule,
                     ReasonStatus.BLOCKS,
-                    f"{name} scores {score.score} but {why}, so it counts as 1; "
+                    f"{name} scores {score.score} but {'; '.join(why)}, so it counts as {believed}; "
                     f"it needs at least 2{condition}",
                     code,
                 )
@@ -257,20 +394,31 @@ def evaluate(gate: GateInput) -> GateResult:
                 )
             )
 
-    # A 2–3 that only stale evidence supports, in a category without a minimum: said, not a verdict.
-    minimum_codes = {code for code, _ in _minimum_rules(gate)}
-    notes = tuple(
-        Note(
-            f"stale:{score.category_code}",
-            f"{score.category_name} scores {score.score} but {_stale_note(score)}, so it counts as 1",
-            score.category_code,
-        )
-        for score in gate.scores
-        if score.category_code not in minimum_codes
-        and score.score is not None
-        and score.score >= EVIDENCE_REQUIRED_FROM
-        and score.only_stale_evidence
-    )
+    # Outside the minimums a score believed lower is said, not a verdict: no rule of the gate looks at it.
+    notes: list[Note] = []
+    for score in gate.scores:
+        believed, why = judge(score)
+        if score.category_code not in minimum_codes and why:
+            only_stale = score.only_stale_evidence and believed == 1 and len(why) == 1
+            notes.append(
+                Note(
+                    f"{'stale' if only_stale else 'counts'}:{score.category_code}",
+                    f"{score.category_name} scores {score.score} but {'; '.join(why)}, "
+                    f"so it counts as {believed}",
+                    score.category_code,
+                )
+            )
+        # A failed record that the score's own sentence does not already name.
+        named = " ".join(why)
+        for failed in score.failed:
+            if f"“{failed.title}”" not in named:
+                notes.append(
+                    Note(
+                        f"evidence:{failed.evidence_id}",
+                        f"{score.category_name}: {failed.describe()}, so it does not count as evidence",
+                        score.category_code,
+                    )
+                )
 
     unscored = [s.category_name for s in gate.scores if s.score is None]
     if unscored:
@@ -289,7 +437,9 @@ def evaluate(gate: GateInput) -> GateResult:
         reasons.append(Reason("p1", ReasonStatus.MET, "No open P1 finding"))
 
     statuses = {r.status for r in reasons}
-    if ReasonStatus.BLOCKS in statuses:
+    if undecided:
+        outcome = GateOutcome.INCOMPLETE  # whatever else holds: the minimums depend on the answers
+    elif ReasonStatus.BLOCKS in statuses:
         outcome = GateOutcome.BLOCKED
     elif ReasonStatus.PENDING in statuses:
         outcome = GateOutcome.INCOMPLETE
@@ -299,4 +449,4 @@ def evaluate(gate: GateInput) -> GateResult:
         outcome = GateOutcome.APPROVED
     order = {ReasonStatus.BLOCKS: 0, ReasonStatus.EXCEPTION: 1, ReasonStatus.PENDING: 2, ReasonStatus.MET: 3}
     reasons.sort(key=lambda r: order[r.status])
-    return GateResult(outcome, tuple(reasons), notes)
+    return GateResult(outcome, tuple(reasons), tuple(notes))

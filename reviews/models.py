@@ -128,11 +128,21 @@ class ChecklistItem(models.Model):
     text = models.TextField()
     guidance = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    # The level of the finding a "No" opens, for the items the guide treats as blockers or serious
+    # findings (seed §3's P0 examples, each category's blocker smells). Null: an ordinary item.
+    # A critical item not answered Yes (or N/A, with a reason) caps its category at 1 in the gate.
+    critical_level = models.CharField(
+        max_length=2, choices=[("P0", "P0 blocker"), ("P1", "P1 serious")], null=True, blank=True
+    )
 
     class Meta:
         ordering = ["category__number", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["category", "code"], name="item_code_unique_per_category")
+            models.UniqueConstraint(fields=["category", "code"], name="item_code_unique_per_category"),
+            models.CheckConstraint(
+                condition=Q(critical_level__isnull=True) | Q(critical_level__in=["P0", "P1"]),
+                name="item_critical_level_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -170,8 +180,9 @@ class Review(models.Model):
     catalogue = models.ForeignKey(CatalogueVersion, on_delete=models.PROTECT, related_name="reviews")
     release_scope = models.CharField(max_length=200)
     scope_notes = models.TextField(blank=True)
-    schema_changing = models.BooleanField(default=False)
-    production_traffic = models.BooleanField(default=True)
+    # No default: the chair answers both (null until then, and the gate cannot decide).
+    schema_changing = models.BooleanField(null=True, blank=True)
+    production_traffic = models.BooleanField(null=True, blank=True)
     state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.DRAFT)
     chair = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -292,6 +303,8 @@ class Resolution(models.TextChoices):
 class FindingSource(models.TextChoices):
     MANUAL = "manual", "Person"
     PROBE = "probe", "Probe"
+    CHECKLIST = "checklist", "Checklist"  # a critical item answered No
+    EVIDENCE = "evidence", "Evidence"  # a typed record that does not support readiness
 
 
 class Finding(models.Model):
@@ -309,9 +322,18 @@ class Finding(models.Model):
         blank=True,
     )
     due_date = models.DateField(null=True, blank=True)
-    source = models.CharField(max_length=8, choices=FindingSource.choices, default=FindingSource.MANUAL)
+    source = models.CharField(max_length=10, choices=FindingSource.choices, default=FindingSource.MANUAL)
     # For probe findings: "<probe id>:<object>", one finding per (probe, object) and review.
     probe_key = models.CharField(max_length=300, blank=True)
+    # What opened it, when not a person: the critical checklist item answered No, or the evidence record
+    # that failed. One finding per (review, item) and per (review, record): answering again or saving
+    # the record again does not open another.
+    checklist_item = models.ForeignKey(
+        ChecklistItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    evidence = models.ForeignKey(
+        "evidence.Evidence", on_delete=models.SET_NULL, null=True, blank=True, related_name="findings"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
@@ -346,6 +368,16 @@ class Finding(models.Model):
             models.CheckConstraint(
                 condition=Q(status=FindingStatus.RESOLVED) | Q(resolution=""),
                 name="finding_resolution_only_when_resolved",
+            ),
+            models.UniqueConstraint(
+                fields=["review", "checklist_item"],
+                condition=Q(checklist_item__isnull=False),
+                name="finding_one_per_checklist_item",
+            ),
+            models.UniqueConstraint(
+                fields=["review", "evidence"],
+                condition=Q(evidence__isnull=False),
+                name="finding_one_per_evidence",
             ),
         ]
 

@@ -9,10 +9,10 @@ from django.apps import apps
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
-from evidence.freshness import fresh_q
 from evidence.models import TYPED_RECORDS, Evidence
 
 from . import gate as gate_rules
+from . import gatefacts
 from .changes import changes_since
 from .models import (
     AuditEvent,
@@ -35,10 +35,17 @@ class ScorecardRow:
     score: CategoryScore | None
     evidence_count: int
     fresh_evidence_count: int | None = None  # None: freshness not computed
+    evidence: gatefacts.EvidenceFacts | None = None  # what the gate believes of the evidence
+    critical: tuple[gate_rules.CriticalItemIn, ...] = ()
 
     @property
     def effective(self) -> int | None:
         return gate_rules.effective_score(self.as_gate_input())
+
+    @property
+    def counted_down(self) -> tuple[str, ...]:
+        """Why the gate believes less than the score (empty when it believes it)."""
+        return gate_rules.judge(self.as_gate_input())[1]
 
     @property
     def lacks_evidence(self) -> bool:
@@ -49,12 +56,22 @@ class ScorecardRow:
         )
 
     def as_gate_input(self) -> gate_rules.ScoreIn:
-        return gate_rules.ScoreIn(
-            category_code=self.category.code,
-            category_name=self.category.name,
+        if self.evidence is None:  # built by hand: counts only, as before evidence had a verdict
+            return gate_rules.ScoreIn(
+                category_code=self.category.code,
+                category_name=self.category.name,
+                score=self.score.score if self.score else None,
+                evidence_count=self.evidence_count,
+                fresh_evidence_count=self.fresh_evidence_count,
+                critical=self.critical,
+            )
+        return gatefacts.score_in(
+            code=self.category.code,
+            name=self.category.name,
             score=self.score.score if self.score else None,
-            evidence_count=self.evidence_count,
-            fresh_evidence_count=self.fresh_evidence_count,
+            has_owner=bool(self.score and self.score.owner_id),
+            evidence=self.evidence,
+            critical=self.critical,
         )
 
     @property
@@ -62,24 +79,32 @@ class ScorecardRow:
         return self.as_gate_input().only_stale_evidence
 
 
-def _evidence_counts(review_ids: list[int], now: datetime) -> dict[tuple[int, int], tuple[int, int]]:
-    """{(review_id, category_id): (evidence items, fresh ones)} in one query."""
-    rows = (
-        Evidence.objects.filter(review_id__in=review_ids)
-        .order_by()
-        .values_list("review_id", "category_id")
-        .annotate(n=Count("id"), fresh=Count("id", filter=fresh_q(now)))
-        .values_list("review_id", "category_id", "n", "fresh")
-    )
-    return {(review_id, category_id): (n, fresh) for review_id, category_id, n, fresh in rows}
+def _rows(
+    review: Review,
+    categories: list[Category],
+    scores: dict,
+    evidence: dict[tuple[int, int], gatefacts.EvidenceFacts],
+    critical: dict,
+) -> list[ScorecardRow]:
+    rows = []
+    for c in categories:
+        facts = evidence.get((review.pk, c.pk), gatefacts.NO_EVIDENCE)
+        rows.append(
+            ScorecardRow(
+                c, scores.get(c.pk), facts.count, facts.fresh, facts, critical.get((review.pk, c.pk), ())
+            )
+        )
+    return rows
 
 
 def scorecard(review: Review, *, now: datetime | None = None) -> list[ScorecardRow]:
-    """One row per category of the review's catalogue, with its evidence and how much is fresh: 3 queries."""
+    """One row per category of the review's catalogue, with what the gate believes of its evidence and
+    its critical checklist items: 5 queries."""
     categories = list(Category.objects.filter(version_id=review.catalogue_id).order_by("number"))
     scores = {s.category_id: s for s in CategoryScore.objects.filter(review=review).select_related("owner")}
-    counts = _evidence_counts([review.pk], now or timezone.now())
-    return [ScorecardRow(c, scores.get(c.pk), *counts.get((review.pk, c.pk), (0, 0))) for c in categories]
+    evidence = gatefacts.evidence_facts([review.pk], now=now or timezone.now())
+    critical = gatefacts.critical_items({review.pk: review.catalogue_id})
+    return _rows(review, categories, scores, evidence, critical)
 
 
 def findings_with_exceptions(review: Review) -> QuerySet[Finding]:
@@ -106,10 +131,9 @@ def gate_input(
 ) -> gate_rules.GateInput:
     rows = rows if rows is not None else scorecard(review, now=now)
     findings = findings if findings is not None else list(findings_with_exceptions(review))
-    return gate_rules.GateInput(
-        schema_changing=review.schema_changing,
-        production_traffic=review.production_traffic,
-        scores=tuple(r.as_gate_input() for r in rows),
+    return gate_input_of(
+        review,
+        rows=rows,
         findings=tuple(
             gate_rules.FindingIn(
                 id=f.pk,
@@ -118,9 +142,24 @@ def gate_input(
                 status=f.status,
                 category_code=f.category.code,
                 exceptions=tuple(gate_rules.ExceptionIn(e.state, e.expires_at) for e in f.exceptions.all()),
+                checklist_item_id=f.checklist_item_id,
             )
             for f in findings
         ),
+        now=now,
+    )
+
+
+def gate_input_of(
+    review: Review, *, rows: list[ScorecardRow], findings: tuple[gate_rules.FindingIn, ...], now: datetime
+) -> gate_rules.GateInput:
+    """The gate input of a review from its scorecard rows and its findings as the gate sees them (the
+    meeting builds those flat)."""
+    return gate_rules.GateInput(
+        schema_changing=review.schema_changing,
+        production_traffic=review.production_traffic,
+        scores=tuple(r.as_gate_input() for r in rows),
+        findings=findings,
         now=now,
     )
 
@@ -577,7 +616,7 @@ def review_changes(review: Review, *, now: datetime | None = None) -> dict | Non
 
 
 def review_gates(reviews: list[Review], *, now: datetime | None = None) -> dict[int, gate_rules.GateResult]:
-    """Gate results for many reviews in four queries, whatever their number (dashboard, system page)."""
+    """Gate results for many reviews in seven queries, whatever their number (dashboard, system page)."""
     now = now or timezone.now()
     if not reviews:
         return {}
@@ -585,17 +624,19 @@ def review_gates(reviews: list[Review], *, now: datetime | None = None) -> dict[
     categories: dict[int, list[Category]] = {}
     for c in Category.objects.filter(version_id__in={r.catalogue_id for r in reviews}).order_by("number"):
         categories.setdefault(c.version_id, []).append(c)
-    scores = {(s.review_id, s.category_id): s for s in CategoryScore.objects.filter(review_id__in=ids)}
-    counts = _evidence_counts(ids, now)
+    scores: dict[int, dict] = {}
+    for s in CategoryScore.objects.filter(review_id__in=ids):
+        scores.setdefault(s.review_id, {})[s.category_id] = s
+    evidence = gatefacts.evidence_facts(ids, now=now)
+    critical = gatefacts.critical_items({r.pk: r.catalogue_id for r in reviews})
     findings: dict[int, list[Finding]] = {}
     for f in findings_with_exceptions_many(ids):
         findings.setdefault(f.review_id, []).append(f)
     results = {}
     for review in reviews:
-        rows = [
-            ScorecardRow(c, scores.get((review.pk, c.pk)), *counts.get((review.pk, c.pk), (0, 0)))
-            for c in categories.get(review.catalogue_id, [])
-        ]
+        rows = _rows(
+            review, categories.get(review.catalogue_id, []), scores.get(review.pk, {}), evidence, critical
+        )
         results[review.pk] = review_gate(review, now=now, rows=rows, findings=findings.get(review.pk, []))
     return results
 

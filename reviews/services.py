@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from readiness import dispatch
 
-from . import audit, carryover, loosening, policy
+from . import audit, carryover, loosening, opened, policy
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
     AGENDA_STEPS,
@@ -172,8 +172,8 @@ def start_review(
     release_scope: str,
     actor,
     scope_notes: str = "",
-    schema_changing: bool = False,
-    production_traffic: bool = True,
+    schema_changing: bool | None = None,
+    production_traffic: bool | None = None,
     chair=None,
     next_review_date: date | None = None,
 ) -> Review:
@@ -242,8 +242,8 @@ def update_review(
     version: int | None,
     release_scope: str,
     scope_notes: str,
-    schema_changing: bool,
-    production_traffic: bool,
+    schema_changing: bool | None,
+    production_traffic: bool | None,
     next_review_date: date | None,
 ) -> Review:
     review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
@@ -356,6 +356,8 @@ def answer_item(
         raise ServiceError({"answer": "Answer yes, no, not applicable or unknown."})
     if evidence is not None and evidence.review_id != review.pk:
         raise ServiceError({"evidence": "That evidence belongs to another review."})
+    if answer == Answer.NOT_APPLICABLE and not note.strip():
+        raise ServiceError({"note": "Say why this item does not apply: Not applicable needs a reason."})
     row = ChecklistAnswer.objects.select_for_update().filter(review=review, item=item).first()
     fields = ("answer", "note", "evidence")
     if row is None:
@@ -365,9 +367,12 @@ def answer_item(
         audit.record(
             actor=actor, action="checklist.answer", obj=row, review=review, after=audit.snapshot(row, fields)
         )
+        if answer == Answer.NO:
+            opened.for_checklist_no(review=review, item=item, actor=actor)
         return row
     _check_version(row, version)
     before = audit.snapshot(row, fields)
+    was = row.answer
     row.answer, row.note, row.evidence = answer, note, evidence
     row.answered_by, row.answered_at = actor, timezone.now()
     row.version += 1
@@ -380,6 +385,8 @@ def answer_item(
         before=before,
         after=audit.snapshot(row, fields),
     )
+    if answer == Answer.NO and was != Answer.NO:
+        opened.for_checklist_no(review=review, item=item, actor=actor)
     return row
 
 

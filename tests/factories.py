@@ -90,11 +90,35 @@ def attach(review: Review, code: str, actor, title: str | None = None):
     )
 
 
+def answer_critical(review: Review, actor, answer: str = "yes", codes=None) -> None:
+    """The review's critical checklist items (all, or those of `codes`) not answered yet, answered
+    `answer`: until they are, each caps its category at 1 in the gate."""
+    from reviews import services
+    from reviews.models import ChecklistAnswer
+
+    answered = set(ChecklistAnswer.objects.filter(review=review).values_list("item_id", flat=True))
+    items = ChecklistItem.objects.filter(
+        category__version_id=review.catalogue_id, critical_level__isnull=False
+    )
+    if codes is not None:
+        items = items.filter(code__in=codes)
+    for item in items.select_related("category").exclude(pk__in=answered):
+        services.answer_item(
+            review=review,
+            item=item,
+            answer=answer,
+            actor=actor,
+            note="Does not apply" if answer == "na" else "",
+        )
+
+
 def score_all(review: Review, actor, value: int = 2, owner=None) -> None:
-    """Every category scored `value`; a 2 or 3 gets a link first where the category has no evidence."""
+    """Every category scored `value`; a 2 or 3 gets a link first where the category has no evidence.
+    The critical checklist items not answered yet are answered Yes, so the scores count."""
     from evidence.models import Evidence
     from reviews import services
 
+    answer_critical(review, actor)
     with_evidence = set(Evidence.objects.filter(review=review).values_list("category_id", flat=True))
     for cat in review.catalogue.categories.all():
         if value >= 2 and cat.pk not in with_evidence:

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from evidence import services as evidence_services
 from reviews import agenda
 from reviews.models import Decision
-from tests.factories import category
+from tests.factories import answer_critical, category
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,6 +26,7 @@ def sign_in(page, live_server, username):
 
 @pytest.fixture
 def ready_review(review, architect, member):
+    answer_critical(review, architect)  # unanswered, each critical item caps its category at 1
     for cat in review.catalogue.categories.all():
         evidence_services.add_link(
             review=review,
@@ -85,7 +86,9 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     first = backup.locator("table.checklist tbody tr").first
     first.locator("select").select_option("yes")
     first.get_by_role("button", name="Save").click()
-    expect(backup.locator("table.checklist tbody tr.answer-yes")).to_have_count(1)
+    critical = review.catalogue.categories.get(code="backup").items.filter(critical_level__isnull=False)
+    # the critical items the fixture answered, and this one
+    expect(backup.locator("table.checklist tbody tr.answer-yes")).to_have_count(critical.count() + 1)
 
     # A P0 at step 9 blocks; resolving it lifts the block.
     page.keyboard.press("9")

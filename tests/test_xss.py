@@ -65,6 +65,8 @@ def pages(client, team, architect, lead, auditor):
         release_scope=p("review.release_scope"),
         scope_notes=p("review.scope_notes"),
         actor=architect,
+        schema_changing=True,
+        production_traffic=True,
     )
     backup = category(review, "backup")
     finding = services.add_finding(

@@ -16,6 +16,9 @@ def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publ
     Takes the model classes so a data migration can pass its historical models.
     """
     data = read_version(number)
+    # critical_level came after version 1 was first installed: a data migration older than the field
+    # passes a historical model without it.
+    has_level = any(f.name == "critical_level" for f in ChecklistItem._meta.get_fields())
     version, _ = CatalogueVersion.objects.get_or_create(
         number=data["version"], defaults={"label": data["label"], "published": publish}
     )
@@ -39,6 +42,7 @@ def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publ
                     "text": item["text"],
                     "guidance": item.get("guidance", ""),
                     "position": position,
+                    **({"critical_level": item.get("critical_level")} if has_level else {}),
                 },
             )
     return version

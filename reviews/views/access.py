@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import policy, services
+from ..forms import ReleaseFlagField
 from ..models import Decision, Finding, Review, RiskException, System
 
 # --- Access: one helper per object kind. 404 for what the user may not see, 403 for what they may not change.
@@ -88,7 +89,9 @@ def _show_current(form, current) -> None:
         if not hasattr(current, name):
             continue
         value = getattr(current, name)
-        if isinstance(value, bool):
+        if isinstance(form.fields[name], ReleaseFlagField):  # yes / no / not answered
+            data[name] = form.fields[name].prepare_value(value)
+        elif isinstance(value, bool):
             if value:
                 data[name] = "on"
             else:

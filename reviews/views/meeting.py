@@ -94,7 +94,7 @@ def _light_findings(review: Review) -> list[Light]:
     ):
         exceptions[finding_id].append(gate_rules.ExceptionIn(state, expires_at))
     rows = Finding.objects.filter(review=review).values_list(
-        "id", "category_id", "category__code", "title", "level", "status", "owner_id"
+        "id", "category_id", "category__code", "title", "level", "status", "owner_id", "checklist_item_id"
     )
     return [
         Light(
@@ -103,9 +103,9 @@ def _light_findings(review: Review) -> list[Light]:
             level,
             status,
             owner_id,
-            gate_rules.FindingIn(pk, title, level, status, code, tuple(exceptions[pk])),
+            gate_rules.FindingIn(pk, title, level, status, code, tuple(exceptions[pk]), item_id),
         )
-        for pk, category_id, code, title, level, status, owner_id in rows
+        for pk, category_id, code, title, level, status, owner_id, item_id in rows
     ]
 
 
@@ -119,12 +119,8 @@ class Board:
         self.rows = selectors.scorecard(review)
         self.light = _light_findings(review)
         self.gate = gate_rules.evaluate(
-            gate_rules.GateInput(
-                schema_changing=review.schema_changing,
-                production_traffic=review.production_traffic,
-                scores=tuple(r.as_gate_input() for r in self.rows),
-                findings=tuple(f.gate for f in self.light),
-                now=timezone.now(),
+            selectors.gate_input_of(
+                review, rows=self.rows, findings=tuple(f.gate for f in self.light), now=timezone.now()
             )
         )
         self.by_code = {r.category.code: r for r in self.rows}

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,10 +21,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from evidence.freshness import fresh_q
-from evidence.models import Evidence
-
-from .. import csv_export, policy, standing
+from .. import csv_export, gatefacts, policy, standing
 from .. import gate as gate_rules
 from ..models import (
     CatalogueVersion,
@@ -191,11 +188,14 @@ class _Facts:
     """A current review's gate inputs as plain values, aligned with its catalogue's categories."""
 
     catalogue_id: int
-    schema_changing: bool
-    production_traffic: bool
+    schema_changing: bool | None
+    production_traffic: bool | None
     scores: list
     evidence: list
     fresh: list
+    owned: list = field(default_factory=list)  # per category: the score has an owner
+    judged: list = field(default_factory=list)  # per category: gatefacts.EvidenceFacts
+    critical: list = field(default_factory=list)  # per category: its critical items and answers
     findings: list = field(default_factory=list)
     created_at: datetime | None = None
     # Open P0/P1 findings as (id, carried_from id, level): a copy carried into an open review stands for
@@ -204,8 +204,9 @@ class _Facts:
 
 
 def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], dict[int, list[Category]]]:
-    """Every current review's scores, evidence counts (all and fresh) and unresolved findings with their
-    exceptions: five queries, plain tuples (model instances cost ~1 s for 500 reviews)."""
+    """Every current review's scores, what the gate believes of its evidence (gatefacts, as every page),
+    its critical checklist items and unresolved findings with their exceptions: eight queries, plain
+    values (model instances cost ~1 s for 500 reviews)."""
     facts: dict[int, _Facts] = {}
     reviews = Review.objects.filter(pk__in=ids).order_by()
     for rid, catalogue_id, schema_changing, production_traffic, created_at in reviews.values_list(
@@ -223,21 +224,21 @@ def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], 
     for f in facts.values():
         n = len(categories.get(f.catalogue_id, ()))
         f.scores, f.evidence, f.fresh = [None] * n, [0] * n, [0] * n
-    for rid, category_id, score in (
+        f.owned, f.judged, f.critical = [False] * n, [gatefacts.NO_EVIDENCE] * n, [()] * n
+    for rid, category_id, score, owner_id in (
         CategoryScore.objects.filter(review_id__in=ids)
         .order_by()
-        .values_list("review_id", "category_id", "score")
-    ):
-        facts[rid].scores[position[category_id][0]] = score
-    for rid, category_id, n, fresh in (
-        Evidence.objects.filter(review_id__in=ids)
-        .order_by()
-        .values_list("review_id", "category_id")
-        .annotate(n=Count("id"), fresh=Count("id", filter=fresh_q(now)))
-        .values_list("review_id", "category_id", "n", "fresh")
+        .values_list("review_id", "category_id", "score", "owner_id")
     ):
         i = position[category_id][0]
-        facts[rid].evidence[i], facts[rid].fresh[i] = n, fresh
+        facts[rid].scores[i], facts[rid].owned[i] = score, owner_id is not None
+    for (rid, category_id), judged in gatefacts.evidence_facts(ids, now=now).items():
+        i = position[category_id][0]
+        f = facts[rid]
+        f.evidence[i], f.fresh[i], f.judged[i] = judged.count, judged.fresh, judged
+    catalogue_of = {rid: f.catalogue_id for rid, f in facts.items()}
+    for (rid, category_id), items in gatefacts.critical_items(catalogue_of).items():
+        facts[rid].critical[position[category_id][0]] = items
     exceptions: dict[int, list[gate_rules.ExceptionIn]] = {}
     for finding_id, state, expires_at in (
         RiskException.objects.filter(finding__review_id__in=ids, finding__level__in=["P0", "P1"])
@@ -246,16 +247,25 @@ def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], 
         .values_list("finding_id", "state", "expires_at")
     ):
         exceptions.setdefault(finding_id, []).append(gate_rules.ExceptionIn(state, expires_at))
-    for fid, rid, title, level, status, category_id, carried_from in (
+    for fid, rid, title, level, status, category_id, carried_from, item_id in (
         Finding.objects.filter(review_id__in=ids)
         .exclude(status=FindingStatus.RESOLVED)
         .order_by("level", "-created_at", "-id")  # as on every page, so the reasons come in the same order
-        .values_list("id", "review_id", "title", "level", "status", "category_id", "carried_from_id")
+        .values_list(
+            "id",
+            "review_id",
+            "title",
+            "level",
+            "status",
+            "category_id",
+            "carried_from_id",
+            "checklist_item_id",
+        )
     ):
         f = facts[rid]
         code = position[category_id][1] if category_id in position else ""
         f.findings.append(
-            gate_rules.FindingIn(fid, title, level, status, code, tuple(exceptions.get(fid, ())))
+            gate_rules.FindingIn(fid, title, level, status, code, tuple(exceptions.get(fid, ())), item_id)
         )
         if status == FindingStatus.OPEN and level in ("P0", "P1"):
             f.open_p.append((fid, carried_from, level))
@@ -263,14 +273,21 @@ def _review_facts(ids: list[int], *, now: datetime) -> tuple[dict[int, _Facts], 
 
 
 def _gate(f: _Facts, categories: list[Category], score_ins: dict, now: datetime) -> gate_rules.GateResult:
-    """The same pure gate as every page. Score inputs are shared between reviews: they are immutable and
-    most (category, score, evidence) triples repeat, which saves building 7,000 of them for 500 rows."""
+    """The same pure gate as every page, from the same facts (gatefacts). Score inputs are shared between
+    reviews: they are immutable and most repeat, which saves building 7,000 of them for 500 rows."""
     scores = []
     for i, c in enumerate(categories):
-        key = (c.pk, f.scores[i], f.evidence[i], f.fresh[i])
+        key = (c.pk, f.scores[i], f.owned[i], f.judged[i], f.critical[i])
         score_in = score_ins.get(key)
         if score_in is None:
-            score_in = score_ins[key] = gate_rules.ScoreIn(c.code, c.name, *key[1:])
+            score_in = score_ins[key] = gatefacts.score_in(
+                code=c.code,
+                name=c.name,
+                score=f.scores[i],
+                has_owner=f.owned[i],
+                evidence=f.judged[i],
+                critical=f.critical[i],
+            )
         scores.append(score_in)
     return gate_rules.evaluate(
         gate_rules.GateInput(

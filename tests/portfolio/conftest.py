@@ -6,7 +6,16 @@ import pytest
 from django.utils import timezone
 
 from evidence.models import Evidence
-from reviews.models import Category, CategoryScore, Decision, Finding, Review, System
+from reviews.models import (
+    Category,
+    CategoryScore,
+    ChecklistAnswer,
+    ChecklistItem,
+    Decision,
+    Finding,
+    Review,
+    System,
+)
 
 from ..factories import catalogue
 
@@ -49,7 +58,22 @@ def build_portfolio(team, user, n: int, *, start: int = 0) -> list[System]:
         ]
     )
     current = Review.objects.bulk_create(
-        [Review(system=s, catalogue=version, release_scope="current", created_by=user) for s in systems]
+        [
+            Review(
+                system=s,
+                catalogue=version,
+                release_scope="current",
+                created_by=user,
+                schema_changing=False,
+                production_traffic=True,
+            )
+            for s in systems
+        ]
+    )
+    # Every critical checklist item answered Yes (unanswered, each would cap its category at 1).
+    critical = list(ChecklistItem.objects.filter(category__version=version, critical_level__isnull=False))
+    ChecklistAnswer.objects.bulk_create(
+        [ChecklistAnswer(review=r, item=i, answer="yes", answered_by=user) for r in current for i in critical]
     )
     CategoryScore.objects.bulk_create(
         [

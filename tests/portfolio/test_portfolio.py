@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from reviews.models import CategoryScore
+from reviews.models import CategoryScore, Review
 
 from ..factories import ReviewFactory, SystemFactory, category
 
@@ -174,7 +174,9 @@ def test_the_portfolio_gate_equals_the_review_page_gate_in_every_state(
     client, architect, lead, team, portfolio_of
 ):
     """Exceptions signed, lapsed and awaiting a signature, stale evidence, an unscored category, a resolved
-    P0 and the conditional minimums: the portfolio builds its gate inputs itself, and must build the same."""
+    P0, the conditional minimums, critical checklist items answered No or not at all, a failed restore
+    drill, a 3 with all it needs and release flags unanswered: the portfolio builds its gate inputs
+    itself, and must build the same."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -184,7 +186,7 @@ def test_the_portfolio_gate_equals_the_review_page_gate_in_every_state(
     from reviews.selectors import review_gate
 
     client.force_login(architect)
-    systems = portfolio_of(team, architect, 6)
+    systems = portfolio_of(team, architect, 10)
     reviews = [s.reviews.order_by("-created_at", "-id").first() for s in systems]
     now = timezone.now()
 
@@ -235,6 +237,48 @@ def test_the_portfolio_gate_equals_the_review_page_gate_in_every_state(
     reviews[5].save(update_fields=["production_traffic"])
     Evidence.objects.filter(review=reviews[5], category=category(reviews[5], "observability")).delete()
 
+    # 6: a critical backup item answered No, another of privacy not answered (its P0 finding resolved).
+    from reviews.models import ChecklistAnswer, ChecklistItem
+
+    ChecklistAnswer.objects.filter(review=reviews[6], item__code="backup.restore-drill-recent").update(
+        answer="no"
+    )
+    ChecklistAnswer.objects.filter(review=reviews[6], item__code="privacy.no-raw-pii-in-logs").delete()
+    Finding.objects.filter(review=reviews[6], level="P0").update(status="resolved")
+    # 7: backup's only evidence a restore drill that missed its targets.
+    from evidence import services as evidence_services
+
+    Finding.objects.filter(review=reviews[7], level="P0").update(status="resolved")
+    evidence_services.add_restore_drill(
+        review=reviews[7],
+        actor=architect,
+        title="Failed drill",
+        database="ledger",
+        backup_source="s3",
+        target_environment="staging",
+        requested_recovery_point=now - timedelta(hours=5),
+        actual_recovery_point=now - timedelta(hours=8),
+        started_at=now - timedelta(hours=4),
+        ended_at=now - timedelta(hours=1),
+        rpo_target_minutes=15,
+        rto_target_minutes=60,
+        validation_queries="select count(*) from ledger",
+        validation_passed=False,
+    )
+    # 8: every category 3 with an owner, a control, a test and a runbook shown; P0 resolved, P1 excepted.
+    Finding.objects.filter(review=reviews[8], level="P0").update(status="resolved")
+    exception(reviews[8], "signed", 30)
+    CategoryScore.objects.filter(review=reviews[8]).update(score=3, owner=architect)
+    for cat in reviews[8].catalogue.categories.all():
+        for shows in ("control", "test", "runbook"):
+            Evidence.objects.create(
+                review=reviews[8], category=cat, kind="link", title=shows, url="https://x/", shows=shows
+            )
+    # 9: the release flags not answered.
+    Review.objects.filter(pk=reviews[9].pk).update(schema_changing=None, production_traffic=None)
+    reviews[9].refresh_from_db()
+    assert ChecklistItem.objects.filter(critical_level__isnull=False).exists()
+
     rows = {r.system.pk: r for r in client.get(URL).context["rows"]}
     outcomes = set()
     for system, review in zip(systems, reviews, strict=True):
@@ -242,7 +286,11 @@ def test_the_portfolio_gate_equals_the_review_page_gate_in_every_state(
         assert rows[system.pk].gate == page_gate, system.name
         outcomes.add(page_gate.outcome.value)
     assert rows[systems[3].pk].gate.notes  # the stale capacity evidence is said
-    assert outcomes == {"BLOCKED", "APPROVED_WITH_EXCEPTIONS"}
+    assert rows[systems[6].pk].outcome == "BLOCKED"  # the backup item's No caps backup at 1
+    assert any("Failed drill" in r.message for r in rows[systems[7].pk].gate.blockers)
+    assert rows[systems[8].pk].outcome == "APPROVED_WITH_EXCEPTIONS"
+    assert rows[systems[9].pk].outcome == "INCOMPLETE"
+    assert outcomes == {"BLOCKED", "APPROVED_WITH_EXCEPTIONS", "INCOMPLETE"}
 
 
 def test_a_review_on_an_older_catalogue_shows_its_scores_under_the_newest_columns(

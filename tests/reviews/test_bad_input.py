@@ -32,7 +32,7 @@ from reviews.models import (
     RiskException,
     System,
 )
-from tests.factories import ReviewFactory, SystemFactory, category
+from tests.factories import ReviewFactory, SystemFactory, answer_critical, category
 
 from .test_judgement import all_yes_post
 
@@ -609,6 +609,7 @@ def test_exception_on_a_p3_is_refused(client, w):
 def test_decision_on_an_incomplete_review_is_refused(client, w):
     # No findings, one category unscored: nothing blocks yet, so the gate cannot decide.
     review = ReviewFactory(system=w.system, created_by=w.architect, chair=w.architect)
+    answer_critical(review, w.architect)
     for cat in review.catalogue.categories.exclude(code="capacity"):
         evidence_services.add_link(
             review=review, category=cat, title="proof", url="https://ci.example.com/1", actor=w.architect

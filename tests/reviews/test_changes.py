@@ -10,7 +10,7 @@ from reviews import services
 from reviews.changes import changes_since
 from reviews.models import Decision, Level
 
-from ..factories import ReviewFactory, category
+from ..factories import ReviewFactory, answer_critical, category
 
 THEN = datetime(2026, 1, 1, 12, tzinfo=UTC)
 NOW = THEN + timedelta(days=60)
@@ -278,6 +278,7 @@ def decided(review, architect):
     from evidence.models import Evidence
     from reviews.models import CategoryScore
 
+    answer_critical(review, architect)
     for cat in review.catalogue.categories.all():
         CategoryScore.objects.create(review=review, category=cat, score=3, updated_by=architect)
         Evidence.objects.create(
@@ -294,6 +295,7 @@ def decided(review, architect):
     new = ReviewFactory(
         system=review.system, created_by=architect, chair=architect, release_scope="Ledger 4.0"
     )
+    answer_critical(new, architect)
     for cat in new.catalogue.categories.all():
         CategoryScore.objects.create(
             review=new, category=cat, score=3 if cat.code != "query-index" else 1, updated_by=architect

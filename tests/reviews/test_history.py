@@ -126,7 +126,13 @@ def test_the_chart_reads_the_newest_record_and_draws_what_reading_every_record_w
     from tests.factories import score_all
 
     for n in range(3):
-        review = services.start_review(system=system, release_scope=f"4.{n}", actor=architect)
+        review = services.start_review(
+            system=system,
+            release_scope=f"4.{n}",
+            actor=architect,
+            schema_changing=True,
+            production_traffic=True,
+        )
         score_all(review, architect, value=2 + n % 2)
         services.record_decision(
             review=review, actor=architect, next_review=timezone.localdate() + timezone.timedelta(days=30)
@@ -150,7 +156,13 @@ def test_the_decision_page_draws_the_history_its_record_froze(client, system, ar
 
     made = []
     for n in range(2):
-        review = services.start_review(system=system, release_scope=f"5.{n}", actor=architect)
+        review = services.start_review(
+            system=system,
+            release_scope=f"5.{n}",
+            actor=architect,
+            schema_changing=True,
+            production_traffic=True,
+        )
         score_all(review, architect)
         made.append(
             services.record_decision(

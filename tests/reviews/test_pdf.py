@@ -158,7 +158,13 @@ def test_the_pdf_draws_the_systems_history_from_the_records_frozen_history(revie
     first = services.record_decision(
         review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=60)
     )
-    later = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    later = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(later, architect, value=3)
     second = services.record_decision(
         review=later, actor=architect, next_review=timezone.localdate() + timedelta(days=90)

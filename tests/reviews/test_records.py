@@ -20,7 +20,7 @@ from django.utils import timezone
 from evidence import services as evidence_services
 from reviews import charts, records, services
 from reviews.models import Decision, DecisionDocument, Level
-from tests.factories import ReviewFactory, SystemFactory, attach, category, score_all
+from tests.factories import ReviewFactory, SystemFactory, answer_critical, attach, category, score_all
 
 pytestmark = pytest.mark.django_db
 
@@ -286,7 +286,13 @@ def test_each_decision_links_to_its_systems_previous_one(review, system, archite
     first = decide(review, architect)
     chain = [first]
     for n in range(2):
-        nxt = services.start_review(system=system, release_scope=f"Ledger 3.{n + 1}", actor=architect)
+        nxt = services.start_review(
+            system=system,
+            release_scope=f"Ledger 3.{n + 1}",
+            actor=architect,
+            schema_changing=True,
+            production_traffic=True,
+        )
         score_all(nxt, architect, value=3)
         chain.append(decide(nxt, architect))
     other_system = SystemFactory(team=system.team, name="Search", slug="search")
@@ -307,13 +313,25 @@ def test_each_decision_links_to_its_systems_previous_one(review, system, archite
 def test_a_record_freezes_the_scores_and_outcome_of_the_systems_earlier_decisions(review, system, architect):
     score_all(review, architect)
     first = decide(review, architect)
-    second_review = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    second_review = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(second_review, architect, value=3)
     services.set_score(
         review=second_review, category=category(second_review, "capacity"), score=1, actor=architect
     )
     second = decide(second_review, architect)
-    third_review = services.start_review(system=system, release_scope="Ledger 3.2", actor=architect)
+    third_review = services.start_review(
+        system=system,
+        release_scope="Ledger 3.2",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(third_review, architect)
     third = decide(third_review, architect)
 
@@ -337,7 +355,13 @@ def test_a_record_freezes_the_scores_and_outcome_of_the_systems_earlier_decision
 def test_the_database_refuses_a_fork_in_the_chain(review, system, architect):
     score_all(review, architect)
     first = decide(review, architect)
-    second = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    second = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         Decision.objects.create(
             review=second,
@@ -737,7 +761,13 @@ def test_history_is_carried_from_the_previous_record_and_kept_to_its_limit(revie
         nxt = (
             review
             if n == 0
-            else services.start_review(system=system, release_scope=f"3.{n}", actor=architect)
+            else services.start_review(
+                system=system,
+                release_scope=f"3.{n}",
+                actor=architect,
+                schema_changing=True,
+                production_traffic=True,
+            )
         )
         score_all(nxt, architect, value=2 + n % 2)
         chain.append(decide(nxt, architect))
@@ -758,7 +788,13 @@ def test_imported_decisions_are_judged_and_chained_as_of_their_time(review, syst
     first = services.import_decision(
         review=review, actor=architect, next_review=(when + timedelta(days=90)).date(), recorded_at=when
     )
-    later = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    later = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(later, architect, value=3)
     second = decide(later, architect)
 
@@ -774,7 +810,13 @@ def test_imported_decisions_are_judged_and_chained_as_of_their_time(review, syst
 def test_an_import_in_the_future_or_before_the_newest_decision_changes_nothing(review, system, architect):
     score_all(review, architect)
     newest = decide(review, architect)
-    older = services.start_review(system=system, release_scope="Ledger 2.9", actor=architect)
+    older = services.start_review(
+        system=system,
+        release_scope="Ledger 2.9",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(older, architect)
     for when, field in (
         (timezone.now() + timedelta(hours=1), "recorded_at"),
@@ -796,6 +838,7 @@ def test_an_imported_decision_judges_evidence_freshness_as_of_its_time(review, a
     from evidence.models import Evidence
     from reviews.selectors import review_gate
 
+    answer_critical(review, member)
     for cat in review.catalogue.categories.exclude(code="backup"):
         attach(review, cat.code, member)
         services.set_score(review=review, category=cat, score=2, actor=member)

@@ -180,7 +180,13 @@ def test_record_decision_freezes_the_review_and_chains_digests(review, architect
     with pytest.raises(services.ServiceError):
         services.set_score(review=review, category=category(review, "backup"), score=0, actor=architect)
 
-    second_review = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    second_review = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
     score_all(second_review, architect, value=3)
     second = services.record_decision(
         review=second_review, actor=architect, next_review=timezone.localdate() + timedelta(days=30)

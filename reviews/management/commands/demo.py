@@ -197,6 +197,13 @@ class Command(BaseCommand):
             review=review, item=self.items[code], answer=answer, actor=actor, note=note, evidence=evidence
         )
 
+    def answer_critical(self, review: Review, actor) -> None:
+        """The critical checklist items (those whose No is a blocker or serious finding) answered Yes:
+        the demo's teams have checked them. Unanswered, each would cap its category at 1."""
+        for item in self.items.values():
+            if item.critical_level and item.category.version_id == review.catalogue_id:
+                services.answer_item(review=review, item=item, answer="yes", actor=actor)
+
     def resolve(self, finding, actor, description: str, fix_url: str = ""):
         """Resolved as fixed; a P0/P1 with its note and the evidence of the fix (a link observed now)."""
         if fix_url:
@@ -312,6 +319,7 @@ class Command(BaseCommand):
                 schema_changing=schema_changing,
                 production_traffic=True,
             )
+            self.answer_critical(review, ada)
             Review.objects.filter(pk=review.pk).update(created_at=self.ago(days + 21))
             # What the previous release's decision left open was fixed in this one: closing the carried
             # copies records it on the decided review as "resolved later".
@@ -357,6 +365,7 @@ class Command(BaseCommand):
             scope_notes="Adds an idempotency key to the posting API: a unique (client_id, idempotency_key) "
             "constraint on journal_entry and replay of the stored response on retry.",
         )
+        self.answer_critical(review, ada)
         # One piece of evidence per category, observed months ago, then the score it supports.
         evidence = (
             (
@@ -529,6 +538,7 @@ class Command(BaseCommand):
             "and existing balances are backfilled in the account's base currency. FX rates come "
             "from a versioned reference table.",
         )
+        self.answer_critical(review, ada)
 
         # Ownership: the declaration is updated for multi-currency.
         sot = self.link(
@@ -921,6 +931,7 @@ class Command(BaseCommand):
         review = services.start_review(
             system=payouts, release_scope=scope, actor=linus, schema_changing=False, production_traffic=True
         )
+        self.answer_critical(review, linus)
         self.link(
             review,
             "ownership",
@@ -963,6 +974,7 @@ class Command(BaseCommand):
             production_traffic=True,
             scope_notes="Adds a passkey_credential table and a credential_kind column on login_event.",
         )
+        self.answer_critical(review, ines)
         scores = (
             (
                 "ownership",
