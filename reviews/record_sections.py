@@ -10,22 +10,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from evidence.models import Evidence, EvidenceKind
+from evidence import verdict as evidence_verdict
+from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 
 from .judgement import Judgement
-from .models import ChecklistAnswer, Claim, Review
+from .models import ChecklistAnswer, Claim, Finding, Loosening, LooseningState, Review, RiskException
 
-# The typed records that carry a verdict (`passed`), by evidence kind.
-VERDICT_RECORDS = {
-    EvidenceKind.RESTORE_DRILL: "restore_drill",
-    EvidenceKind.RUNBOOK_TEST: "runbook_test",
-    EvidenceKind.MIGRATION_REHEARSAL: "migration_rehearsal",
-    EvidenceKind.LOAD_TEST: "load_test",
-}
+# The kinds of evidence whose typed record can fail its verdict (evidence.verdict).
+VERDICT_KINDS = (
+    EvidenceKind.RESTORE_DRILL,
+    EvidenceKind.RUNBOOK,
+    EvidenceKind.RUNBOOK_TEST,
+    EvidenceKind.MIGRATION_REHEARSAL,
+    EvidenceKind.LOAD_TEST,
+)
 
 
 def _username(user) -> str | None:
     return user.username if user is not None else None
+
+
+def _full_name(user) -> str:
+    return (user.get_full_name() or user.username) if user is not None else "nobody"
 
 
 def add_to(record: dict, *, review: Review, judgement: Judgement, recorded_at: datetime) -> dict:
@@ -86,20 +92,18 @@ def _checklist(review: Review) -> list[dict]:
 
 
 def _failed_evidence(review: Review, *, recorded_at: datetime) -> list[dict]:
-    """The review's evidence whose typed record has a failing verdict (a restore drill that missed its
-    RPO, RTO or validation; a failed runbook test, migration rehearsal or load test): such evidence
-    supports nothing, and the record says so. One query."""
-    kinds = list(VERDICT_RECORDS)
+    """The review's evidence whose verdict fails (evidence.verdict: a restore drill that missed its RPO,
+    RTO or validation, a load test over its target, a failed migration rehearsal or runbook test, a
+    runbook never tested): such evidence supports nothing, and the record says which and why."""
     evidence = (
-        Evidence.objects.filter(review=review, kind__in=kinds, observed_at__lte=recorded_at)
-        .select_related("category", "added_by", *VERDICT_RECORDS.values())
+        Evidence.objects.filter(review=review, kind__in=VERDICT_KINDS, observed_at__lte=recorded_at)
+        .select_related("category", "added_by", *TYPED_RECORDS)
         .order_by("category__number", "observed_at", "id")
     )
     out = []
     for e in evidence:
-        typed = getattr(e, VERDICT_RECORDS[e.kind], None)
-        passed = getattr(typed, "passed", None) if typed is not None else None
-        if passed is False:
+        verdict = evidence_verdict.of(e)
+        if not verdict.supports:
             out.append(
                 {
                     "id": e.pk,
@@ -108,21 +112,108 @@ def _failed_evidence(review: Review, *, recorded_at: datetime) -> list[dict]:
                     "category": e.category.code,
                     "observed_at": e.observed_at.isoformat(),
                     "added_by": _username(e.added_by),
+                    "why": verdict.why,
+                    "summary": f"{e.get_kind_display()} “{e.title}”: {verdict.why}",
                 }
             )
     return out
 
 
 def _loosening(review: Review) -> list[dict]:
-    """The loosening chain of the review's findings: each lowering of a P0/P1, closing as accepted and
-    exception signature, with who proposed it, who agreed and when. Lists what the review's four-eyes
-    proposals hold; a review without proposals has none. Each entry carries at least `finding_id` and
-    `summary` (one line a reader understands; the pages and the PDF show it)."""
-    return []
+    """The loosening chain of the review's findings: each proposal to lower a P0/P1 or close it, with
+    who proposed it and why, and who confirmed (or has yet to). Proposals still open at the decision
+    are listed too: the finding kept its level. One query."""
+    rows = (
+        Loosening.objects.filter(
+            finding__review=review, state__in=(LooseningState.PROPOSED, LooseningState.CONFIRMED)
+        )
+        .select_related("finding", "proposed_by", "decided_by")
+        .order_by("proposed_at", "pk")
+    )
+    out = []
+    for row in rows:
+        confirmed = row.state == LooseningState.CONFIRMED
+        who = _full_name(row.proposed_by)
+        tail = (
+            f"confirmed by {_full_name(row.decided_by)}"
+            if confirmed
+            else "not confirmed: the finding kept its level"
+        )
+        out.append(
+            {
+                "finding_id": row.finding_id,
+                "finding": row.finding.title,
+                "kind": row.kind,
+                "from_level": row.from_level,
+                "from_status": row.from_status,
+                "to_level": row.to_level,
+                "to_status": row.to_status,
+                "to_resolution": row.to_resolution,
+                "reason": row.reason,
+                "state": row.state,
+                "proposed_by": _username(row.proposed_by),
+                "proposed_at": row.proposed_at.isoformat(),
+                "decided_by": _username(row.decided_by),
+                "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+                "decision_note": row.decision_note,
+                "summary": f"{row.summary} — “{row.finding.title}”: proposed by {who} ({row.reason}); {tail}",
+            }
+        )
+    return out
 
 
 def _carried(review: Review) -> list[dict]:
-    """The findings and evidence this review carried over from the system's earlier reviews, each with
-    the review it came from. A review that carried nothing has none. Each entry carries at least `kind`
-    ("finding" or "evidence"), `id`, `from_review_id` and `summary` (the line pages and the PDF show)."""
-    return []
+    """The findings, exceptions and evidence this review carried over from the system's last decided
+    review (reviews.carryover), each with the review it came from. Three queries."""
+    out = []
+    findings = (
+        Finding.objects.filter(review=review, carried_from__isnull=False)
+        .select_related("carried_from__review")
+        .order_by("level", "id")
+    )
+    for f in findings:
+        origin = f.carried_from.review
+        out.append(
+            {
+                "kind": "finding",
+                "id": f.pk,
+                "from_id": f.carried_from_id,
+                "from_review_id": origin.pk,
+                "summary": f"{f.level} “{f.title}” ({f.get_status_display().lower()}) from {origin}",
+            }
+        )
+    exceptions = (
+        RiskException.objects.filter(finding__review=review, carried_from__isnull=False)
+        .select_related("carried_from__finding__review", "finding")
+        .order_by("id")
+    )
+    for x in exceptions:
+        origin = x.carried_from.finding.review
+        out.append(
+            {
+                "kind": "exception",
+                "id": x.pk,
+                "from_id": x.carried_from_id,
+                "from_review_id": origin.pk,
+                "summary": f"Exception for “{x.finding.title}” ({x.get_state_display().lower()}, "
+                f"expires {x.expires_at:%Y-%m-%d}) from {origin}",
+            }
+        )
+    evidence = (
+        Evidence.objects.filter(review=review, carried_from__isnull=False)
+        .select_related("carried_from__review")
+        .order_by("observed_at", "id")
+    )
+    for e in evidence:
+        origin = e.carried_from.review
+        out.append(
+            {
+                "kind": "evidence",
+                "id": e.pk,
+                "from_id": e.carried_from_id,
+                "from_review_id": origin.pk,
+                "summary": f"{e.get_kind_display()} “{e.title}” (observed {e.observed_at:%Y-%m-%d}) "
+                f"from {origin}",
+            }
+        )
+    return out

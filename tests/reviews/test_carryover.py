@@ -128,7 +128,9 @@ def decided(review, architect, member, lead):
 
 
 def _start(system, architect, scope="Ledger 3.1"):
-    return services.start_review(system=system, release_scope=scope, actor=architect)
+    return services.start_review(
+        system=system, release_scope=scope, actor=architect, schema_changing=False, production_traffic=True
+    )
 
 
 def test_a_new_review_carries_the_findings_the_last_decision_left_open(decided, system, architect, member):
@@ -289,3 +291,29 @@ def test_the_carried_copy_is_not_counted_twice_on_the_portfolio(decided, system,
     client.force_login(architect)
     (row,) = [r for r in client.get(reverse("portfolio")).context["rows"] if r.system.pk == system.pk]
     assert row.p1 == 1
+
+
+def test_the_next_decision_record_lists_what_was_carried_and_from_where(decided, system, architect):
+    new = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
+    score_all(new, architect)
+    decision = services.record_decision(
+        review=new, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    carried = decision.record["carried"]
+    kinds = [c["kind"] for c in carried]
+    assert (kinds.count("finding"), kinds.count("exception")) == (4, 1) and "evidence" in kinds
+    origin = decided["review"].pk
+    assert {c["from_review_id"] for c in carried} == {origin}
+    by_origin = {(c["kind"], c["from_id"]) for c in carried}
+    assert ("finding", decided["p2"].pk) in by_origin and ("exception", decided["exc"].pk) in by_origin
+    assert ("evidence", decided["fresh"].pk) in by_origin and (
+        "evidence",
+        decided["stale"].pk,
+    ) not in by_origin
+    assert all(c["summary"] for c in carried)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from evidence import services as evidence_services
-from reviews import judgement, records, services
+from reviews import audit, judgement, records, services
 from reviews.models import AuditEvent, ChecklistItem, Decision, Level, ReviewState
 from tests.factories import ReviewFactory, category, score_all
 
@@ -239,13 +239,20 @@ def test_the_record_holds_claims_checklist_answers_with_na_reasons_and_failed_ev
             "created_at": claim.created_at.isoformat(),
         }
     ]
-    assert [(a["item"], a["answer"], a["note"], a["answered_by"]) for a in record["checklist"]] == [
+    answered = {a["item"]: a for a in record["checklist"]}  # score_all answered the critical items too
+    assert [
+        (a["item"], a["answer"], a["note"], a["answered_by"])
+        for a in map(answered.get, [i.code for i in items])
+    ] == [
         (items[0].code, "yes", "", "mia"),
         (items[1].code, "na", "No replicas: a single managed instance", "mia"),
     ]
-    assert record["checklist"][1]["text"] == items[1].text and record["checklist"][1]["category"] == "backup"
+    assert (
+        answered[items[1].code]["text"] == items[1].text and answered[items[1].code]["category"] == "backup"
+    )
     assert [e["id"] for e in record["failed_evidence"]] == [drill.pk]
     assert record["failed_evidence"][0]["kind"] == "restore_drill"
+    assert "RTO" in record["failed_evidence"][0]["why"]
     assert record["loosening"] == [] and record["carried"] == []
 
 
@@ -287,6 +294,14 @@ def test_an_old_schema_4_record_still_verifies_and_the_chain_links_through_it(sy
         record=record,
         digest=services.record_digest(record),
         previous_digest="",
+    )
+    # As the previous version wrote it: the decision.record event with the record's digest.
+    audit.record(
+        actor=architect,
+        action="decision.record",
+        obj=old,
+        review=first_review,
+        after={"outcome": old.outcome, "digest": old.digest},
     )
     old.refresh_from_db()
     check = records.verify_stored(old)

@@ -456,3 +456,30 @@ def test_the_gate_outcome_changes_only_after_confirmation(review, member, lead, 
     assert selectors.review_gate(review).outcome == GateOutcome.BLOCKED
     loosening.confirm(loosening=proposal, actor=lead)
     assert selectors.review_gate(review).outcome == GateOutcome.APPROVED
+
+
+def test_the_decision_record_holds_the_loosening_chain_confirmed_and_pending(review, member, lead, architect):
+    score_all(review, architect)
+    p0 = add(review, member)
+    lowered = loosening.propose(
+        finding=p0, actor=member, level=Level.P3, status="open", reason="Only the staging replica uses it"
+    )
+    loosening.confirm(loosening=lowered, actor=lead, note="Checked the connection strings")
+    p1 = add(review, member, Level.P1, code="backup", title="No restore drill")
+    loosening.propose(finding=p1, actor=member, level=Level.P3, status="open", reason="Drill next week")
+    decision = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    assert decision.outcome == "BLOCKED"  # the pending proposal left the P1 at its level
+    chain = decision.record["loosening"]
+    assert [(e["finding_id"], e["state"], e["from_level"], e["to_level"]) for e in chain] == [
+        (p0.pk, "confirmed", "P0", "P3"),
+        (p1.pk, "proposed", "P1", "P3"),
+    ]
+    assert (chain[0]["proposed_by"], chain[0]["decided_by"], chain[0]["reason"]) == (
+        "mia",
+        "linus",
+        "Only the staging replica uses it",
+    )
+    assert "confirmed by" in chain[0]["summary"] and "kept its level" in chain[1]["summary"]
+    assert chain[1]["decided_by"] is None
