@@ -326,7 +326,13 @@ class Command(BaseCommand):
             for carried in Finding.objects.filter(review=review, carried_from__isnull=False).exclude(
                 status=FindingStatus.RESOLVED
             ):
-                self.resolve(carried, ada, f"Fixed in {scope.split(' —')[0]}.")
+                release = scope.split(" —")[0]
+                self.resolve(
+                    carried,
+                    ada,
+                    f"Fixed in {release}.",
+                    fix_url=f"https://git.example.com/ledger/-/merge_requests?search={carried.pk}",
+                )
             for code, value in zip(codes, scores, strict=True):
                 if value >= 2:
                     self.link(
