@@ -52,9 +52,9 @@ def broker_down(settings):
 
 
 @pytest.fixture
-def target(system, member):
+def target(system, architect):
     return probe_services.create_target(
-        system=system, name="primary", dsn="postgresql://probe:pw@127.0.0.1:1/none", actor=member
+        system=system, name="primary", dsn="postgresql://probe:pw@127.0.0.1:1/none", actor=architect
     )
 
 

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from evidence import services as evidence_services
 from reviews import services, standing
 from reviews.gate import GateOutcome
 from reviews.models import Finding, FindingStatus, Level, Review
@@ -39,7 +40,13 @@ def ledger(review, system, architect):
     """The issue's reproduction: Ledger 3.0 BLOCKED by an open P0, then Ledger 3.1 started and approved."""
     score_all(review, architect)
     _p0(review, architect)
-    newer = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    newer = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
     score_all(newer, architect)
     assert _decide(newer, architect).outcome == "APPROVED"
     return review, newer
@@ -129,7 +136,13 @@ def test_a_review_id_of_another_system_is_a_404(ledger, api, team, architect):
 def test_an_unfinished_open_review_makes_the_system_not_yet_decidable(review, system, architect, api):
     score_all(review, architect)
     _decide(review, architect)
-    services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
     gate = api.get("/api/systems/ledger/gate").json()
     assert (gate["outcome"], gate["exit_code"]) == ("INCOMPLETE", 2)
     assert api.get("/api/systems/ledger/gate", release="Ledger 3.0").json()["exit_code"] == 0
@@ -139,8 +152,22 @@ def test_a_blocked_last_decision_counts_until_a_later_one_supersedes_it(ledger, 
     blocked, _approved = ledger
     assert _decide(blocked, architect).outcome == "BLOCKED"
     assert standing.system_state(system).outcome == GateOutcome.BLOCKED  # no open review, still blocked
-    fix = services.start_review(system=system, release_scope="Ledger 3.2", actor=architect)
+    fix = services.start_review(
+        system=system,
+        release_scope="Ledger 3.2",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
     p0 = Finding.objects.get(review=fix, title="Public bucket")  # carried from the blocked decision
+    score_all(fix, architect)
+    evidence_services.add_link(
+        review=fix,
+        category=p0.category,
+        title="Bucket policy: private",
+        url="https://git.example.com/infra/-/merge_requests/7",
+        actor=architect,
+    )
     services.update_finding(
         finding=p0,
         actor=architect,
@@ -149,8 +176,8 @@ def test_a_blocked_last_decision_counts_until_a_later_one_supersedes_it(ledger, 
         description="",
         level=p0.level,
         status=FindingStatus.RESOLVED,
+        note="The bucket is private now",
     )
-    score_all(fix, architect)
     assert standing.system_state(system).outcome == GateOutcome.BLOCKED  # the decision still stands
     assert _decide(fix, architect).outcome == "APPROVED"
     assert standing.system_state(system).outcome == GateOutcome.APPROVED
@@ -158,10 +185,22 @@ def test_a_blocked_last_decision_counts_until_a_later_one_supersedes_it(ledger, 
 
 def test_a_second_open_review_of_the_same_release_is_refused(review, system, architect):
     with pytest.raises(services.ServiceError) as refused:
-        services.start_review(system=system, release_scope="  ledger 3.0 ", actor=architect)
+        services.start_review(
+            system=system,
+            release_scope="  ledger 3.0 ",
+            actor=architect,
+            schema_changing=False,
+            production_traffic=True,
+        )
     assert "still open" in str(refused.value)
     assert Review.objects.filter(system=system).count() == 1
-    other = services.start_review(system=system, release_scope="Ledger 3.1", actor=architect)
+    other = services.start_review(
+        system=system,
+        release_scope="Ledger 3.1",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
     with pytest.raises(services.ServiceError):
         services.update_review(
             review=other,
@@ -180,7 +219,13 @@ def test_the_database_refuses_two_open_reviews_of_one_release(review, system, ar
         ReviewFactory(system=system, created_by=architect, release_scope="LEDGER 3.0 ")
     score_all(review, architect)
     _decide(review, architect)
-    again = services.start_review(system=system, release_scope="Ledger 3.0", actor=architect)
+    again = services.start_review(
+        system=system,
+        release_scope="Ledger 3.0",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=True,
+    )
     assert again.pk != review.pk  # a decided review of the release does not stop a new one
 
 
