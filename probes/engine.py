@@ -615,6 +615,13 @@ def _read_only(
             if search_path is not None:
                 cur.execute(f"SET LOCAL search_path = {search_path}")
             yield cur
+        except psycopg.Error:
+            raise
+        except BaseException:
+            # Interrupted mid-statement (the run's soft time limit, a signal): a ROLLBACK would wait on a
+            # target that may have stopped answering. Ending the session rolls the transaction back.
+            _close(conn)
+            raise
         finally:
             if not _lost(conn):
                 conn.execute("ROLLBACK")
@@ -623,8 +630,11 @@ def _read_only(
 def _rows(cur: psycopg.Cursor, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The rows of one statement sent with the extended protocol (Parse/Bind/Execute), which the server
     refuses for text holding more than one statement. cursor.execute() would use the simple protocol,
-    which runs any number, when there are no parameters."""
-    return list(cur.stream(sql, params))
+    which runs any number, when there are no parameters; prepare=True always parses it as one statement.
+    Not cursor.stream(): when interrupted (the run's soft time limit) it cancels and drains the query
+    first, which waits on a target that stopped answering."""
+    cur.execute(sql, params, prepare=True)
+    return cur.fetchall()
 
 
 def _select(

@@ -22,5 +22,7 @@ WHITENOISE_USE_FINDERS = True
 # The probe tests connect to planted databases on the local server (trust auth): allow it (and port 1,
 # where nothing listens), and turn off
 # require_auth (tests/probes/test_attacks_connection.py turns both back to show the refusals).
-PROBE_ALLOWED_HOSTS = ["127.0.0.1:5432", "127.0.0.1:1"]  # port 1: a host that refuses connections
+# The local server, and port 1: a host that refuses connections. From the environment when it is set (a
+# test's worker process may be allowed a proxy's port).
+PROBE_ALLOWED_HOSTS = env_list("PROBE_ALLOWED_HOSTS", ["127.0.0.1:5432", "127.0.0.1:1"])  # noqa: F405
 PROBE_REQUIRE_AUTH = ""
