@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Count
+
 from evidence import verdict as evidence_verdict
-from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
+from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind, RunbookTest
 
 from .judgement import Judgement
 from .models import ChecklistAnswer, Claim, Finding, Loosening, LooseningState, Review, RiskException
@@ -100,9 +102,18 @@ def _failed_evidence(review: Review, *, recorded_at: datetime) -> list[dict]:
         .select_related("category", "added_by", *TYPED_RECORDS)
         .order_by("category__number", "observed_at", "id")
     )
+    evidence = list(evidence)
+    passed_tests = dict(  # a runbook's passing tests, for all of them in one query
+        RunbookTest.objects.filter(
+            runbook__evidence__in=[e for e in evidence if e.kind == "runbook"], passed=True
+        )
+        .values("runbook__evidence_id")
+        .annotate(n=Count("id"))
+        .values_list("runbook__evidence_id", "n")
+    )
     out = []
     for e in evidence:
-        verdict = evidence_verdict.of(e)
+        verdict = evidence_verdict.of(e, passed_tests=passed_tests.get(e.pk, 0))
         if not verdict.supports:
             out.append(
                 {
