@@ -74,6 +74,11 @@ urlpatterns = [
     path("loosenings/<int:loosening_id>/confirm/", loosening.loosening_confirm, name="loosening_confirm"),
     path("loosenings/<int:loosening_id>/reject/", loosening.loosening_reject, name="loosening_reject"),
     path("loosenings/<int:loosening_id>/withdraw/", loosening.loosening_withdraw, name="loosening_withdraw"),
+    path("score-raises/<int:raise_id>/confirm/", loosening.score_raise_confirm, name="score_raise_confirm"),
+    path("score-raises/<int:raise_id>/reject/", loosening.score_raise_reject, name="score_raise_reject"),
+    path(
+        "score-raises/<int:raise_id>/withdraw/", loosening.score_raise_withdraw, name="score_raise_withdraw"
+    ),
     path("exceptions/", views.exception_queue, name="exception_queue"),
     path("exceptions/<int:exception_id>/", views.exception_detail, name="exception_detail"),
     # Before <slug:action>, which would take "edit" for an action.

@@ -22,6 +22,7 @@ from .models import (
     Membership,
     Review,
     RiskException,
+    ScoreRaise,
     System,
     Team,
 )
@@ -187,6 +188,12 @@ class FindingAdmin(ReadOnlyAdmin):
 class LooseningAdmin(ReadOnlyAdmin):
     list_display = ("finding", "kind", "from_level", "to_level", "state", "proposed_by", "decided_by")
     list_filter = ("kind", "state")
+
+
+@admin.register(ScoreRaise)
+class ScoreRaiseAdmin(ReadOnlyAdmin):
+    list_display = ("category", "review", "from_score", "to_score", "state", "proposed_by", "decided_by")
+    list_filter = ("state",)
 
 
 @admin.register(RiskException)

@@ -114,6 +114,13 @@ class ScoreForm(forms.Form):
     )
     owner = UserChoiceField(queryset=None, required=False)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Reason for raising",
+        help_text="Raising backup, security, migration safety or observability from below 2 lifts a "
+        "minimum: say why; an architect or lead other than you confirms it.",
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args, review: Review, **kwargs):

@@ -462,6 +462,68 @@ class Loosening(models.Model):
         return f"Close {self.from_level} as {what}{lowered}"
 
 
+class ScoreRaise(models.Model):
+    """A proposal to reopen a score below a minimum: raise backup, security, migration safety (schema-
+    changing release) or observability (production traffic) from 0–1 to 2 or more (reviews.score_raise).
+    Raising it lifts a blocker, so nobody does it alone: the score keeps its value until an architect or
+    lead of the team other than the proposer confirms. The row is the chain the gate, the pages and the
+    record show."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="score_raises")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    from_score = models.PositiveSmallIntegerField()
+    to_score = models.PositiveSmallIntegerField()
+    reason = models.TextField()
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=10, choices=LooseningState.choices, default=LooseningState.PROPOSED)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=LooseningState.values), name="score_raise_state_valid"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="score_raise_reason_required"),
+            # Only a raise from below the minimum (2) to at least the minimum is a loosening.
+            models.CheckConstraint(
+                condition=Q(from_score__lt=2) & Q(to_score__gte=2) & Q(to_score__lte=3),
+                name="score_raise_crosses_minimum",
+            ),
+            models.CheckConstraint(
+                condition=Q(state=LooseningState.WITHDRAWN) | ~Q(decided_by=models.F("proposed_by")),
+                name="score_raise_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=Q(state=LooseningState.PROPOSED)
+                | (Q(decided_by__isnull=False) & Q(decided_at__isnull=False)),
+                name="score_raise_decided_has_decider",
+            ),
+            models.UniqueConstraint(
+                fields=["review", "category"],
+                condition=Q(state=LooseningState.PROPOSED),
+                name="score_raise_one_open_per_category",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.summary} ({self.review})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == LooseningState.PROPOSED
+
+    @property
+    def summary(self) -> str:
+        """In the words the pages use: "Raise Backup and restore from 1 to 3"."""
+        return f"Raise {self.category.name} from {self.from_score} to {self.to_score}"
+
+
 class ExceptionState(models.TextChoices):
     REQUESTED = "requested", "Awaiting signature"
     SIGNED = "signed", "Signed"

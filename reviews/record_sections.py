@@ -1,6 +1,7 @@
 """The sections of a decision record (schema /5 on) that hold what was decided on beyond the scorecard
 and the findings: the claims, the checklist answers with their N/A reasons, the chair's judgement and
-the final questions, the loosening chain of findings, evidence whose verdict failed, and carried items.
+the final questions, the loosening chain of findings, the raises of scores below a minimum (/6 on),
+evidence whose verdict failed, and carried items.
 
 `add_to` writes them into the record `selectors.decision_record` built, before its digest is computed.
 Each section is a list (the final questions: null when the decision was taken without them) of plain
@@ -16,7 +17,16 @@ from evidence import verdict as evidence_verdict
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind, RunbookTest
 
 from .judgement import Judgement
-from .models import ChecklistAnswer, Claim, Finding, Loosening, LooseningState, Review, RiskException
+from .models import (
+    ChecklistAnswer,
+    Claim,
+    Finding,
+    Loosening,
+    LooseningState,
+    Review,
+    RiskException,
+    ScoreRaise,
+)
 
 # The kinds of evidence whose typed record can fail its verdict (evidence.verdict).
 VERDICT_KINDS = (
@@ -47,6 +57,7 @@ def add_to(record: dict, *, review: Review, judgement: Judgement, recorded_at: d
     record["claims"] = _claims(review)
     record["checklist"] = _checklist(review)
     record["loosening"] = _loosening(review)
+    record["score_raises"] = _score_raises(review)
     record["failed_evidence"] = _failed_evidence(review, recorded_at=recorded_at)
     record["carried"] = _carried(review)
     return record
@@ -168,6 +179,42 @@ def _loosening(review: Review) -> list[dict]:
                 "decided_at": row.decided_at.isoformat() if row.decided_at else None,
                 "decision_note": row.decision_note,
                 "summary": f"{row.summary} — “{row.finding.title}”: proposed by {who} ({row.reason}); {tail}",
+            }
+        )
+    return out
+
+
+def _score_raises(review: Review) -> list[dict]:
+    """Raises of scores below a minimum (schema /6 on): who proposed lifting the minimum and why, and who
+    confirmed (or has yet to: the score kept its value). One query."""
+    rows = (
+        ScoreRaise.objects.filter(
+            review=review, state__in=(LooseningState.PROPOSED, LooseningState.CONFIRMED)
+        )
+        .select_related("category", "proposed_by", "decided_by")
+        .order_by("proposed_at", "pk")
+    )
+    out = []
+    for row in rows:
+        confirmed = row.state == LooseningState.CONFIRMED
+        tail = (
+            f"confirmed by {_full_name(row.decided_by)}"
+            if confirmed
+            else "not confirmed: the score kept its value"
+        )
+        out.append(
+            {
+                "category": row.category.code,
+                "from_score": row.from_score,
+                "to_score": row.to_score,
+                "reason": row.reason,
+                "state": row.state,
+                "proposed_by": _username(row.proposed_by),
+                "proposed_at": row.proposed_at.isoformat(),
+                "decided_by": _username(row.decided_by),
+                "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+                "decision_note": row.decision_note,
+                "summary": f"{row.summary}: proposed by {_full_name(row.proposed_by)} ({row.reason}); {tail}",
             }
         )
     return out

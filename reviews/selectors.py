@@ -226,9 +226,9 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
 # /3 adds "changes" (what changed since the previous decision); /4 adds "history" (the scores and outcome
 # of the system's earlier decisions, for the chart); /5 adds what was decided on (reviews.record_sections:
 # the chair's judgement, final questions, claims, checklist answers, loosening, failed evidence, carried
-# items). Verification recomputes the digest of the stored record whatever its schema, so older records
-# still verify.
-RECORD_SCHEMA = "readiness.decision/5"
+# items); /6 adds "score_raises" (raises of scores below a minimum, reviews.score_raise). Verification
+# recomputes the digest of the stored record whatever its schema, so older records still verify.
+RECORD_SCHEMA = "readiness.decision/6"
 HISTORY_DECISIONS = (
     39  # earlier decisions frozen into a record's "history" (the chart draws them and this one)
 )

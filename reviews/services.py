@@ -14,7 +14,7 @@ from django.utils.text import slugify
 
 from readiness import dispatch
 
-from . import audit, carryover, loosening, opened, policy
+from . import audit, carryover, loosening, opened, policy, score_raise
 from .gate import EVIDENCE_REQUIRED_FROM, GateOutcome
 from .models import (
     AGENDA_STEPS,
@@ -306,6 +306,9 @@ def set_score(
     if owner is not None and not loosening.can_own(owner, review.system.team_id):
         raise ServiceError({"owner": loosening.OWNER_ERROR})
     existing = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
+    score_raise.check_direct(
+        review=review, category=category, current=existing.score if existing else None, new=score
+    )
     if existing is None:
         if version:
             raise ConflictError("Someone else removed this score since you loaded it.")

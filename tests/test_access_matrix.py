@@ -23,7 +23,7 @@ from api import services as api_services
 from evidence import services as evidence_services
 from probes import services as probe_services
 from probes.models import ProbeRun, RunState
-from reviews import loosening, services
+from reviews import loosening, score_raise, services
 from reviews.models import AuditEvent, ChecklistItem, InstallationAuditor, Level, Role
 
 from .factories import MembershipFactory, ReviewFactory, SystemFactory, TeamFactory, UserFactory, category
@@ -172,6 +172,10 @@ MATRIX: dict[str, Row] = {
     "loosenings/<int:loosening_id>/confirm/": Row(post=chair),
     "loosenings/<int:loosening_id>/reject/": Row(post=chair),
     "loosenings/<int:loosening_id>/withdraw/": Row(post=proposer),
+    # A member proposed raising backup from 1 to 2: the same four eyes as a loosening.
+    "score-raises/<int:raise_id>/confirm/": Row(post=chair),
+    "score-raises/<int:raise_id>/reject/": Row(post=chair),
+    "score-raises/<int:raise_id>/withdraw/": Row(post=proposer),
     "evidence/<int:evidence_id>/file/": Row(get=read),
     "decisions/<int:decision_id>/": Row(get=read),
     "decisions/<int:decision_id>/record.json": Row(get=read),
@@ -302,6 +306,14 @@ def build_team_world(team, architect, lead, settings_media, member=None) -> dict
     proposal = loosening.propose(
         finding=blocker, actor=member or lead, level=Level.P3, status="open", reason="Staging only"
     )
+    services.set_score(review=review, category=category(review, "backup"), score=1, actor=architect)
+    raise_ = score_raise.propose(
+        review=review,
+        category=category(review, "backup"),
+        actor=member or lead,
+        score=2,
+        reason="Restore log attached",
+    )
     token, _secret = api_services.create_token(team=team, actor=lead, name="ci", scopes=["read"])
     item = ChecklistItem.objects.filter(category=category(review, "backup")).first()
     return {
@@ -314,6 +326,7 @@ def build_team_world(team, architect, lead, settings_media, member=None) -> dict
         "finding_id": finding.pk,
         "exception_id": exception.pk,
         "loosening_id": proposal.pk,
+        "raise_id": raise_.pk,
         "action": "sign",
         "evidence_id": evidence.pk,
         "decision_id": decision.pk,

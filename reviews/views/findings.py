@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import loosening, policy, selectors, services
+from .. import loosening, policy, score_raise, selectors, services
 from ..forms import (
     ClaimForm,
     ExceptionDecisionForm,
@@ -301,6 +301,7 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
         "reviews/exception_queue.html",
         {
             "loosenings": loosening.awaiting(request.user)[:100],
+            "score_raises": score_raise.awaiting(request.user)[:100],
             "page": _page(request, pending),
             "expiring": expiring,
             "expiring_days": selectors.EXPIRING_SOON_DAYS,

@@ -27,7 +27,7 @@ from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence
 from readiness import dispatch
 
-from .. import agenda, loosening, policy, selectors, services
+from .. import agenda, loosening, policy, score_raise, selectors, services
 from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
@@ -139,6 +139,13 @@ class Board:
     def chains(self) -> dict:
         return loosening.review_chains(self.review)
 
+    @cached_property
+    def raise_chains(self) -> dict:
+        """Proposed and confirmed raises of scores below a minimum, attached to the scorecard rows."""
+        chains = score_raise.review_chains(self.review)
+        score_raise.attach(self.review, self.rows, chains)
+        return chains
+
     def facts(self) -> agenda.Facts:
         unresolved = [f for f in self.light if f.status != FindingStatus.RESOLVED]
         return agenda.Facts(
@@ -179,7 +186,7 @@ class Board:
             "can_chair": self.can_chair,
             "can_sign": self.can_sign,
             "can_decide_loosening": self.can_chair,
-            "loosening_notes": loosening.gate_notes(self.chains),
+            "loosening_notes": loosening.gate_notes(self.chains) + score_raise.gate_notes(self.raise_chains),
             "levels": Level.choices,
             "statuses": loosening.STATUS_CHOICES,
             "answer_choices": Answer.choices,
@@ -439,10 +446,19 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
     form = ScoreForm(request.POST, review=review)
     saved = form.is_valid() and _apply(
         form,
-        lambda: services.set_score(review=review, category=category, actor=request.user, **form.cleaned_data),
+        lambda: score_raise.set_or_propose(
+            review=review, category=category, actor=request.user, **form.cleaned_data
+        ),
     )
+    proposed = bool(saved) and saved[1] is not None
     if not request.htmx:
-        _flash(request, form, f"{category.name} scored.")
+        _flash(
+            request,
+            form,
+            f"Raise of {category.name} proposed: an architect or lead confirms it."
+            if proposed
+            else f"{category.name} scored.",
+        )
         return redirect(_next_or(request, _step_url(review, 11)))
     board = Board(request, review)
     return _oob(
@@ -454,7 +470,9 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
             "full": request.POST.get("full") == "1",
             "score_form": form,
             "members": board.members(),
-            "saved": bool(saved),
+            "saved": bool(saved) and not proposed,
+            "proposed": proposed,
+            "raise_chains": board.raise_chains,
         },
         status=200 if saved else 422,
     )

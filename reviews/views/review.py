@@ -13,9 +13,19 @@ from django.views.decorators.vary import vary_on_headers
 
 from evidence.models import TYPED_RECORDS, Evidence
 
-from .. import carryover, loosening, policy, selectors, services
+from .. import carryover, loosening, policy, score_raise, selectors, services
 from ..forms import AnswerForm, ReviewForm, ScoreForm
-from ..models import Category, CategoryScore, ChecklistAnswer, ChecklistItem, Decision, Level, Review
+from ..models import (
+    Category,
+    CategoryScore,
+    ChecklistAnswer,
+    ChecklistItem,
+    Decision,
+    Level,
+    LooseningState,
+    Review,
+    ScoreRaise,
+)
 from .access import _apply, _get_review_for_user, _get_system_for_user, _page
 
 # --- Reviews
@@ -81,6 +91,8 @@ def review_context(request: HttpRequest, review: Review) -> dict:
     gate = selectors.review_gate(review, rows=rows, findings=findings)
     chains = loosening.review_chains(review)
     loosening.attach(findings, chains)
+    raise_chains = score_raise.review_chains(review)
+    score_raise.attach(review, rows, raise_chains)
     carryover.mark_findings(findings, frozen=review.is_frozen)
     by_level = {level: [f for f in findings if f.level == level] for level in Level.values}
     return {
@@ -96,7 +108,7 @@ def review_context(request: HttpRequest, review: Review) -> dict:
         "can_chair": policy.can_chair(request.user, review) and not review.is_frozen,
         "can_sign": policy.can_sign_exceptions(request.user, review.system) and not review.is_frozen,
         "can_decide_loosening": policy.can_chair(request.user, review) and not review.is_frozen,
-        "loosening_notes": loosening.gate_notes(chains),
+        "loosening_notes": loosening.gate_notes(chains) + score_raise.gate_notes(raise_chains),
         "now": timezone.now(),
     }
 
@@ -202,12 +214,20 @@ def score_edit(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         saved = _apply(
             form,
-            lambda: services.set_score(
+            lambda: score_raise.set_or_propose(
                 review=review, category=category, actor=request.user, **form.cleaned_data
             ),
         )
         if saved:
-            messages.success(request, f"{category.name}: scored {saved.score}.")
+            row, proposed = saved
+            if proposed is not None:
+                messages.success(
+                    request,
+                    f"{proposed.summary} proposed: it takes effect when an architect or lead other than you "
+                    "confirms it.",
+                )
+            else:
+                messages.success(request, f"{category.name}: scored {row.score}.")
             return redirect(f"{review.get_absolute_url()}#scorecard")
     evidence = Evidence.objects.filter(review=review, category=category)
     return render(
@@ -220,5 +240,10 @@ def score_edit(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
             "category": category,
             "current": current,
             "evidence": evidence,
+            "open_raise": ScoreRaise.objects.filter(
+                review=review, category=category, state=LooseningState.PROPOSED
+            )
+            .select_related("category", "proposed_by")
+            .first(),
         },
     )

@@ -149,8 +149,9 @@ def test_unknown_api_paths_are_json_404s(api):
 # --- Evidence, kind by kind
 
 
-def test_a_posted_restore_drill_moves_the_backup_category_and_the_gate(api, review, architect):
-    """The issue's test: the gate blocks on backup until the drill is posted and backup is scored 2."""
+def test_a_posted_restore_drill_moves_the_backup_category_and_the_gate(api, review, architect, lead):
+    """The gate blocks on backup until the drill is posted and backup is raised to 2 (a raise above a
+    minimum: proposed by one, confirmed by another)."""
     score_everything(review, architect, score=2)
     review.evidence.filter(category__code="backup").delete()
     review.scores.filter(category__code="backup").update(score=1)
@@ -173,10 +174,14 @@ def test_a_posted_restore_drill_moves_the_backup_category_and_the_gate(api, revi
     backup = next(row for row in detail["scorecard"] if row["category"] == "backup")
     assert (backup["evidence_count"], backup["fresh_evidence_count"]) == (1, 1)
 
-    from reviews import services as review_services
+    from reviews import score_raise
     from tests.factories import category
 
-    review_services.set_score(review=review, category=category(review, "backup"), score=2, actor=architect)
+    proposal = score_raise.propose(
+        review=review, category=category(review, "backup"), actor=architect, score=2, reason="Drill passed"
+    )
+    assert api.get(f"/api/reviews/{review.pk}/gate").json()["outcome"] == "BLOCKED"
+    score_raise.confirm(raise_=proposal, actor=lead)
     after = api.get(f"/api/reviews/{review.pk}/gate").json()
     assert after["outcome"] == "APPROVED"
     assert (after["passed"], after["exit_code"], after["blockers"]) == (True, 0, [])

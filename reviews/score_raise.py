@@ -1,0 +1,333 @@
+"""Four eyes on reopening a score below a minimum. Backup and security must score at least 2, migration
+safety too when the release changes the schema, observability when it serves production traffic (the
+gate's minimums). A score of 0 or 1 there blocks the release; raising it to 2 or more lifts that blocker,
+so it is proposed with a reason and takes effect only when an architect or lead of the team other than
+the proposer confirms it. Until then the score keeps its value.
+
+A release flag not yet answered counts as "yes" here: the minimum may apply, so the raise is guarded."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from . import audit, policy
+from .gate import BACKUP, EVIDENCE_REQUIRED_FROM, MIGRATION, MINIMUM_SCORE, OBSERVABILITY, SECURITY
+from .models import Category, CategoryScore, LooseningState, Review, ReviewState, ScoreRaise
+
+FIELDS = ("from_score", "to_score", "reason", "proposed_by", "state", "decided_by", "decision_note")
+
+
+def _error(message, **kwargs):
+    from .services import ServiceError  # services imports this module
+
+    return ServiceError(message, **kwargs)
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def has_minimum(review: Review, category: Category) -> bool:
+    """Whether the gate's minimum may apply to this category in this review."""
+    if category.code in (BACKUP, SECURITY):
+        return True
+    if category.code == MIGRATION:
+        return review.schema_changing is not False
+    if category.code == OBSERVABILITY:
+        return review.production_traffic is not False
+    return False
+
+
+def is_guarded(review: Review, category: Category, current: int | None, new: int) -> bool:
+    """Raising `current` (None: unscored) to `new` reopens a score below the minimum."""
+    return current is not None and current < MINIMUM_SCORE <= new and has_minimum(review, category)
+
+
+def refusal(category: Category, current: int, new: int) -> str:
+    return (
+        f"Raising {category.name} from {current} to {new} lifts its minimum, so it needs a second person: "
+        "say why, then choose the score again; an architect or lead other than you confirms it."
+    )
+
+
+def check_direct(*, review: Review, category: Category, current: int | None, new: int) -> None:
+    """What `services.set_score` may write directly: never a guarded raise."""
+    if is_guarded(review, category, current, new):
+        raise _error({"score": refusal(category, current, new)})
+
+
+def _require_open(review: Review) -> None:
+    if review.state == ReviewState.DECIDED:
+        raise _error("This review is decided and frozen; start a new review to change anything.")
+
+
+def _require_evidence(review: Review, category: Category, score: int) -> None:
+    if score >= EVIDENCE_REQUIRED_FROM and not review.evidence.filter(category=category).exists():
+        raise _error(
+            {
+                "score": f"Attach evidence to {category.name} before scoring it {score}: "
+                "no evidence, no readiness."
+            }
+        )
+
+
+@transaction.atomic
+def propose(
+    *, review: Review, category: Category, actor, score: int, reason: str, version: int | None = None
+):
+    """Propose raising a score below its minimum. The score keeps its value until someone else confirms."""
+    from .services import ConflictError, _category_of
+
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    if not policy.can_edit_review(actor, review):
+        raise PermissionDenied("You may not change this review's scores.")
+    _require_open(review)
+    _category_of(review, category)
+    current = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
+    if current is None or not is_guarded(review, category, current.score, score):
+        raise _error({"score": "This score change lifts no minimum: save it directly."})
+    if version is not None and current.version != version:
+        raise ConflictError(
+            f"{category.name} was scored by someone else since you loaded it: it is now {current.score}.",
+            current=current,
+        )
+    if not reason.strip():
+        raise _error({"reason": refusal(category, current.score, score)})
+    _require_evidence(review, category, score)
+    pending = ScoreRaise.objects.filter(
+        review=review, category=category, state=LooseningState.PROPOSED
+    ).first()
+    if pending is not None:
+        raise _error(
+            f"{pending.summary} already awaits confirmation (proposed by {_name(pending.proposed_by)}): "
+            "it must be confirmed, rejected or withdrawn first."
+        )
+    try:
+        with transaction.atomic():
+            row = ScoreRaise.objects.create(
+                review=review,
+                category=category,
+                from_score=current.score,
+                to_score=score,
+                reason=reason.strip(),
+                proposed_by=actor,
+            )
+    except IntegrityError:  # a concurrent proposal won the partial unique index
+        raise _error("Another raise of this score was just proposed; reload the page.") from None
+    audit.record(
+        actor=actor,
+        action="score_raise.propose",
+        obj=row,
+        review=review,
+        after={**audit.snapshot(row, FIELDS), "category": category.code},
+    )
+    return row
+
+
+@transaction.atomic
+def set_or_propose(
+    *,
+    review: Review,
+    category: Category,
+    actor,
+    score: int,
+    owner=None,
+    notes: str = "",
+    version: int | None = None,
+    reason: str = "",
+) -> tuple[CategoryScore, ScoreRaise | None]:
+    """What the score forms call: a guarded raise saves the owner and notes as they are and proposes the
+    raise with `reason`; any other change is saved directly."""
+    from .services import set_score
+
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    current = CategoryScore.objects.filter(review=review, category=category).first()
+    if current is None or not is_guarded(review, category, current.score, score):
+        return set_score(
+            review=review,
+            category=category,
+            actor=actor,
+            score=score,
+            owner=owner,
+            notes=notes,
+            version=version,
+        ), None
+    if not reason.strip():
+        raise _error({"reason": refusal(category, current.score, score)})
+    if (getattr(owner, "pk", None), notes) != (current.owner_id, current.notes):
+        current = set_score(
+            review=review,
+            category=category,
+            actor=actor,
+            score=current.score,
+            owner=owner,
+            notes=notes,
+            version=version,
+        )
+        version = current.version
+    return current, propose(
+        review=review, category=category, actor=actor, score=score, reason=reason, version=version
+    )
+
+
+def _lock(row: ScoreRaise) -> ScoreRaise:
+    return (
+        ScoreRaise.objects.select_for_update(of=("self",))
+        .select_related("review__system", "category", "proposed_by")
+        .get(pk=row.pk)
+    )
+
+
+def _require_decider(row: ScoreRaise, actor, what: str) -> None:
+    if policy.role_in(actor, row.review.system.team_id) not in policy.CHAIR_ROLES:
+        raise PermissionDenied(f"Only an architect or lead of the team may {what} a raise of a score.")
+    if row.proposed_by_id == actor.pk:
+        raise _error(f"Four eyes: you proposed this, so another architect or lead must {what} it.")
+    if row.state != LooseningState.PROPOSED:
+        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+    _require_open(row.review)
+
+
+ACTIONS = {
+    LooseningState.CONFIRMED: "score_raise.confirm",
+    LooseningState.REJECTED: "score_raise.reject",
+    LooseningState.WITHDRAWN: "score_raise.withdraw",
+}
+
+
+def _decide(row: ScoreRaise, *, actor, to_state: str, note: str) -> None:
+    before = audit.snapshot(row, FIELDS)
+    row.state, row.decided_by, row.decided_at = to_state, actor, timezone.now()
+    row.decision_note = note.strip()
+    row.save()
+    audit.record(
+        actor=actor,
+        action=ACTIONS[to_state],
+        obj=row,
+        review=row.review,
+        before=before,
+        after={**audit.snapshot(row, FIELDS), "category": row.category.code},
+    )
+
+
+@transaction.atomic
+def confirm(*, raise_: ScoreRaise, actor, note: str = "") -> CategoryScore:
+    """Apply a proposed raise, with its audit events, in one transaction."""
+    from .services import SCORE_FIELDS
+
+    Review.objects.select_for_update().filter(pk=raise_.review_id).first()
+    row = _lock(raise_)
+    _require_decider(row, actor, "confirm")
+    review, category = row.review, row.category
+    score = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
+    if score is None or score.score != row.from_score:
+        now = "unscored" if score is None else f"scored {score.score}"
+        raise _error(
+            f"{category.name} changed since this was proposed (it is now {now}): reject it, or let the "
+            "proposer withdraw it and propose again."
+        )
+    _require_evidence(review, category, row.to_score)
+    before = audit.snapshot(score, SCORE_FIELDS)
+    score.score = row.to_score
+    score.updated_by, score.updated_at = actor, timezone.now()
+    score.version += 1
+    score.save()
+    _decide(row, actor=actor, to_state=LooseningState.CONFIRMED, note=note)
+    audit.record(
+        actor=actor,
+        action="score.set",
+        obj=score,
+        review=review,
+        before=before,
+        after={
+            **audit.snapshot(score, SCORE_FIELDS),
+            "score_raise": row.pk,
+            "proposed_by": row.proposed_by_id,
+            "confirmed_by": actor.pk,
+            "reason": row.reason,
+        },
+    )
+    return score
+
+
+@transaction.atomic
+def reject(*, raise_: ScoreRaise, actor, note: str = "") -> ScoreRaise:
+    """The score keeps its value."""
+    row = _lock(raise_)
+    _require_decider(row, actor, "reject")
+    _decide(row, actor=actor, to_state=LooseningState.REJECTED, note=note)
+    return row
+
+
+@transaction.atomic
+def withdraw(*, raise_: ScoreRaise, actor) -> ScoreRaise:
+    row = _lock(raise_)
+    if row.proposed_by_id != actor.pk:
+        raise PermissionDenied("Only the person who proposed it may withdraw a raise of a score.")
+    if row.state != LooseningState.PROPOSED:
+        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+    _decide(row, actor=actor, to_state=LooseningState.WITHDRAWN, note="")
+    return row
+
+
+# --- Reads
+
+
+def review_chains(review: Review) -> dict[int, list[ScoreRaise]]:
+    """The open and confirmed raises of a review's scores by category id, oldest first: one query."""
+    rows = (
+        ScoreRaise.objects.filter(
+            review=review, state__in=(LooseningState.PROPOSED, LooseningState.CONFIRMED)
+        )
+        .select_related("category", "proposed_by", "decided_by")
+        .order_by("proposed_at", "pk")
+    )
+    chains: dict[int, list[ScoreRaise]] = {}
+    for row in rows:
+        chains.setdefault(row.category_id, []).append(row)
+    return chains
+
+
+def attach(review: Review, rows, chains: dict[int, list[ScoreRaise]]) -> None:
+    """Give each scorecard row (with `.category`) `open_raise` (or None), `raise_chain` (confirmed) and
+    `has_minimum` (raising it from below 2 needs a second person)."""
+    for r in rows:
+        r.has_minimum = has_minimum(review, r.category)
+        found = chains.get(r.category.pk, [])
+        r.open_raise = next((x for x in found if x.state == LooseningState.PROPOSED), None)
+        r.raise_chain = [x for x in found if x.state == LooseningState.CONFIRMED]
+
+
+def gate_notes(chains: dict[int, list[ScoreRaise]]) -> list[str]:
+    """Beside the gate's reasons: a raise awaiting confirmation leaves the score where it is; a confirmed
+    one says who lifted the minimum and why."""
+    notes = []
+    for rows in chains.values():
+        for row in rows:
+            who = _name(row.proposed_by)
+            if row.state == LooseningState.PROPOSED:
+                notes.append(
+                    f"{row.category.name} still counts as {row.from_score}: raising it to {row.to_score}, "
+                    f"proposed by {who}, awaits confirmation: {row.reason}"
+                )
+            else:
+                notes.append(
+                    f"{row.summary}: proposed by {who}, confirmed by {_name(row.decided_by)}: {row.reason}"
+                )
+    return notes
+
+
+def awaiting(user) -> QuerySet[ScoreRaise]:
+    """Raises this user may confirm or reject: their teams (as architect or lead), never their own, on
+    reviews not yet decided."""
+    teams = [t.pk for t in policy.visible_teams(user) if policy.role_in(user, t) in policy.CHAIR_ROLES]
+    return (
+        ScoreRaise.objects.filter(state=LooseningState.PROPOSED, review__system__team_id__in=teams)
+        .exclude(proposed_by=user)
+        .exclude(review__state=ReviewState.DECIDED)
+        .select_related("review__system", "category", "proposed_by")
+        .order_by("proposed_at", "pk")
+    )
