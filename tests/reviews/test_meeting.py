@@ -278,7 +278,7 @@ def test_page_queries_do_not_grow_with_findings_and_evidence(
     with CaptureQueriesContext(connection) as large:
         assert client.get(url).status_code == 200
     assert len(large.captured_queries) == len(small.captured_queries)
-    with django_assert_max_num_queries(23):  # + critical items, answers, judged evidence; + loosenings, score raises
+    with django_assert_max_num_queries(23):  # + critical items, answers, judged records; + loosenings, raises
         client.get(url)
 
 

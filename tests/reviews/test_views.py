@@ -867,7 +867,7 @@ def count_queries(client, url) -> int:
     return len(ctx.captured_queries)
 
 
-REVIEW_PAGE_MAX_QUERIES = 18  # 13; loosenings of findings and scores; critical items, their answers, judged records
+REVIEW_PAGE_MAX_QUERIES = 18  # 13; loosenings of findings and scores; critical items, answers, judged records
 DASHBOARD_MAX_QUERIES = 18  # + overdue systems, expiring exceptions; + critical items, answers, records
 
 
