@@ -9,8 +9,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from evidence import services as evidence_services
-from reviews import agenda
-from reviews.models import Decision
+from reviews import agenda, score_raise
+from reviews.models import Decision, ScoreRaise
 from tests.factories import answer_critical, category
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,7 +44,7 @@ def gate(page):
 
 
 def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
-    page, browser, live_server, ready_review, architect, member
+    page, browser, live_server, ready_review, architect, member, lead
 ):
     review = ready_review
     console_errors = []
@@ -129,9 +129,19 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     expect(gate(page)).to_have_text("Blocked")
     expect(mia.locator("#gate-panel .gate-outcome")).to_have_text("Blocked", timeout=8000)
     expect(mia.locator("#score-backup input[name=score][value='1']")).to_be_checked(timeout=8000)
+    # Raising it back above the minimum needs a reason and a second person: the gate keeps blocking.
     backup.locator("label.score-choice-3").click()
     backup.get_by_role("button", name="Save").click()
+    expect(backup).to_contain_text("needs a second person")
+    backup.get_by_label("Reason for raising").fill("The drill on Monday met its RPO")
+    backup.locator("label.score-choice-3").click()
+    backup.get_by_role("button", name="Save").click()
+    expect(backup).to_contain_text("awaiting confirmation")
+    expect(gate(page)).to_have_text("Blocked")
+    score_raise.confirm(raise_=ScoreRaise.objects.get(review=review), actor=lead)
+    page.reload()
     expect(gate(page)).to_have_text("Approved")
+    expect(page.locator("#score-backup")).to_contain_text("confirmed by")
 
     # The decision: a non-chair cannot record it; the chair can, and the page then shows it.
     mia.goto(f"{live_server.url}/reviews/{review.pk}/meeting/decision/")
@@ -146,7 +156,7 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     for answer in page.locator("#decision input[type=radio][value=yes]").all():  # the final questions
         answer.check()
     page.get_by_role("button", name="Record the decision").click()
-    expect(page.locator("#decision")).to_contain_text("Recorded")
+    expect(page.locator("#decision")).to_contain_text("Recorded", timeout=20000)
     decision = Decision.objects.get(review=review)
     expect(page.locator("#decision")).to_contain_text(decision.digest)
     assert decision.outcome == "APPROVED"
