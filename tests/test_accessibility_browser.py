@@ -89,20 +89,24 @@ def _keyboard_walk(page, steps: int = 25) -> list[str]:
               const s = getComputedStyle(el);
               const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
               const ring = s.boxShadow && s.boxShadow !== 'none';
-              return {tag: el.tagName, text: (el.innerText || el.value || el.name || '').slice(0, 30),
+              const segmented = ['date', 'datetime-local', 'time', 'month', 'week'].includes(el.type);
+              return {tag: el.tagName, segmented: segmented,
+                      text: (el.innerText || el.value || el.name || '').slice(0, 30),
                       visible: r.width > 0 && r.height > 0, focusStyle: outline || ring,
                       key: el.outerHTML.slice(0, 120)};
             }"""
         )
         if info is None:
             break  # off the end of the page
-        if seen[-4:] == [info["key"]] * 4:  # a date input takes a Tab per segment; a fifth is a trap
+        # A date or time input takes a Tab per segment (day, month, year, hour, minute, AM/PM), and
+        # Chromium draws their focus on the segment inside, not on the input.
+        if seen[-6:] == [info["key"]] * 6 or (not info["segmented"] and seen[-1:] == [info["key"]]):
             problems.append(f"focus stuck on {info['tag']} {info['text']!r}")
             break
         seen.append(info["key"])
         if not info["visible"]:
             problems.append(f"focus on an invisible {info['tag']} {info['text']!r}")
-        elif not info["focusStyle"]:
+        elif not info["focusStyle"] and not info["segmented"]:
             problems.append(f"no visible focus style on {info['tag']} {info['text']!r}")
     return problems
 
