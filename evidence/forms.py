@@ -2,7 +2,7 @@
 
 from django import forms
 
-from reviews.forms import DateInput, DateTimeInput
+from reviews.forms import IsoDateField, IsoDateTimeField
 from reviews.models import Category, Review
 
 from .models import MigrationPhase, Pagination
@@ -29,8 +29,7 @@ class _CategoryForm(forms.Form):
 class LinkEvidenceForm(_CategoryForm):
     title = forms.CharField(max_length=200)
     url = forms.URLField(max_length=500, assume_scheme="https")
-    observed_at = forms.DateTimeField(
-        widget=DateTimeInput,
+    observed_at = IsoDateTimeField(
         required=False,
         label="Produced at",
         help_text="When the test, drill or report behind the link happened.",
@@ -42,7 +41,7 @@ class LinkEvidenceForm(_CategoryForm):
 class FileEvidenceForm(_CategoryForm):
     title = forms.CharField(max_length=200)
     file = forms.FileField()
-    observed_at = forms.DateTimeField(widget=DateTimeInput, required=False, label="Produced at")
+    observed_at = IsoDateTimeField(required=False, label="Produced at")
     shows = _shows_field()
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
 
@@ -54,10 +53,10 @@ class RestoreDrillForm(forms.Form):
     database = forms.CharField(max_length=200)
     backup_source = forms.CharField(max_length=200)
     target_environment = forms.CharField(max_length=200)
-    requested_recovery_point = forms.DateTimeField(widget=DateTimeInput)
-    actual_recovery_point = forms.DateTimeField(widget=DateTimeInput)
-    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
-    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    requested_recovery_point = IsoDateTimeField()
+    actual_recovery_point = IsoDateTimeField()
+    started_at = IsoDateTimeField(label="Start time")
+    ended_at = IsoDateTimeField(label="End time")
     rpo_target_minutes = forms.IntegerField(min_value=0, max_value=10_000_000, label="RPO target (minutes)")
     rto_target_minutes = forms.IntegerField(min_value=0, max_value=10_000_000, label="RTO target (minutes)")
     validation_queries = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
@@ -67,7 +66,7 @@ class RestoreDrillForm(forms.Form):
     )
     issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
     follow_up_owner = forms.CharField(max_length=120, required=False)
-    next_drill_date = forms.DateField(widget=DateInput, required=False)
+    next_drill_date = IsoDateField(required=False)
 
 
 class RunbookForm(forms.Form):
@@ -84,7 +83,7 @@ class RunbookForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
     )
     owner = forms.CharField(max_length=120)
-    last_tested = forms.DateField(widget=DateInput, required=False)
+    last_tested = IsoDateField(required=False)
 
 
 class _SpanForm(forms.Form):
@@ -102,8 +101,8 @@ class RunbookTestForm(_SpanForm):
     runbook_name = forms.CharField(max_length=200, label="Runbook")
     scenario = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     environment = forms.CharField(max_length=200)
-    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
-    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    started_at = IsoDateTimeField(label="Start time")
+    ended_at = IsoDateTimeField(label="End time")
     passed = forms.BooleanField(required=False, label="The runbook worked as written")
     issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
     follow_up_owner = forms.CharField(max_length=120, required=False)
@@ -119,8 +118,8 @@ class MigrationRehearsalForm(_SpanForm):
     dataset = forms.CharField(
         max_length=300, label="Production-like data", help_text="e.g. snapshot of 1 Nov, 1.2 TB"
     )
-    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
-    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    started_at = IsoDateTimeField(label="Start time")
+    ended_at = IsoDateTimeField(label="End time")
     lock_behaviour = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, help_text="Which locks, on what, how long."
     )
@@ -149,8 +148,8 @@ class LoadTestForm(_SpanForm):
         max_length=5000,
         help_text="Size, skew, large tenants.",
     )
-    started_at = forms.DateTimeField(widget=DateTimeInput, label="Start time")
-    ended_at = forms.DateTimeField(widget=DateTimeInput, label="End time")
+    started_at = IsoDateTimeField(label="Start time")
+    ended_at = IsoDateTimeField(label="End time")
     peak_concurrency = forms.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     throughput_per_s = forms.FloatField(min_value=0, max_value=1e12, label="Throughput (per second)")
     p50_ms = forms.FloatField(min_value=0, max_value=1e12, label="p50 (ms)")
@@ -224,7 +223,7 @@ class CapacityEnvelopeForm(forms.Form):
     saturation_trigger = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     planned_mitigation = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     owner = forms.CharField(max_length=120)
-    review_date = forms.DateField(widget=DateInput)
+    review_date = IsoDateField()
     url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link")
 
 

@@ -29,6 +29,7 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-for-DEBUG"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "readiness.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

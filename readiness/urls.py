@@ -97,3 +97,7 @@ urlpatterns = [
     path("", include("api.urls")),  # /api/ (JSON, docs at /api/docs) and /api-tokens/
     path("admin/", admin.site.urls),
 ]
+
+# Django's 404, 403 and 400 views render templates/404.html, 403.html and 400.html; the 500 page must not
+# need the database or a context processor.
+handler500 = "readiness.errors.server_error"

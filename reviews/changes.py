@@ -254,3 +254,50 @@ def changes_since(
         + len(result["probes"])
     )
     return result
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def summary(changes: Mapping | None) -> list[dict]:
+    """What changed, counted, for a page that shows the counts first and the details on demand:
+    [{"what": "Scores", "counts": ["2 up", "1 down"]}, ...], only the kinds that changed, carried last."""
+    if not changes:
+        return []
+    out = []
+    scores = changes.get("scores", [])
+    if scores:
+        by = {d: sum(1 for s in scores if s.get("direction") == d) for d in ("up", "down")}
+        other = len(scores) - by["up"] - by["down"]
+        counts = [f"{by['up']} up"] if by["up"] else []
+        counts += [f"{by['down']} down"] if by["down"] else []
+        counts += [f"{other} changed but {'counts' if other == 1 else 'count'} the same"] if other else []
+        out.append({"what": "Scores", "counts": counts})
+    parts = (
+        (
+            "Findings",
+            changes.get("findings", {}),
+            (("opened", "opened"), ("resolved", "resolved"), ("regraded", "regraded")),
+        ),
+        (
+            "Exceptions",
+            changes.get("exceptions", {}),
+            (("added", "added"), ("expired", "expired"), ("revoked", "revoked")),
+        ),
+        (
+            "Evidence",
+            changes.get("evidence", {}),
+            (("added", "added"), ("removed", "no longer attached"), ("stale", "gone stale")),
+        ),
+    )
+    for what, group, kinds in parts:
+        counts = [f"{len(group.get(key, []))} {label}" for key, label in kinds if group.get(key)]
+        if counts:
+            out.append({"what": what, "counts": counts})
+    probes = changes.get("probes", [])
+    if probes:
+        out.append({"what": "Probe results", "counts": [_n(len(probes), "changed", "changed")]})
+    if changes.get("carried"):
+        out.append({"what": "Carried from the last decision", "counts": [_n(changes["carried"], "item")]})
+    return out

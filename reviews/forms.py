@@ -16,15 +16,62 @@ NOTE_HELP = (
 )
 
 
+# Dates are typed and shown as yyyy-mm-dd, as every page and record writes them. Not <input type=date>:
+# Chromium shows that in the browser's locale (mm/dd/yyyy in en-US), whatever the page's lang says.
+DATE_FORMAT = "%Y-%m-%d"
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?"
+DATE_ATTRS = {
+    "placeholder": "yyyy-mm-dd",
+    "pattern": DATE_PATTERN,
+    "title": "A date as yyyy-mm-dd, for example 2027-03-31",
+    "maxlength": "10",
+    "size": "12",
+    "autocomplete": "off",
+    "class": "date-input",
+}
+DATETIME_ATTRS = {
+    "placeholder": "yyyy-mm-dd hh:mm",
+    "pattern": DATETIME_PATTERN,
+    "title": "A date and time as yyyy-mm-dd hh:mm (24-hour), for example 2027-03-31 14:30",
+    "maxlength": "19",
+    "size": "18",
+    "autocomplete": "off",
+    "class": "date-input",
+}
+
+
 class DateInput(forms.DateInput):
-    input_type = "date"
+    input_type = "text"
+
+    def __init__(self, attrs=None, format=None):
+        super().__init__(attrs={**DATE_ATTRS, **(attrs or {})}, format=format or DATE_FORMAT)
 
 
 class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
+    input_type = "text"
 
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+    def __init__(self, attrs=None, format=None):
+        super().__init__(attrs={**DATETIME_ATTRS, **(attrs or {})}, format=format or DATETIME_FORMAT)
+
+
+class IsoDateField(forms.DateField):
+    """A date as yyyy-mm-dd only: 03/04/2027 means different days to different readers."""
+
+    widget = DateInput
+    input_formats = [DATE_FORMAT]
+    default_error_messages = {"invalid": "Enter a date as yyyy-mm-dd, for example 2027-03-31."}
+
+
+class IsoDateTimeField(forms.DateTimeField):
+    """A date and time as yyyy-mm-dd hh:mm (a T between them is accepted too), in the server's time zone."""
+
+    widget = DateTimeInput
+    input_formats = [DATETIME_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+    default_error_messages = {
+        "invalid": "Enter a date and time as yyyy-mm-dd hh:mm, for example 2027-03-31 14:30."
+    }
 
 
 def team_members(team_id: int):
@@ -98,7 +145,7 @@ class ReviewForm(forms.Form):
         help_text="If it does, observability must score at least 2. The gate cannot decide until "
         "this is answered.",
     )
-    next_review_date = forms.DateField(required=False, widget=DateInput, label="Planned next review")
+    next_review_date = IsoDateField(required=False, label="Planned next review")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     def clean_next_review_date(self):
@@ -144,7 +191,7 @@ class FindingForm(forms.Form):
         "P2 needs a dated owner; P3 is an improvement (seed §3).",
     )
     owner = UserChoiceField(queryset=None, required=False)
-    due_date = forms.DateField(required=False, widget=DateInput)
+    due_date = IsoDateField(required=False)
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,7 +232,7 @@ class ClaimForm(forms.Form):
 class ExceptionRequestForm(forms.Form):
     justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
     compensating_control = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
-    expires_at = forms.DateTimeField(widget=DateTimeInput, label="Expires at")
+    expires_at = IsoDateTimeField(label="Expires at")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -197,7 +244,7 @@ class DecisionForm(forms.Form):
     """The decision step: next review and notes, the chair's outcome (the gate's, or stricter with a
     reason) and an answer to each of the guide's final questions. The service judges the combination."""
 
-    next_review = forms.DateField(widget=DateInput, label="Next review")
+    next_review = IsoDateField(label="Next review")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     outcome = forms.ChoiceField(
         choices=[("", "The gate's outcome"), *Outcome.choices],
@@ -213,8 +260,16 @@ class DecisionForm(forms.Form):
         help_text="Required when the outcome is stricter than the gate's; written into the record.",
     )
 
-    def __init__(self, *args, **kwargs):
+    confirm_unscored = forms.BooleanField(required=False)
+
+    def __init__(self, *args, unscored: list[str] | tuple[str, ...] = (), **kwargs):
+        """`unscored`: the names of the categories nobody scored; recording with any of them unscored
+        needs the chair to tick confirm_unscored (the page shows how many and which)."""
         super().__init__(*args, **kwargs)
+        self.unscored = list(unscored)
+        self.fields["confirm_unscored"].label = (
+            f"Record the decision with {self.unscored_count_text} unscored" if self.unscored else ""
+        )
         choices = [(a.value, a.label) for a in judgement.FINAL_ANSWERS]
         for q in judgement.FINAL_QUESTIONS:
             self.fields[f"fq_{q.code}"] = forms.ChoiceField(
@@ -226,6 +281,21 @@ class DecisionForm(forms.Form):
             self.fields[f"fq_{q.code}_note"] = forms.CharField(
                 required=False, max_length=judgement.NOTE_MAX, label=f"Note on: {q.text}"
             )
+
+    @property
+    def unscored_count_text(self) -> str:
+        n = len(self.unscored)
+        return f"{n} {'category' if n == 1 else 'categories'}"
+
+    def clean(self):
+        data = super().clean()
+        if self.unscored and not data.get("confirm_unscored"):
+            self.add_error(
+                "confirm_unscored",
+                f"{self.unscored_count_text.capitalize()} unscored: {', '.join(self.unscored)}. Score "
+                "them first, or tick the box to record the decision with them unscored.",
+            )
+        return data
 
     def final_question_rows(self) -> list[dict]:
         """The questions under their headings, each with its answer and note fields, for the templates."""
@@ -262,7 +332,7 @@ class ScopeForm(forms.Form):
 
 
 class NextReviewForm(forms.Form):
-    next_review_date = forms.DateField(widget=DateInput, label="Next review")
+    next_review_date = IsoDateField(label="Next review")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def clean_next_review_date(self):
@@ -276,7 +346,7 @@ class QuickFindingForm(forms.Form):
     title = forms.CharField(max_length=200)
     level = forms.ChoiceField(choices=Level.choices)
     owner = UserChoiceField(queryset=None, required=False)
-    due_date = forms.DateField(required=False, widget=DateInput)
+    due_date = IsoDateField(required=False)
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
@@ -296,7 +366,7 @@ class FindingTriageForm(forms.Form):
     level = forms.ChoiceField(choices=Level.choices)
     status = forms.ChoiceField(choices=STATUS_CHOICES)
     owner = UserChoiceField(queryset=None, required=False)
-    due_date = forms.DateField(required=False, widget=DateInput)
+    due_date = IsoDateField(required=False)
     note = forms.CharField(label="Reason or fix note", required=False, max_length=5000, help_text=NOTE_HELP)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
@@ -326,8 +396,8 @@ class ExceptionEditForm(ExceptionRequestForm):
 
 
 class DateRangeForm(forms.Form):
-    since = forms.DateField(required=False, widget=DateInput, label="From")
-    until = forms.DateField(required=False, widget=DateInput, label="To")
+    since = IsoDateField(required=False, label="From")
+    until = IsoDateField(required=False, label="To")
 
     def clean(self):
         data = super().clean()

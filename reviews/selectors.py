@@ -107,6 +107,16 @@ def scorecard(review: Review, *, now: datetime | None = None) -> list[ScorecardR
     return _rows(review, categories, scores, evidence, critical)
 
 
+def unscored_categories(review: Review) -> list[str]:
+    """The names of the review's categories nobody has scored, in catalogue order: one query."""
+    return list(
+        Category.objects.filter(version_id=review.catalogue_id)
+        .exclude(pk__in=CategoryScore.objects.filter(review=review).values("category_id"))
+        .order_by("number")
+        .values_list("name", flat=True)
+    )
+
+
 def findings_with_exceptions(review: Review) -> QuerySet[Finding]:
     return (
         Finding.objects.filter(review=review)

@@ -5,10 +5,14 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.http import HttpRequest
 from django.urls import reverse
 
 from evidence.models import Evidence
+from probes import conninfo
+from probes.models import ProbeRun, ProbeTarget
+from reviews.management.commands import demo as demo_command
 from reviews.models import AuditEvent, Decision, Finding, Review, System
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +49,70 @@ def test_the_demo_ledger_has_a_history_of_decisions_in_time_order(demo):
     assert all(records.verify_stored(d).matches and records.verify_stored(d).chain_ok for d in ledger)
     newest = ledger.last()
     assert [h["outcome"] for h in newest.record["history"]] == ["BLOCKED", "BLOCKED", "APPROVED"]
+
+
+def test_the_demo_touches_no_database_server_unless_given_one_and_says_how(demo):
+    assert not ProbeTarget.objects.exists()
+    assert "Probe target: none" in demo
+    assert "--probe-target" in demo
+
+
+def test_the_demo_prints_the_url_it_was_given_and_how_to_create_an_admin(capsys, monkeypatch):
+    monkeypatch.setenv("PORT", "8001")
+    call_command("demo", url="http://127.0.0.1:8001/")
+    out = capsys.readouterr().out
+    assert "Open http://127.0.0.1:8001/" in out
+    assert "http://127.0.0.1:8001/admin/" in out
+    assert "manage.py createsuperuser" in out
+    assert "DATABASE_URL=" not in out  # never printed: it may hold a password
+
+
+def test_the_demo_says_where_the_admin_is_once_there_is_an_administrator(capsys, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    call_command("demo")
+    out = capsys.readouterr().out
+    assert "Admin: http://127.0.0.1:8000/admin/" in out
+    assert "createsuperuser" not in out
+
+
+def test_a_probe_target_outside_the_allowed_hosts_is_refused_before_connecting(settings, monkeypatch):
+    settings.PROBE_ALLOWED_HOSTS = []
+    connects = []
+    monkeypatch.setattr(demo_command.Command, "_demo_probe_dsn", lambda self, server: connects.append(server))
+    with pytest.raises(CommandError, match="PROBE_ALLOWED_HOSTS=127.0.0.1:5432"):
+        call_command("demo", probe_target="127.0.0.1:5432")
+    assert not connects
+    assert not System.objects.exists()  # nothing of the demo was kept either
+
+
+def test_the_demo_probes_a_server_it_is_given_as_a_role_of_its_own(capsys, settings):
+    settings.PROBE_ALLOWED_HOSTS = ["127.0.0.1:5432"]
+    call_command("demo", probe_target="postgresql://postgres@127.0.0.1:5432/postgres")
+    out = capsys.readouterr().out
+    target = ProbeTarget.objects.get()
+    assert target.system.name == "Payouts"
+    assert (target.host, target.port, target.dbname) == ("127.0.0.1", 5432, "postgres")
+    assert target.db_user == "readiness_demo_probe"  # not the postgres it was given
+    assert ProbeRun.objects.filter(target=target).exists()
+    assert "connecting as role readiness_demo_probe" in out
+    call_command("demo", probe_target="127.0.0.1:5432")
+    assert ProbeTarget.objects.count() == 1
+
+
+def test_probe_target_forms_and_the_allowed_hosts_they_need():
+    assert conninfo.parse("db.example.com") == {
+        "host": "db.example.com",
+        "port": "5432",
+        "dbname": "postgres",
+        "user": "postgres",
+    }
+    assert conninfo.parse("127.0.0.1:5433/app")["port"] == "5433"
+    assert conninfo.parse("host=10.0.0.5 port=6432 user=admin dbname=x")["user"] == "admin"
+    assert conninfo.allowed_hosts("postgresql://u@127.0.0.1:6543/x") == ["127.0.0.1:6543"]
+    assert conninfo.allowed_hosts("[::1]:5432") == ["[::1]:5432"]
+    for bad in ("", "two words", "postgresql:///socket-only", "host=/var/run/postgresql"):
+        with pytest.raises(ValueError):
+            conninfo.parse(bad)
 
 
 @pytest.mark.parametrize("username", DEMO_USERS)

@@ -156,7 +156,7 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     for answer in page.locator("#decision input[type=radio][value=yes]").all():  # the final questions
         answer.check()
     page.get_by_role("button", name="Record the decision").click()
-    expect(page.locator("#decision")).to_contain_text("Recorded", timeout=20000)
+    expect(page.locator("#decision")).to_contain_text("Recorded", timeout=20000)  # the PDF renders in-process
     decision = Decision.objects.get(review=review)
     expect(page.locator("#decision")).to_contain_text(decision.digest)
     assert decision.outcome == "APPROVED"

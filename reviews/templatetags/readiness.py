@@ -14,6 +14,18 @@ def person(user) -> str:
 
 
 @register.simple_tag
+def date_attrs(with_time: bool = False) -> str:
+    """The attributes of a typed yyyy-mm-dd (or yyyy-mm-dd hh:mm) input, as the forms' DateInput and
+    DateTimeInput give them, for the inputs a template writes itself."""
+    from django.forms.utils import flatatt
+    from django.utils.safestring import mark_safe
+
+    from reviews.forms import DATE_ATTRS, DATETIME_ATTRS
+
+    return mark_safe(' type="text"' + flatatt(DATETIME_ATTRS if with_time else DATE_ATTRS))  # noqa: S308 (flatatt escapes)
+
+
+@register.simple_tag
 def typed_evidence_kinds(category_code: str) -> list[tuple[str, str]]:
     """The typed records that are evidence of a category: [(kind, label)], e.g. restore drills for
     backup (evidence.models.KIND_CATEGORY)."""

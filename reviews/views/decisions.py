@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from readiness import dispatch
 
-from .. import charts, policy, records, services
+from .. import charts, policy, records, selectors, services
 from ..forms import AuditFilterForm, DecisionForm
 from ..models import AuditEvent, Decision, DecisionDocument
 from .access import _apply, _get_decision_for_user, _get_review_for_user, _page
@@ -40,7 +40,7 @@ def decision_create(request: HttpRequest, review_id: int) -> HttpResponse:
         messages.info(request, "This review is already decided.")
         return redirect(review)
     initial = {"next_review": review.next_review_date}
-    form = DecisionForm(request.POST or None, initial=initial)
+    form = DecisionForm(request.POST or None, initial=initial, unscored=selectors.unscored_categories(review))
     if request.method == "POST" and form.is_valid():
         kwargs = form.decision_kwargs()
         decision = _apply(form, lambda: services.record_decision(review=review, actor=request.user, **kwargs))

@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
-from .. import charts, selectors
+from .. import changes, charts, selectors
 from ..models import Decision, Review
 from .access import _get_review_for_user, _get_system_for_user
 
@@ -76,10 +77,18 @@ def system_history(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def review_changes(request: HttpRequest, review_id: int) -> HttpResponse:
-    """What changed since the system's last decision: the partial the review page and the meeting's first
-    step load after themselves (it builds a record of the current state, a dozen queries)."""
+    """What changed since the system's last decision: the counts with the details folded, as the partial
+    the review page and the meeting's first step load after themselves (it builds a record of the current
+    state, a dozen queries); a page of its own, details open, for a browser without JavaScript."""
     review = _get_review_for_user(request, review_id)
-    return render(
-        request, "reviews/_changes.html", {"changes": selectors.review_changes(review), "review": review}
-    )
+    found = selectors.review_changes(review)
+    context = {
+        "changes": found,
+        "summary": changes.summary(found),
+        "review": review,
+        "system": review.system,
+        "expanded": not request.htmx,
+    }
+    return render(request, "reviews/_changes.html" if request.htmx else "reviews/changes.html", context)

@@ -16,7 +16,7 @@ from django.db.models import Count
 from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -58,6 +58,7 @@ from .access import _apply, _get_finding_for_user, _get_review_for_user, _next_o
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
 TRIAGE_PAGE = 40  # findings listed at step 13
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
+JUST_RECORDED = "meeting-just-recorded"  # session key: the decision the chair's last POST recorded
 # What update_review takes; the meeting's forms change some of them.
 REVIEW_CHAIR_FIELDS = (
     "release_scope",
@@ -127,6 +128,8 @@ class Board:
         user = request.user
         self.can_edit = policy.can_edit_review(user, review) and not review.is_frozen
         self.can_chair = policy.can_chair(user, review) and not review.is_frozen
+        # Whose page moves the agenda's "chair" mark: the review's chair (any chair while none is named).
+        self.drives_agenda = self.can_chair and review.chair_id in (None, user.pk)
         self.can_sign = policy.can_sign_exceptions(user, review.system) and not review.is_frozen
 
     def findings(self, **filters) -> list[Finding]:
@@ -186,6 +189,8 @@ class Board:
             "can_chair": self.can_chair,
             "can_sign": self.can_sign,
             "can_decide_loosening": self.can_chair,
+            "drives_agenda": self.drives_agenda,
+            "chair_step": self.review.current_step,
             "loosening_notes": loosening.gate_notes(self.chains) + score_raise.gate_notes(self.raise_chains),
             "levels": Level.choices,
             "statuses": loosening.STATUS_CHOICES,
@@ -247,9 +252,26 @@ class Board:
         return blocks
 
 
+def _shown_step(request: HttpRequest) -> int | None:
+    """The step the asking page shows, from the page's address htmx sends with each request (so a part
+    or a pulse answered late never puts the agenda, or the chair's mark, on another step)."""
+    path = request.htmx.current_url_abs_path if request.htmx else None
+    if not path:
+        return None
+    try:
+        match = resolve(path.split("?", 1)[0])
+    except Resolver404:
+        return None
+    if match.url_name == "meeting_step":
+        return match.kwargs.get("step")
+    if match.url_name == "meeting_decision":
+        return agenda.LAST_STEP + 1
+    return None
+
+
 def _oob(request: HttpRequest, board: Board, template: str, context: dict, status: int = 200) -> HttpResponse:
     """Render the changed part, then the gate panel and the agenda out of band."""
-    ctx = board.context(part=True, **context)
+    ctx = board.context(part=True, step_number=_shown_step(request), **context)
     return render(request, template, ctx, status=status)
 
 
@@ -323,11 +345,17 @@ def meeting_decision(request: HttpRequest, review_id: int) -> HttpResponse:
         .annotate(gate_outcome=KT("record__judgement__gate_outcome"), reason=KT("record__judgement__reason"))
         .first()
     )
-    form = DecisionForm(initial={"next_review": review.next_review_date})
+    form = DecisionForm(
+        initial={"next_review": review.next_review_date},
+        unscored=[r.category.name for r in board.rows if r.score is None],
+    )
     context = board.context(
         step=None,
         step_number=agenda.LAST_STEP + 1,
         decision=decision,
+        # Just recorded from this page (meeting_decide): say so once, where the chair is looking.
+        just_recorded=decision is not None and request.session.pop(JUST_RECORDED, None) == decision.pk,
+        flags_pending=any(r.rule.startswith("release:") for r in board.gate.pending),
         form=form,
         prev_url=_step_url(review, agenda.LAST_STEP),
         next_url=None,
@@ -602,12 +630,13 @@ def meeting_decide(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id)
     if not policy.can_chair(request.user, review):
         raise PermissionDenied
-    form = DecisionForm(request.POST)
+    form = DecisionForm(request.POST, unscored=selectors.unscored_categories(review))
     decision = form.is_valid() and _apply(
         form, lambda: services.record_decision(review=review, actor=request.user, **form.decision_kwargs())
     )
     if decision:
-        messages.success(request, f"Decision recorded: {decision.get_outcome_display()}.")
+        # The decision step itself says it was recorded (meeting_decision's just_recorded).
+        request.session[JUST_RECORDED] = decision.pk
         if decision.pdf_dispatch.waiting_for_workers:
             messages.warning(request, f"The decision's PDF: {dispatch.QUEUED_MESSAGE}")
         url = _step_url(review, "decision")
@@ -661,14 +690,11 @@ def meeting_pulse(request: HttpRequest, review_id: int) -> HttpResponse:
         return HttpResponse(status=204)
     board = Board(request, review)
     mine = all(e.actor_id == request.user.pk for e in newer)
-    try:
-        step_number = int(request.GET.get("step", "0"))
-    except ValueError:
-        step_number = 0
+    step_number = _shown_step(request) or 0
     response = render(
         request,
         "reviews/meeting/_pulse.html",
-        board.context(events=newer, chair_step=review.current_step, step_number=step_number),
+        board.context(events=newer, step_number=step_number),
     )
     if not mine:
         trigger_client_event(

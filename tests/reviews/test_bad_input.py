@@ -40,8 +40,8 @@ pytestmark = pytest.mark.django_db
 
 REQUIRED = "This field is required."
 CHOICE = "Select a valid choice."
-DATE = "Enter a valid date."
-DATETIME = "Enter a valid date/time."
+DATE = "Enter a date as yyyy-mm-dd, for example 2027-03-31."
+DATETIME = "Enter a date and time as yyyy-mm-dd hh:mm, for example 2027-03-31 14:30."
 NUMBER = "Enter a whole number."
 URL = "Enter a valid URL."
 

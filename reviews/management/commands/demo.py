@@ -8,7 +8,10 @@ the first created (systems by team and name, reviews by system and release scope
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from django.conf import settings
@@ -21,6 +24,7 @@ from django.utils import timezone
 
 from evidence import services as evidence_services
 from evidence.models import Evidence
+from probes import conninfo, engine
 from probes import services as probe_services
 from probes.models import ProbeTarget
 from reviews import services
@@ -38,7 +42,7 @@ from reviews.models import (
     Team,
 )
 
-URL = "http://127.0.0.1:8000/"
+DEFAULT_URL = "http://127.0.0.1:{port}/"
 WIKI = "https://wiki.example.com"
 GIT = "https://git.example.com"
 GRAFANA = "https://grafana.example.com"
@@ -132,9 +136,39 @@ limit 100;"""
 
 
 class Command(BaseCommand):
-    help = "Create a realistic demo (teams, people, systems, reviews). Safe to run again: it changes nothing."
+    help = (
+        "Create a realistic demo (teams, people, systems, reviews). Safe to run again: it changes nothing. "
+        "It connects to no database server but the app's own unless given --probe-target."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--probe-target",
+            metavar="SERVER",
+            help=(
+                "A PostgreSQL server the demo may probe: postgresql://USER@HOST:PORT/DBNAME, a key=value "
+                "conninfo, or HOST[:PORT][/DBNAME] (as postgres). The demo connects once with it to create "
+                f"its own least-privilege role {self.PROBE_ROLE}, registers a target on Payouts that "
+                "connects as that role, and starts a probe run. Its host and port must be in "
+                "PROBE_ALLOWED_HOSTS."
+            ),
+        )
+        parser.add_argument(
+            "--url",
+            default=DEFAULT_URL.format(port=os.environ.get("PORT") or 8000),
+            help="Where the app is served, for the lines printed at the end (default: port $PORT or 8000).",
+        )
 
     def handle(self, *args, **options):
+        server = options.get("probe_target")
+        if server:
+            try:
+                conninfo.parse(server)
+            except ValueError as exc:
+                raise CommandError(f"--probe-target: {exc}") from exc
+        self.url = options.get("url") or DEFAULT_URL.format(port=8000)
+        if not self.url.endswith("/"):
+            self.url += "/"
         self.now = timezone.now()
         self.today = timezone.localdate()
         try:
@@ -152,7 +186,7 @@ class Command(BaseCommand):
                 self._ledger()
                 self._payouts()
                 self._accounts_directory()
-                self._probe_target()
+                self._probe_target(server)
         except (services.ServiceError, PermissionDenied) as exc:
             raise CommandError(f"The demo could not be created, nothing was changed: {exc}") from exc
         self._print_credentials()
@@ -1070,86 +1104,85 @@ class Command(BaseCommand):
         )
         self.say(f"  Review {scope!r}: created and decided {decision.outcome}")
 
-    # --- Probes: a target on the local PostgreSQL, when one answers, so the quick start shows real results
+    # --- Probes: only on a server the demo was given (--probe-target), as a role of its own
 
-    PROBE_TARGET = "Local PostgreSQL (demo)"
+    PROBE_TARGET = "Demo PostgreSQL"
 
     PROBE_ROLE = "readiness_demo_probe"
 
-    def _admin_conninfo(self) -> str:
-        """How the demo reaches the local PostgreSQL to create its probe role: the app's own credentials
-        if the app runs on PostgreSQL, else postgres@127.0.0.1:5432. The target never uses these."""
-        db = settings.DATABASES["default"]
-        if db["ENGINE"] == "django.db.backends.postgresql":
-            parts = {
-                "host": db.get("HOST"),
-                "port": db.get("PORT"),
-                "dbname": db.get("NAME"),
-                "user": db.get("USER"),
-                "password": db.get("PASSWORD"),
-                "sslmode": (db.get("OPTIONS") or {}).get("sslmode"),
-            }
-            return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v})
-        return "postgresql://postgres@127.0.0.1:5432/postgres"
-
-    def _demo_probe_dsn(self) -> str | None:
-        """A least-privilege login role for the demo target (pg_monitor, pg_read_all_data), with a fresh
-        random password; None when no local PostgreSQL answers or the role cannot be made."""
+    def _demo_probe_dsn(self, server: str) -> str:
+        """Connect once with the credentials given to create (or give a fresh random password to) the
+        demo's own least-privilege login role (pg_monitor, pg_read_all_data), and return how the target
+        connects as that role. The credentials given are never stored."""
         import secrets
 
         from psycopg import sql
 
-        admin = self._admin_conninfo()
         password = secrets.token_urlsafe(24)
         try:
-            with psycopg.connect(admin, connect_timeout=2, autocommit=True) as conn:
+            with psycopg.connect(conninfo.conninfo(server), connect_timeout=5, autocommit=True) as conn:
                 role = sql.Identifier(self.PROBE_ROLE)
                 exists = conn.execute(
                     "select 1 from pg_roles where rolname = %s", [self.PROBE_ROLE]
                 ).fetchone()
                 verb = "alter" if exists else "create"
                 conn.execute(
-                    sql.SQL(verb + " role {} login nosuperuser password {}").format(
+                    sql.SQL(verb + " role {} login nosuperuser nocreaterole nocreatedb password {}").format(
                         role, sql.Literal(password)
                     )
                 )
                 conn.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(role))
                 info = conn.info
-                host, port = info.host, info.port
-        except psycopg.Error:
-            return None
-        if host.startswith("/"):
-            host = "127.0.0.1"
+                host, port, dbname = info.host, info.port, info.dbname
+        except psycopg.Error as exc:
+            raise CommandError(
+                f"--probe-target: could not create the demo's probe role {self.PROBE_ROLE} on {server!r} "
+                f"(the demo connects once as a role that may create roles): {str(exc).strip()}"
+            ) from exc
         return psycopg.conninfo.make_conninfo(
-            host=host, port=str(port), dbname="postgres", user=self.PROBE_ROLE, password=password
+            host=host, port=str(port), dbname=dbname, user=self.PROBE_ROLE, password=password
         )
 
-    def _probe_target(self) -> None:
+    def _probe_target(self, server: str | None) -> None:
         payouts = System.objects.get(team=self.teams["payments"], name="Payouts")
-        if ProbeTarget.objects.filter(system=payouts, name=self.PROBE_TARGET).exists():
-            self.say(f"Probe target {self.PROBE_TARGET}: already present")
+        existing = ProbeTarget.objects.filter(system=payouts, name=self.PROBE_TARGET).exists()
+        if server is None:
+            if existing:
+                self.say(f"Probe target {self.PROBE_TARGET}: already present")
+            else:
+                self.say(
+                    "Probe target: none. The demo connects to no database server unless given one: "
+                    "`manage.py demo --probe-target postgresql://USER@HOST:5432/postgres` (or "
+                    "`bin/quickstart --probe-target ...`) creates a least-privilege role "
+                    f"{self.PROBE_ROLE} there and registers it on Payouts; or add a target on the "
+                    "Payouts page (Probe targets)."
+                )
             return
-        dsn = self._demo_probe_dsn()
-        if dsn is None:
-            self.say("Probe target: no local PostgreSQL answered; the Payouts page says how to add one")
+        if existing:
+            self.say(f"Probe target {self.PROBE_TARGET}: already present; {server!r} not touched")
             return
+        try:  # before connecting: a server probes may not reach is not touched at all
+            engine.check_host(engine.connection_params(conninfo.conninfo(server)))
+        except engine.ProbeRefused as exc:
+            allowed = ",".join(conninfo.allowed_hosts(server)) or "HOST:PORT"
+            raise CommandError(
+                f"--probe-target: {exc.headline} Let probes reach it: PROBE_ALLOWED_HOSTS={allowed} "
+                "(bin/quickstart --probe-target sets it)."
+            ) from exc
+        dsn = self._demo_probe_dsn(server)
         linus, mia = self.users["linus"], self.users["mia"]
         try:
             target = probe_services.create_target(
                 system=payouts, name=self.PROBE_TARGET, environment="development", dsn=dsn, actor=linus
             )
         except ValidationError as err:
-            self.say(
-                "Probe target: not registered (set PROBE_ALLOWED_HOSTS=127.0.0.1:5432 to let the demo "
-                f"probe the local PostgreSQL): {' '.join(err.messages)}"
-            )
-            return
+            raise CommandError(f"--probe-target: not registered: {' '.join(err.messages)}") from err
         review = Review.objects.filter(system=payouts).exclude(state="decided").order_by("-created_at")[:1]
         review = review[0] if review else None
         run = probe_services.start_probe_run(target=target, review=review, actor=mia)
         # Runs when the demo's transaction commits: in-process on the quick start, else on a worker.
         self.say(
-            f"Probe target {self.PROBE_TARGET}: created as role {self.PROBE_ROLE}; "
+            f"Probe target {self.PROBE_TARGET}: registered on Payouts, connecting as role {self.PROBE_ROLE}; "
             f"probe run #{run.pk} started"
         )
 
@@ -1174,4 +1207,34 @@ class Command(BaseCommand):
         for row in rows:
             self.say("  ".join(v.ljust(w) for v, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
         self.say("")
-        self.say(f"Open {URL}")
+        self.say(f"Open {self.url}")
+        self._print_admin()
+
+    def _print_admin(self) -> None:
+        """How to get into the admin: the demo users are not administrators."""
+        admin_url = f"{self.url}admin/"
+        if get_user_model().objects.filter(is_superuser=True, is_active=True).exists():
+            self.say(f"Admin: {admin_url} (sign in as an administrator; the demo users are not).")
+            return
+        self.say(f"Admin: {admin_url} needs an administrator (the demo users are not). Create one with:")
+        self.say(f"  {self._manage_command('createsuperuser')}")
+        if os.environ.get("DATABASE_URL"):
+            self.say("  with DATABASE_URL set as for the server.")
+
+    def _manage_command(self, command: str) -> str:
+        """A manage.py command to paste: the environment the settings read (DEBUG, settings module, var
+        directory; never DATABASE_URL, which may hold a password), this interpreter, this manage.py."""
+        env = []
+        if settings.DEBUG and os.environ.get("DEBUG"):
+            env.append(f"DEBUG={os.environ['DEBUG']}")
+        if os.environ.get("DJANGO_SETTINGS_MODULE", "readiness.settings") != "readiness.settings":
+            env.append(f"DJANGO_SETTINGS_MODULE={os.environ['DJANGO_SETTINGS_MODULE']}")
+        if os.environ.get("READINESS_VAR_DIR"):
+            env.append(f"READINESS_VAR_DIR={os.environ['READINESS_VAR_DIR']}")
+        cwd = Path.cwd()
+        python, manage = Path(sys.executable), Path(settings.BASE_DIR) / "manage.py"
+        if python.is_relative_to(cwd):
+            python = python.relative_to(cwd)
+        if manage.is_relative_to(cwd):
+            manage = manage.relative_to(cwd)
+        return " ".join([*env, str(python), str(manage), command])
