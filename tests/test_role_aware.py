@@ -322,7 +322,7 @@ def test_the_queue_page_says_what_the_role_does(client, payments, architect, lea
     assert "Owner role for the app" not in html  # his own request
     client.force_login(member)
     html = client.get(reverse("exception_queue")).content.decode()
-    assert "Your roles do neither" in html
+    assert "your roles do neither" in html
 
 
 # --- The "Needs you" panel --------------------------------------------------------------------------
@@ -609,3 +609,39 @@ def test_a_member_of_a_team_without_systems_is_told_who_adds_them(client, team, 
     html = client.get(reverse("dashboard")).content.decode()
     assert "No systems yet" in html
     assert architect.get_full_name() in html and lead.get_full_name() in html
+
+
+def change_targets(html: str, url: str) -> list[str]:
+    """The targets of a page that change something: every POST, and every page that architects may open
+    and auditors may not (the forms: score, finding, evidence, exception, scope, decision)."""
+    parser = Targets(url)
+    parser.feed(html)
+    found = []
+    for method, target in sorted(parser.found):
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith(SKIP):
+            continue
+        rule = getattr(MATRIX[resolve(parts.path).route], method)
+        if method == "post" or (rule("architect", True) == OK and rule("auditor", True) != OK):
+            found.append(f"{method.upper()} {parts.path}")
+    return found
+
+
+@pytest.mark.parametrize("role", ["architect", "lead", "member"])
+def test_a_decided_review_offers_no_change_to_anyone(client, world, role):  # noqa: F811
+    """A decision freezes its review: its pages offer no change, whoever reads them."""
+    from reviews.models import Decision
+
+    users, own, _other = world
+    review_id = Decision.objects.get(pk=own["decision_id"]).review_id
+    client.force_login(users[role])
+    wrong = []
+    for path in (
+        reverse("review_detail", args=[review_id]),
+        reverse("meeting_decision", args=[review_id]),
+        reverse("meeting_step", args=[review_id, 12]),
+        reverse("review_checklist", args=[review_id, "backup"]),
+    ):
+        html = client.get(path).content.decode()
+        wrong += [f"{path}: {t}" for t in change_targets(html, path)]
+    assert not wrong, "\n".join(wrong)
