@@ -461,7 +461,7 @@ def open_in_review(review: Review) -> dict[int, Loosening]:
 def awaiting(user) -> QuerySet[Loosening]:
     """Proposals this user may confirm or reject: their teams (as architect or lead), never their own,
     on reviews not yet decided."""
-    teams = [t.pk for t in policy.visible_teams(user) if policy.role_in(user, t) in policy.CHAIR_ROLES]
+    teams = policy.team_ids_with_role(user, policy.CHAIR_ROLES)
     return (
         Loosening.objects.filter(state=LooseningState.PROPOSED, finding__review__system__team_id__in=teams)
         .exclude(proposed_by=user)

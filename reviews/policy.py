@@ -82,3 +82,21 @@ def can_chair(user, review: Review) -> bool:
 
 def can_sign_exceptions(user, system: System) -> bool:
     return role_in(user, system.team_id) == Role.LEAD
+
+
+def team_ids_with_role(user: AbstractBaseUser, roles) -> list[int]:
+    """The teams where the user holds one of `roles`, from the access already read (no query of its own
+    once `_access` ran for the request)."""
+    if not user.is_authenticated:
+        return []
+    return sorted(team_id for team_id, role in _access(user)[0].items() if role in roles)
+
+
+def has_team(user: AbstractBaseUser) -> bool:
+    """Whether the user sees anything at all in the app: a team role, or the whole installation."""
+    return user.is_authenticated and (bool(_access(user)[0]) or _access(user)[1])
+
+
+def can_create_tokens(user: AbstractBaseUser) -> bool:
+    """API tokens are created (and revoked) by a team's architects and leads (api.views)."""
+    return bool(team_ids_with_role(user, CHAIR_ROLES))

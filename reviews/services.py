@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from .models import (
     System,
     Team,
 )
+from .selectors import EXPIRING_SOON_DAYS
 
 
 class ServiceError(ValidationError):
@@ -608,20 +610,54 @@ def _validate_terms(*, justification: str, compensating_control: str, expires_at
     return errors
 
 
+# A signed exception may be followed by a new request in its last days, so that a P1 still open when it
+# lapses is covered again without a gap (the dashboard warns of exceptions expiring this soon).
+RENEWAL_DAYS = EXPIRING_SOON_DAYS
+
+
+def exception_request_refusal(
+    *, level: str, status: str, exceptions: Iterable[RiskException], now: datetime
+) -> str | None:
+    """Why a new exception may not be requested for a finding, or None when it may: a P1 that is not
+    resolved, with no request awaiting a signature and no signed exception that still has more than
+    RENEWAL_DAYS to run. A pure function of the finding and its exceptions: the service refuses with it
+    and the pages hide "Request an exception" with it."""
+    if level != Level.P1:
+        return "Exceptions are for P1 findings only: a P0 must be fixed, a P2 needs a dated owner."
+    if status == FindingStatus.RESOLVED:
+        return "The finding is resolved; it needs no exception."
+    for e in exceptions:
+        if e.state == ExceptionState.REQUESTED and e.expires_at > now:
+            return (
+                "This finding already has an exception awaiting a signature: change its terms or ask a "
+                "lead to sign or reject it, rather than requesting a second one."
+            )
+        if e.state == ExceptionState.SIGNED and e.expires_at > now + timedelta(days=RENEWAL_DAYS):
+            until = timezone.localdate(e.expires_at)
+            return (
+                f"This finding already has a signed exception until {until:%Y-%m-%d}; a new one may be "
+                f"requested in the {RENEWAL_DAYS} days before it lapses."
+            )
+    return None
+
+
 @transaction.atomic
 def request_exception(
     *, finding: Finding, justification: str, compensating_control: str, expires_at: datetime, actor
 ) -> RiskException:
+    # The finding's row lock also serialises two requests for it: the second sees the first.
     finding = Finding.objects.select_for_update().select_related("review__system").get(pk=finding.pk)
     _require(policy.can_edit_review(actor, finding.review))
     _require_open(finding.review)
     errors = {}
-    if finding.level != Level.P1:
-        errors["finding"] = (
-            "Exceptions are for P1 findings only: a P0 must be fixed, a P2 needs a dated owner."
-        )
-    if finding.status == FindingStatus.RESOLVED:
-        errors["finding"] = "The finding is resolved; it needs no exception."
+    refusal = exception_request_refusal(
+        level=finding.level,
+        status=finding.status,
+        exceptions=RiskException.objects.filter(finding=finding),
+        now=timezone.now(),
+    )
+    if refusal:
+        errors["finding"] = refusal
     errors.update(
         _validate_terms(
             justification=justification, compensating_control=compensating_control, expires_at=expires_at

@@ -46,3 +46,18 @@ def typed_evidence_menu(categories) -> list[tuple[str, str, str]]:
         KIND_CATEGORY.items(), key=lambda kv: (position.get(kv[1], (99, ""))[0], EvidenceKind(kv[0]).label)
     )
     return [(kind, EvidenceKind(kind).label, position.get(code, (0, code))[1]) for kind, code in kinds]
+
+
+@register.filter
+def may_request_exception(finding) -> bool:
+    """Whether "Request an exception" belongs on this finding: a P1 not resolved, with no request awaiting
+    a signature and no signed exception far from its expiry (the rule the service refuses by). Reads the
+    finding's prefetched exceptions."""
+    from django.utils import timezone
+
+    from reviews.services import exception_request_refusal
+
+    refusal = exception_request_refusal(
+        level=finding.level, status=finding.status, exceptions=finding.exceptions.all(), now=timezone.now()
+    )
+    return refusal is None

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .. import loosening, policy, score_raise, selectors, services
+from .. import loosening, needs_you, policy, score_raise, selectors, services
 from ..forms import (
     ClaimForm,
     ExceptionDecisionForm,
@@ -21,7 +21,7 @@ from ..forms import (
     FindingEditForm,
     FindingForm,
 )
-from ..models import AuditEvent, Category, ExceptionState, ReviewState, RiskException, System
+from ..models import AuditEvent, Category, ExceptionState, RiskException, Role, System
 from .access import _apply, _get_exception_for_user, _get_finding_for_user, _get_review_for_user, _page
 
 # --- Findings and claims
@@ -140,6 +140,11 @@ def exception_request(request: HttpRequest, finding_id: int) -> HttpResponse:
     ):
         messages.success(request, "Exception requested; a lead of the team must sign it.")
         return redirect(f"{finding.review.get_absolute_url()}#findings")
+    exceptions = list(finding.exceptions.order_by("-requested_at", "-id"))
+    # Say why before anyone fills the form in: the service would refuse it for the same reason.
+    refusal = services.exception_request_refusal(
+        level=finding.level, status=finding.status, exceptions=exceptions, now=timezone.now()
+    )
     return render(
         request,
         "reviews/exception_form.html",
@@ -149,6 +154,8 @@ def exception_request(request: HttpRequest, finding_id: int) -> HttpResponse:
             "review": finding.review,
             "system": finding.review.system,
             "max_days": settings.EXCEPTION_MAX_DAYS,
+            "refusal": refusal if request.method == "GET" else None,
+            "current_exception": exceptions[0] if refusal and exceptions else None,
         },
     )
 
@@ -277,22 +284,9 @@ def exception_detail(request: HttpRequest, exception_id: int) -> HttpResponse:
 def exception_queue(request: HttpRequest) -> HttpResponse:
     """What awaits the lead's signature (never their own request or edit), and, for their teams, the
     signed exceptions that lapse soon and will need a new request or a fix."""
-    lead_teams = [
-        t.pk for t in policy.visible_teams(request.user) if policy.role_in(request.user, t) == "lead"
-    ]
+    lead_teams = policy.team_ids_with_role(request.user, {Role.LEAD})
     now = timezone.now()
-    pending = (
-        RiskException.objects.filter(
-            state=ExceptionState.REQUESTED,
-            finding__review__system__team_id__in=lead_teams,
-            expires_at__gt=now,  # a lapsed request can no longer be signed
-        )
-        .exclude(requested_by=request.user)
-        .exclude(edited_by=request.user)
-        .exclude(finding__review__state=ReviewState.DECIDED)  # frozen: can no longer be signed
-        .select_related("finding__review__system", "requested_by", "edited_by")
-        .order_by("expires_at", "pk")
-    )
+    pending = needs_you.signatures_awaiting(request.user, now=now)
     expiring = selectors.expiring_exceptions(
         System.objects.filter(team_id__in=lead_teams), now=now
     ).select_related("requested_by")
@@ -306,5 +300,8 @@ def exception_queue(request: HttpRequest) -> HttpResponse:
             "expiring": expiring,
             "expiring_days": selectors.EXPIRING_SOON_DAYS,
             "now": now,
+            # The page says what the person may do: leads sign, architects and leads confirm loosenings.
+            "signs": bool(lead_teams),
+            "confirms": bool(policy.team_ids_with_role(request.user, policy.CHAIR_ROLES)),
         },
     )

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import policy, selectors, services, standing
+from .. import needs_you, policy, selectors, services, standing
 from ..forms import SystemForm
 from ..models import Decision, Review, Team
 from .access import _apply, _get_system_for_user, _page
@@ -62,18 +62,26 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {"exception": e, "days": (timezone.localdate(e.expires_at) - today).days}
         for e in selectors.expiring_exceptions(visible, now=now)[:ATTENTION_LIMIT]
     ]
-    return render(
-        request,
-        "reviews/dashboard.html",
-        {
-            "page": page,
-            "rows": rows,
-            "can_add_system": bool(teams),
-            "overdue": overdue,
-            "expiring": expiring,
-            "expiring_days": selectors.EXPIRING_SOON_DAYS,
-        },
-    )
+    user = request.user
+    context = {
+        "page": page,
+        "rows": rows,
+        "can_add_system": bool(teams),
+        "overdue": overdue,
+        "expiring": expiring,
+        "expiring_days": selectors.EXPIRING_SOON_DAYS,
+        "needs_you": needs_you.needs_you(user, now=now, today=today),
+        "has_team": policy.has_team(user),
+    }
+    # First run: an administrator with nothing to show learns how to set the installation up; a person
+    # without a role learns who gives one; a team without systems learns who adds them.
+    if user.is_staff and not rows:
+        context["setup"] = needs_you.setup(user)
+    if not context["has_team"]:
+        context["admins"] = needs_you.who_to_ask(user)
+    elif not rows and not teams:
+        context["chairs"] = needs_you.team_chairs(user)
+    return render(request, "reviews/dashboard.html", context)
 
 
 # --- Systems
