@@ -323,7 +323,7 @@ def gate_notes(chains: dict[int, list[ScoreRaise]]) -> list[str]:
 def awaiting(user) -> QuerySet[ScoreRaise]:
     """Raises this user may confirm or reject: their teams (as architect or lead), never their own, on
     reviews not yet decided."""
-    teams = [t.pk for t in policy.visible_teams(user) if policy.role_in(user, t) in policy.CHAIR_ROLES]
+    teams = policy.team_ids_with_role(user, policy.CHAIR_ROLES)
     return (
         ScoreRaise.objects.filter(state=LooseningState.PROPOSED, review__system__team_id__in=teams)
         .exclude(proposed_by=user)

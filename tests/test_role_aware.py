@@ -442,7 +442,7 @@ def test_the_panel_and_the_page_take_the_same_queries_for_one_item_or_many(
         return len(ctx)
 
     few = {user.pk: count(user) for user in (lead, member)}
-    assert panel_queries(lead) <= 1 + 5  # the access, then signatures, loosenings, findings, chairs, stale
+    assert panel_queries(lead) <= 1 + 6  # the access; signatures, loosenings, raises, findings, chairs, stale
     today = timezone.localdate()
     for i in range(12):  # more than the panel shows of each list
         f = services.add_finding(
