@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "api",
     "schedules",
     "reminders",
+    "guide",
 ]
 
 MIDDLEWARE = [
