@@ -17,6 +17,7 @@ from .sections import SECTIONS, Section
 def context() -> dict:
     table = freshness.max_age_table()
     return {
+        "in_guide": True,  # links between sections say the section's name alone (templatetags.guide)
         "exception_max_days": settings.EXCEPTION_MAX_DAYS,
         "max_ages": [(label, table.get(value)) for value, label in EvidenceKind.choices],
         "steps": agenda.STEPS,
@@ -26,8 +27,10 @@ def context() -> dict:
     }
 
 
-def render(section: Section, ctx: dict | None = None) -> str:
-    return render_to_string(section.template, ctx if ctx is not None else context())
+def render(section: Section, ctx: dict | None = None, *, single: bool = False) -> str:
+    """The section's HTML; `single`: for its own page, where links go to the other sections' pages."""
+    ctx = ctx if ctx is not None else context()
+    return render_to_string(section.template, {**ctx, "guide_single": single})
 
 
 def render_all() -> list[tuple[Section, str]]:

@@ -27,9 +27,14 @@ class Hit:
     snippet: SafeString
 
 
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|li|ul|ol|dl|dt|dd|table|thead|tbody|tr|td|th|h[1-6]|div|section|br)\b[^>]*>"
+)
+
+
 def plain_text(markup: str) -> str:
-    """The words of a rendered section, as a reader sees them."""
-    return re.sub(r"\s+", " ", html.unescape(strip_tags(markup))).strip()
+    """The words of a rendered section, as a reader sees them: blocks apart, inline markup joined."""
+    return re.sub(r"\s+", " ", html.unescape(strip_tags(_BLOCK_TAG.sub(" ", markup)))).strip()
 
 
 def words(query: str) -> list[str]:
@@ -72,9 +77,11 @@ def mark_html(markup: str, terms: list[str]) -> SafeString:
 
 
 def snippet(text: str, terms: list[str]) -> SafeString:
+    """The text around the first place all the words stand together, else around the first word."""
     lower = text.lower()
+    phrase = lower.find(" ".join(terms)) if len(terms) > 1 else -1
     positions = [p for p in (lower.find(t) for t in terms) if p >= 0]
-    at = min(positions) if positions else 0
+    at = phrase if phrase >= 0 else min(positions) if positions else 0
     start, end = max(0, at - SNIPPET_BEFORE), min(len(text), at + SNIPPET_AFTER)
     if start > 0:  # start and end on a word boundary
         space = text.find(" ", start)
@@ -88,7 +95,8 @@ def snippet(text: str, terms: list[str]) -> SafeString:
 
 def search(query: str, documents: Iterable[tuple[object, str, str]]) -> list[Hit]:
     """`documents`: (section, title, plain text). The sections holding every word of the query, best
-    first (ties keep the guide's order)."""
+    first: the words together as a phrase count most, then words in the title (ties keep the guide's
+    order)."""
     terms = words(query)
     if not terms:
         return []
@@ -98,5 +106,8 @@ def search(query: str, documents: Iterable[tuple[object, str, str]]) -> list[Hit
         if not all(t in title_l or t in text_l for t in terms):
             continue
         score = sum(10 * title_l.count(t) + text_l.count(t) for t in terms)
+        if len(terms) > 1:
+            phrase = " ".join(terms)
+            score += 20 * title_l.count(phrase) + 5 * text_l.count(phrase)
         hits.append(Hit(section, score, snippet(text, terms)))
     return sorted(hits, key=lambda h: -h.score)

@@ -49,7 +49,7 @@ def section_page(request: HttpRequest, section: str) -> HttpResponse:
         "guide/section.html",
         {
             "section": found,
-            "body": search.mark_html(content.render(found), search.words(query)),
+            "body": search.mark_html(content.render(found, single=True), search.words(query)),
             "query": query,
             "parts": sections.parts(),
             "previous": previous,

@@ -1,6 +1,7 @@
 """{% guide_link "backup" %}: a link to the guide's section by name ("Guide: Backup and restore")."""
 
 from django import template
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from guide import links
@@ -8,10 +9,17 @@ from guide import links
 register = template.Library()
 
 
-@register.simple_tag
-def guide_link(key, label: str | None = None) -> SafeString:
+@register.simple_tag(takes_context=True)
+def guide_link(context, key, label: str | None = None) -> SafeString:
     """<a class="guide-link" href="/guide/#backup-and-restore">Guide: Backup and restore</a>; `label`
-    replaces the text. An unknown key (a category added to the catalogue later) links the guide itself."""
+    replaces the text. An unknown key (a category added to the catalogue later) links the guide itself.
+
+    Inside the guide (`in_guide` in the context) a link is the section's title alone, to the section's
+    own page when the guide shows one section (`guide_single`), else to its anchor on the same page."""
+    if context.get("in_guide"):
+        ref = links.resolve(str(key))
+        url = ref.section_url if context.get("guide_single") else ref.url
+        return format_html('<a href="{}">{}</a>', url, label or ref.title or "the guide")
     return links.link_html(str(key), label)
 
 
