@@ -33,6 +33,7 @@ def render(section: Section, ctx: dict | None = None, *, single: bool = False) -
     return render_to_string(section.template, {**ctx, "guide_single": single})
 
 
-def render_all() -> list[tuple[Section, str]]:
-    ctx = context()
+def render_all(*, for_print: bool = False) -> list[tuple[Section, str]]:
+    """Every section in order; `for_print`: for the print view, where links stay on the page."""
+    ctx = {**context(), "guide_print": for_print}
     return [(s, render(s, ctx)) for s in SECTIONS]

@@ -16,9 +16,10 @@ def index(request: HttpRequest) -> HttpResponse:
     """The whole guide on one page, each section under its anchor; `?q=` lists the sections that match
     instead; `?print=1` is the same guide without the app's menu, for paper."""
     query = request.GET.get("q", "").strip()[: search.MAX_QUERY]
-    rendered = content.render_all()
     if request.GET.get("print") == "1":
+        rendered = content.render_all(for_print=True)
         return render(request, "guide/print.html", {"rendered": rendered, "parts": sections.parts()})
+    rendered = content.render_all()
     hits = (
         search.search(query, ((s, s.title, search.plain_text(html)) for s, html in rendered)) if query else []
     )

@@ -207,6 +207,7 @@ def test_the_print_view_is_the_whole_guide_without_the_apps_menu(signed_in):
     ids = _ids(html)
     assert all(s.slug in ids for s in sections.SECTIONS)
     assert "guide.css" in html
+    assert 'href="#restore-drill"' in html  # links between sections stay on the printed page
     css = (ROOT / "static" / "css" / "guide.css").read_text()
     assert "@media print" in css and ".topbar" in css.split("@media print", 1)[1]
 

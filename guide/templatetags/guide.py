@@ -15,10 +15,14 @@ def guide_link(context, key, label: str | None = None) -> SafeString:
     replaces the text. An unknown key (a category added to the catalogue later) links the guide itself.
 
     Inside the guide (`in_guide` in the context) a link is the section's title alone, to the section's
-    own page when the guide shows one section (`guide_single`), else to its anchor on the same page."""
+    own page when the guide shows one section (`guide_single`), else to its anchor on the same page
+    (`guide_print`: the print view, which is the whole guide at another address)."""
     if context.get("in_guide"):
         ref = links.resolve(str(key))
-        url = ref.section_url if context.get("guide_single") else ref.url
+        if context.get("guide_print"):
+            url = f"#{ref.anchor}" if ref.anchor else "#main"
+        else:
+            url = ref.section_url if context.get("guide_single") else ref.url
         return format_html('<a href="{}">{}</a>', url, label or ref.title or "the guide")
     return links.link_html(str(key), label)
 
