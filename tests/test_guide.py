@@ -179,6 +179,7 @@ def test_a_search_lists_the_matching_sections_with_the_words_marked(signed_in):
     assert "<mark>restore</mark>" in html.lower() or "<mark>Restore</mark>" in html
     assert 'href="/guide/backup-and-restore/?q=restore%20drill"' in html
     assert 'id="ownership-and-authority"' not in html  # results instead of the whole guide
+    assert 'href="/guide/ownership-and-authority/"' in html  # so the contents link the sections' pages
 
 
 @pytest.mark.django_db
