@@ -14,6 +14,7 @@ from ninja.params.functions import Header, Path, Query
 
 from evidence import services as evidence_services
 from evidence.models import Evidence
+from guide.links import text as guide_text
 from probes import services as probe_services
 from readiness import dispatch
 from reviews import audit
@@ -141,7 +142,7 @@ def get_review(request: HttpRequest, review_id: int = _id("The review's id.")):
     tags=["gate"],
 )
 def review_gate(request: HttpRequest, review_id: int = _id("The review's id."), enforce: bool = Query(False)):
-    """The gate's outcome and every reason (seed §4). `exit_code`: 0 passed, 1 BLOCKED, 2 not yet
+    """The gate's outcome and every reason. `exit_code`: 0 passed, 1 BLOCKED, 2 not yet
     decidable. With `enforce=true`, an outcome that did not pass answers 409 (for `curl --fail`)."""
     return _gate(selectors.get_review(_token(request, Scope.READ), review_id), enforce)
 
@@ -221,53 +222,55 @@ TYPED_EVIDENCE = (
         "post_restore_drill",
         schemas.RestoreDrillIn,
         evidence_services.add_restore_drill,
-        "A restore drill report (seed §11.3): evidence of backup, restore & DR, observed when it ended.",
+        "A restore drill report: evidence of backup, restore & DR, observed when it ended. "
+        f"{guide_text('restore_drill')}.",
     ),
     (
         "migration-rehearsals",
         "post_migration_rehearsal",
         schemas.MigrationRehearsalIn,
         evidence_services.add_migration_rehearsal,
-        "A migration rehearsal on production-like data (seed §10): runtime, lock behaviour, validation "
-        "query.",
+        "A migration rehearsal on production-like data: runtime, lock behaviour, validation query. "
+        f"{guide_text('migration_rehearsal')}.",
     ),
     (
         "load-tests",
         "post_load_test",
         schemas.LoadTestIn,
         evidence_services.add_load_test,
-        "A load test (seed §17): p50/p95/p99 latency and the saturation point.",
+        f"A load test: p50/p95/p99 latency and the saturation point. {guide_text('load_test')}.",
     ),
     (
         "runbook-tests",
         "post_runbook_test",
         schemas.RunbookTestIn,
         evidence_services.add_runbook_test,
-        "A runbook test (seed §18.2): a runbook exercised in a drill or game day.",
+        f"A runbook test: a runbook exercised in a drill or game day. {guide_text('runbook_test')}.",
     ),
     (
         "access-patterns",
         "post_access_pattern",
         schemas.AccessPatternIn,
         evidence_services.add_access_pattern,
-        "An access pattern (seed §8.1): an important query, its frequency, predicate, pagination, "
-        "expected p95 and index; evidence of query & index.",
+        "An access pattern: an important query, its frequency, predicate, pagination, expected p95 and "
+        f"index; evidence of query & index. {guide_text('access_pattern')}.",
     ),
     (
         "derived-stores",
         "post_derived_store",
         schemas.DerivedStoreIn,
         evidence_services.add_derived_store,
-        "A derived store (seed §16.1): its source, freshness contract, rebuild, owner and failure action; "
-        "evidence of integration & derived data.",
+        "A derived store: its source, freshness contract, rebuild, owner and failure action; evidence of "
+        f"integration & derived data. {guide_text('derived_store')}.",
     ),
     (
         "capacity-envelopes",
         "post_capacity_envelope",
         schemas.CapacityEnvelopeIn,
         evidence_services.add_capacity_envelope,
-        "The capacity envelope (seed §17.3): size, peak TPS and p95 now and in 12 months, the saturation "
-        "trigger and the planned mitigation; evidence of capacity, as old as its review date.",
+        "The capacity envelope: size, peak TPS and p95 now and in 12 months, the saturation trigger and "
+        "the planned mitigation; evidence of capacity, as old as its review date. "
+        f"{guide_text('capacity_envelope')}.",
     ),
 )
 

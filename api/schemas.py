@@ -294,7 +294,8 @@ class LinkIn(Schema):
 
 
 class RestoreDrillIn(Schema):
-    """Seed §11.3, the restore drill template."""
+    """A restore drill: what was restored, from where, how much data was lost, how long it took, and how it
+    was validated."""
 
     title: Title = "Restore drill"
     database: Name
@@ -316,7 +317,7 @@ class RestoreDrillIn(Schema):
 
 
 class MigrationRehearsalIn(Schema):
-    """Seed §10: a migration rehearsed on production-like data."""
+    """A migration rehearsed on production-like data."""
 
     title: Short = ""
     migration: Name
@@ -336,7 +337,7 @@ class MigrationRehearsalIn(Schema):
 
 
 class LoadTestIn(Schema):
-    """Seed §17: a production-like load test."""
+    """A production-like load test."""
 
     title: Short = ""
     scenario: Name
@@ -359,7 +360,7 @@ class LoadTestIn(Schema):
 
 
 class RunbookTestIn(Schema):
-    """Seed §18.2: a runbook exercised."""
+    """A runbook exercised in a drill or game day."""
 
     title: Short = ""
     runbook_name: Name
@@ -374,7 +375,7 @@ class RunbookTestIn(Schema):
 
 
 class AccessPatternIn(Schema):
-    """Seed §8.1: one important query of the workload."""
+    """One important query of the workload."""
 
     query_name: Name
     actor_name: Text(120, min_length=1) = Field(description="Who runs the query, e.g. investigator.")
@@ -390,7 +391,7 @@ class AccessPatternIn(Schema):
 
 
 class DerivedStoreIn(Schema):
-    """Seed §16.1: a store derived from the system of record."""
+    """A store derived from the system of record."""
 
     store: Name
     source: Name
@@ -402,7 +403,7 @@ class DerivedStoreIn(Schema):
 
 
 class CapacityEnvelopeIn(Schema):
-    """Seed §17.3: the capacity envelope; its review date is its age."""
+    """The capacity envelope; its review date is its age."""
 
     current_data_size: Text(80, min_length=1)
     projected_data_size: Text(80, min_length=1)

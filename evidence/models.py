@@ -304,7 +304,7 @@ class LoadTest(models.Model):
     scenario = models.CharField(max_length=200)
     environment = models.CharField(max_length=200)
     tool = models.CharField(max_length=80, blank=True, help_text="k6, pgbench, Gatling …")
-    data_shape = models.TextField(blank=True, help_text="Data size, skew, large tenants (seed §17.2).")
+    data_shape = models.TextField(blank=True, help_text="Data size, skew, large tenants.")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
     peak_concurrency = models.PositiveIntegerField(null=True, blank=True)
@@ -315,7 +315,7 @@ class LoadTest(models.Model):
     error_rate_percent = models.FloatField(null=True, blank=True)
     target_p95_ms = models.FloatField(null=True, blank=True, help_text="The p95 the system must keep.")
     saturation_point = models.TextField(
-        help_text="Where it saturated, or the estimate: e.g. CPU-bound at 4,200 TPS (seed §17.2)."
+        help_text="Where it saturated, or the estimate: e.g. CPU-bound at 4,200 TPS."
     )
     saturation_throughput_per_s = models.FloatField(null=True, blank=True)
     bottleneck = models.CharField(max_length=200, blank=True)

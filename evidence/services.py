@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from guide.links import text as guide_text
 from reviews import audit, opened, policy
 from reviews.models import AuditEvent, Category, Review, ReviewState
 from reviews.services import ServiceError, _require, _require_open
@@ -212,7 +213,7 @@ def add_restore_drill(
         ("validation_queries", validation_queries),
     ):
         if not value.strip():
-            errors[name] = "Required for a restore drill (seed §11.3)."
+            errors[name] = f"Required for a restore drill ({guide_text('restore_drill')})."
     _check_url(errors, url)
     if errors:
         raise ServiceError(errors)
@@ -277,7 +278,7 @@ def add_runbook(
     category = Category.objects.get(version_id=review.catalogue_id, code="runbooks")
     errors = _check_common(review, category, name, None)
     if not owner.strip():
-        errors["owner"] = "A runbook needs an owner (seed §18.2)."
+        errors["owner"] = f"A runbook needs an owner ({guide_text('runbook')})."
     if last_tested and last_tested > timezone.localdate():
         errors["last_tested"] = "The last test cannot be in the future."
     _check_url(errors, url)
@@ -327,10 +328,11 @@ def _check_span(errors: dict, started_at: datetime, ended_at: datetime) -> None:
         errors["ended_at"] = "It cannot end before it started."
 
 
-def _check_required(errors: dict, section: str, **values: str) -> None:
+def _check_required(errors: dict, kind: str, **values: str) -> None:
+    """Each value given must be filled in; the message names the guide's section on the record `kind`."""
     for name, value in values.items():
         if not (value or "").strip():
-            errors[name] = f"Required (seed {section})."
+            errors[name] = f"Required ({guide_text(kind)})."
 
 
 def _check_measurement(errors: dict, name: str, value: float | None, *, required: bool = True) -> None:
@@ -365,7 +367,13 @@ def add_runbook_test(
     title = (title or "").strip() or f"Runbook test: {runbook_name.strip()}"[:200]
     errors = _check_common(review, category, title, ended_at)
     _check_span(errors, started_at, ended_at)
-    _check_required(errors, "§18.2", runbook_name=runbook_name, scenario=scenario, environment=environment)
+    _check_required(
+        errors,
+        EvidenceKind.RUNBOOK_TEST,
+        runbook_name=runbook_name,
+        scenario=scenario,
+        environment=environment,
+    )
     _check_url(errors, url)
     if errors:
         raise ServiceError(errors)
@@ -440,7 +448,7 @@ def add_migration_rehearsal(
     _check_span(errors, started_at, ended_at)
     _check_required(
         errors,
-        "§10",
+        EvidenceKind.MIGRATION_REHEARSAL,
         migration=migration,
         environment=environment,
         dataset=dataset,
@@ -448,7 +456,11 @@ def add_migration_rehearsal(
         validation_query=validation_query,
     )
     if phase not in MigrationPhase.values:
-        errors["phase"] = "Say which phase it is: " + ", ".join(MigrationPhase.values) + " (seed §10.1)."
+        errors["phase"] = (
+            "Say which phase it is: "
+            + ", ".join(MigrationPhase.values)
+            + f" ({guide_text('migration_rehearsal')})."
+        )
     if longest_lock_ms is not None and not 0 <= longest_lock_ms <= 2_147_483_647:
         errors["longest_lock_ms"] = "Give the longest lock in milliseconds, 0 or more."
     _check_url(errors, url)
@@ -527,7 +539,11 @@ def add_load_test(
     errors = _check_common(review, category, title, ended_at)
     _check_span(errors, started_at, ended_at)
     _check_required(
-        errors, "§17.2", scenario=scenario, environment=environment, saturation_point=saturation_point
+        errors,
+        EvidenceKind.LOAD_TEST,
+        scenario=scenario,
+        environment=environment,
+        saturation_point=saturation_point,
     )
     for name, value, required in (
         ("throughput_per_s", throughput_per_s, True),
@@ -613,7 +629,7 @@ def add_access_pattern(
     errors = _check_common(review, category, title, None)
     _check_required(
         errors,
-        "§8.1",
+        EvidenceKind.ACCESS_PATTERN,
         query_name=query_name,
         actor_name=actor_name,
         frequency=frequency,
@@ -621,7 +637,9 @@ def add_access_pattern(
         index=index,
     )
     if pagination not in Pagination.values:
-        errors["pagination"] = "Say how it pages: " + ", ".join(Pagination.values) + " (seed §8.1)."
+        errors["pagination"] = (
+            "Say how it pages: " + ", ".join(Pagination.values) + f" ({guide_text('access_pattern')})."
+        )
     _check_measurement(errors, "expected_p95_ms", expected_p95_ms)
     if "expected_p95_ms" not in errors and not expected_p95_ms:
         errors["expected_p95_ms"] = "Give the p95 the query must keep, more than 0 ms."
@@ -665,7 +683,7 @@ def add_derived_store(
     errors = _check_common(review, category, title, None)
     _check_required(
         errors,
-        "§16.1",
+        EvidenceKind.DERIVED_STORE,
         store=store,
         source=source,
         freshness=freshness,
@@ -714,7 +732,7 @@ def add_capacity_envelope(
     errors = _check_common(review, category, "Capacity envelope", None)
     _check_required(
         errors,
-        "§17.3",
+        EvidenceKind.CAPACITY_ENVELOPE,
         current_data_size=current_data_size,
         projected_data_size=projected_data_size,
         saturation_trigger=saturation_trigger,
@@ -731,7 +749,7 @@ def add_capacity_envelope(
     if "target_p95_ms" not in errors and not target_p95_ms:
         errors["target_p95_ms"] = "Give the target p95, more than 0 ms."
     if review_date is None:
-        errors["review_date"] = "Required (seed §17.3)."
+        errors["review_date"] = f"Required ({guide_text('capacity_envelope')})."
     elif review_date > timezone.localdate():
         errors["review_date"] = "The review date cannot be in the future."
     _check_url(errors, url)

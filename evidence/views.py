@@ -17,14 +17,14 @@ from .models import Evidence, EvidenceKind
 TITLES = {
     "link": "Attach a link",
     "file": "Upload a file",
-    "restore_drill": "Record a restore drill (seed §11.3)",
-    "runbook": "Record a runbook (seed §18.2)",
-    "runbook_test": "Record a runbook test (seed §18.2)",
-    "migration_rehearsal": "Record a migration rehearsal (seed §10)",
-    "load_test": "Record a load test (seed §17)",
-    "access_pattern": "Record an access pattern (seed §8.1)",
-    "derived_store": "Record a derived store (seed §16.1)",
-    "capacity_envelope": "Record the capacity envelope (seed §17.3)",
+    "restore_drill": "Record a restore drill",
+    "runbook": "Record a runbook",
+    "runbook_test": "Record a runbook test",
+    "migration_rehearsal": "Record a migration rehearsal",
+    "load_test": "Record a load test",
+    "access_pattern": "Record an access pattern",
+    "derived_store": "Record a derived store",
+    "capacity_envelope": "Record the capacity envelope",
 }
 # Typed records whose category is fixed: the form's data goes to the service as it is.
 TYPED_SERVICES = {

@@ -85,7 +85,7 @@ class Probe:
     evaluate: Evaluate  # pure: rows and params -> Verdict
     params: dict[str, Any] = field(default_factory=dict)  # default thresholds, overridable per target
     requires_extension: str = ""  # e.g. "pg_stat_statements": missing gives SKIPPED with the fix
-    seed: str = ""  # the seed section it implements, e.g. "§19.1"
+    seed: str = ""  # for engineers: the specification section it implements, e.g. "19.1"; never shown
     # What the probe role needs beyond pg_monitor, with {role} for its name; empty means pg_monitor is enough.
     grant: str = ""
     # Columns holding statement text from pg_stat_activity: their literals (which may be personal data)

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "api",
     "schedules",
     "reminders",
+    "guide",
 ]
 
 MIDDLEWARE = [

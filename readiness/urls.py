@@ -94,6 +94,7 @@ urlpatterns = [
     path("audit/verify/", views.verify, name="verify_decision"),
     path("", include("probes.urls")),
     path("", include("reminders.urls")),  # /actions/: open actions and reminder choice
+    path("", include("guide.urls")),  # /guide/: the review guide
     path("", include("api.urls")),  # /api/ (JSON, docs at /api/docs) and /api-tokens/
     path("admin/", admin.site.urls),
 ]

@@ -23,6 +23,11 @@ class Step:
     def slug(self) -> str:
         return str(self.number)
 
+    @property
+    def guide(self) -> str:
+        """The key of this step's place in the guide (guide.links): "step-3"."""
+        return f"step-{self.number}"
+
 
 STEPS: tuple[Step, ...] = (
     Step(
@@ -38,68 +43,65 @@ STEPS: tuple[Step, ...] = (
         "categories",
         ("ownership", "integration"),
         "Which entities is this database authoritative for, what is only derived, who may write, "
-        "and who wins in a conflict (seed §5, §16)?",
+        "and who wins in a conflict?",
     ),
     Step(
         3,
         AGENDA_STEPS[2],
         "categories",
         ("data-model", "schema"),
-        "Which invariants matter most, where is each enforced, and how is it tested (seed §6, §7)?",
+        "Which invariants matter most, where is each enforced, and how is it tested?",
     ),
     Step(
         4,
         AGENDA_STEPS[3],
         "categories",
         ("transaction",),
-        "For each critical write: idempotency, locks, isolation, retries and side effects (seed §9).",
+        "For each critical write: idempotency, locks, isolation, retries and side effects.",
     ),
     Step(
         5,
         AGENDA_STEPS[4],
         "categories",
         ("query-index", "capacity"),
-        "Named access patterns with latency and frequency, index contracts and plan evidence (seed §8, §17).",
+        "Named access patterns with latency and frequency, index contracts and plan evidence.",
     ),
     Step(
         6,
         AGENDA_STEPS[5],
         "categories",
         ("migration",),
-        "Expand/migrate/contract, locks taken, runtime on production-like data, rollback (seed §10).",
+        "Expand/migrate/contract, locks taken, runtime on production-like data, rollback.",
     ),
     Step(
         7,
         AGENDA_STEPS[6],
         "categories",
         ("backup", "replication"),
-        "Backup is not the product; restore is. Measured RPO and RTO from a recent drill (seed §11, §12).",
+        "Backup is not the product; restore is. Measured RPO and RTO from a recent drill.",
     ),
     Step(
         8,
         AGENDA_STEPS[7],
         "categories",
         ("observability",),
-        "What is broken, why, and what is the safest next action: signals, dashboards, alerts (seed §13).",
+        "What is broken, why, and what is the safest next action: signals, dashboards, alerts.",
     ),
     Step(
         9,
         AGENDA_STEPS[8],
         "categories",
         ("security", "privacy"),
-        "Least privilege, no superuser application role, RLS tested, PII classified and retained by rule "
-        "(seed §14, §15).",
+        "Least privilege, no superuser application role, RLS tested, PII classified and retained by rule.",
     ),
     Step(
         10,
         AGENDA_STEPS[9],
         "categories",
         ("runbooks",),
-        "A runbook for every high-risk failure, with its forbidden actions and its last test (seed §18).",
+        "A runbook for every high-risk failure, with its forbidden actions and its last test.",
     ),
-    Step(
-        11, AGENDA_STEPS[10], "scoring", prompt="Score each category 0–3 (seed §4). A 2 or 3 needs evidence."
-    ),
+    Step(11, AGENDA_STEPS[10], "scoring", prompt="Score each category 0–3. A 2 or 3 needs evidence."),
     Step(
         12, AGENDA_STEPS[11], "blockers", prompt="Every P0 must be fixed; every P1 needs a signed exception."
     ),

@@ -5,6 +5,8 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from guide.links import help_text as guide_help
+
 from . import judgement
 from .loosening import STATUS_CHOICES, owner_candidates
 from .models import Answer, Category, Level, Outcome, Review, System, Team
@@ -121,7 +123,9 @@ class SystemForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
         max_length=5000,
-        help_text="What this database is authoritative for; what is only a cache or projection (seed §5).",
+        help_text=guide_help(
+            "What this database is authoritative for; what is only a cache or projection.", "ownership"
+        ),
     )
 
     def __init__(self, *args, teams=None, editing=False, **kwargs):
@@ -133,7 +137,9 @@ class SystemForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    release_scope = forms.CharField(max_length=200, help_text="What this release changes (seed §21, step 1).")
+    release_scope = forms.CharField(
+        max_length=200, help_text=guide_help("What this release changes.", "step-1")
+    )
     scope_notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     schema_changing = ReleaseFlagField(
         label="Does this release change the schema?",
@@ -187,8 +193,10 @@ class FindingForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000)
     level = forms.ChoiceField(
         choices=Level.choices,
-        help_text="P0 blocks release; P1 needs a signed exception; "
-        "P2 needs a dated owner; P3 is an improvement (seed §3).",
+        help_text=guide_help(
+            "P0 blocks release; P1 needs a signed exception; P2 needs a dated owner; P3 is an improvement.",
+            "severity-levels",
+        ),
     )
     owner = UserChoiceField(queryset=None, required=False)
     due_date = IsoDateField(required=False)

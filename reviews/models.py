@@ -67,7 +67,7 @@ class System(models.Model):
     description = models.TextField(blank=True)
     source_of_truth = models.TextField(
         blank=True,
-        help_text="What this database is authoritative for, and what it only derives or caches (seed §5).",
+        help_text="What this database is authoritative for, and what it only derives or caches.",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -103,7 +103,9 @@ class Category(models.Model):
     code = models.SlugField(max_length=40)
     number = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=120)
-    section = models.CharField(max_length=10, help_text="Seed section the checklist comes from.")
+    section = models.CharField(
+        max_length=10, help_text="For engineers: the part of the source checklist it was written from."
+    )
     description = models.TextField(blank=True)
 
     class Meta:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from guide.links import text as guide_text
 from readiness import dispatch
 
 from . import audit, carryover, loosening, opened, policy, score_raise
@@ -184,7 +185,9 @@ def start_review(
         "Only an architect or lead of the team may start a review.",
     )
     if not release_scope.strip():
-        raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
+        raise ServiceError(
+            {"release_scope": f"State the release scope: what this release changes ({guide_text('step-1')})."}
+        )
     chair = chair or actor
     if policy.role_in(chair, system.team_id) not in policy.CHAIR_ROLES:
         raise ServiceError({"chair": "The chair must be an architect or lead of the system's team."})
@@ -253,7 +256,9 @@ def update_review(
     _require_open(review)
     _check_version(review, version)
     if not release_scope.strip():
-        raise ServiceError({"release_scope": "State the release scope (seed §21, step 1)."})
+        raise ServiceError(
+            {"release_scope": f"State the release scope: what this release changes ({guide_text('step-1')})."}
+        )
     _refuse_second_open_review(system=review.system, release_scope=release_scope, exclude=review.pk)
     before = audit.snapshot(review, REVIEW_FIELDS)
     review.release_scope = release_scope.strip()
@@ -297,7 +302,7 @@ def set_score(
     _require_open(review)
     _category_of(review, category)
     if score not in (0, 1, 2, 3):
-        raise ServiceError({"score": "A score is 0, 1, 2 or 3 (seed §4)."})
+        raise ServiceError({"score": f"A score is 0, 1, 2 or 3 ({guide_text('scorecard')})."})
     if score >= EVIDENCE_REQUIRED_FROM and not review.evidence.filter(category=category).exists():
         raise ServiceError(
             {
@@ -403,12 +408,13 @@ def _validate_finding(*, review: Review, level: str, owner, due_date: date | Non
     if not title.strip():
         errors["title"] = "Say what the finding is."
     if level not in Level.values:
-        errors["level"] = "A finding is P0, P1, P2 or P3 (seed §3)."
+        errors["level"] = f"A finding is P0, P1, P2 or P3 ({guide_text('severity-levels')})."
     if level == Level.P2:
+        dated_owner = f"its follow-up has an owner and a date ({guide_text('severity-levels')})"
         if owner is None:
-            errors["owner"] = "A P2 needs an owner (seed §3: follow-up with a dated owner)."
+            errors["owner"] = f"A P2 needs an owner: {dated_owner}."
         if due_date is None:
-            errors["due_date"] = "A P2 needs a due date (seed §3: follow-up with a dated owner)."
+            errors["due_date"] = f"A P2 needs a due date: {dated_owner}."
     if owner is not None and not loosening.can_own(owner, review.system.team_id):
         errors["owner"] = loosening.OWNER_ERROR
     if errors:
@@ -484,7 +490,10 @@ def update_finding(
         raise ServiceError({"status": "A finding is open, resolved, not an issue or accepted."})
     if status == FindingStatus.ACCEPTED and level == Level.P0:
         raise ServiceError(
-            {"status": "A P0 blocker cannot be accepted: it must be resolved before release (seed §3)."}
+            {
+                "status": "A P0 blocker cannot be accepted: it must be resolved before release "
+                f"({guide_text('severity-levels')})."
+            }
         )
     status, resolution, resolution_note = loosening.check_direct_change(
         finding=finding, level=level, status=status, note=note

@@ -202,6 +202,9 @@ MATRIX: dict[str, Row] = {
     "api-tokens/": Row(get=signed_in),
     "api-tokens/new/": Row(post=chairs_somewhere),
     "api-tokens/<int:token_id>/revoke/": Row(post=team_tokens),
+    # The review guide: for anyone signed in, like every page of the app (it names no team's data).
+    "guide/": Row(get=signed_in),
+    "guide/<slug:section>/": Row(get=signed_in),
 }
 
 # The JSON API under /api/: every operation answers 401 JSON without a bearer token, session or not.
@@ -334,6 +337,7 @@ def build_team_world(team, architect, lead, settings_media, member=None) -> dict
         "check_id": check.pk,
         "run_id": run.pk,
         "token_id": token.pk,
+        "section": "backup-and-restore",  # a section of the guide, the same for both teams
     }
 
 

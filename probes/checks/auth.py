@@ -37,7 +37,7 @@ register(
         "each role's password so it is stored as SCRAM, and use scram-sha-256 in pg_hba.conf",
         sql="select current_setting('password_encryption') as password_encryption",
         evaluate=_password_encryption,
-        seed="§14.1",
+        seed="14.1",
     )
 )
 
@@ -90,7 +90,7 @@ from pg_hba_file_rules
 order by line_number
 """,
         evaluate=_hba,
-        seed="§14.1",
+        seed="14.1",
         grant="GRANT SELECT ON pg_hba_file_rules TO {role}; GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO "
         "{role};",
     )
@@ -147,6 +147,6 @@ select current_setting('ssl') as ssl, current_setting('ssl_min_protocol_version'
          as cleartext_remote_sessions
 """,
         evaluate=_ssl,
-        seed="§14.1",
+        seed="14.1",
     )
 )

@@ -32,15 +32,15 @@ register(
         category="capacity",
         severity="P3",
         title="Database size",
-        checks="The size of this database on disk (seed §19.4): the input of the capacity envelope, of "
+        checks="The size of this database on disk: the input of the capacity envelope, of "
         "backup and restore time, and of storage cost. Warns only above params max_bytes when set.",
-        fix="Compare with the capacity envelope (seed §17.3); plan archiving, partitioning or storage "
-        "growth.",
+        fix="Compare with the capacity envelope (Guide: Capacity envelope); plan archiving, partitioning or "
+        "storage growth.",
         sql="select datname, pg_database_size(datname) as bytes from pg_database where datname = "
         "current_database()",
         evaluate=_database_size,
         params={"max_bytes": 0},
-        seed="§19.4",
+        seed="19.4",
     )
 )
 
@@ -63,8 +63,7 @@ register(
         severity="P3",
         title="Table and index sizes",
         checks="The 50 largest tables with their size (heap and TOAST), index size and total, and the totals "
-        "(seed §19.5). "
-        "Growth per core table and index is a required forecast (seed §17.1).",
+        "Growth per core table and index is a forecast the capacity review asks for.",
         fix="Track these numbers over time; an index larger than its table deserves a look.",
         sql=f"""
 with t as (
@@ -82,7 +81,7 @@ order by table_bytes + index_bytes desc
 limit 50
 """,
         evaluate=_table_sizes,
-        seed="§19.5",
+        seed="19.5",
     )
 )
 
@@ -117,7 +116,7 @@ register(
         severity="P3",
         title="Row counts of critical tables",
         checks="Row counts of the critical tables (params critical_tables, default the 10 largest), the "
-        "first validation query of a restore drill (seed §11.4): compare them on the restored copy. "
+        "first validation query of a restore drill: compare them on the restored copy. "
         "count(*) below params count_max_bytes and with SELECT privilege; the planner's estimate otherwise.",
         fix="Name the critical tables in the target's settings and run the same probe on the restored copy.",
         sql=f"""
@@ -149,6 +148,6 @@ order by schema, tbl
 """,
         evaluate=_row_counts,
         params={"critical_tables": [], "top_n": 10, "count_max_bytes": 64 * 1024 * 1024},
-        seed="§11.4",
+        seed="11.4",
     )
 )

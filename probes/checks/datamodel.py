@@ -56,7 +56,7 @@ order by 1, 2, 3
             "salary|"
             "tax|charge|refund|revenue|discount|wage)(_|s?$)"
         },
-        seed="§7.2",
+        seed="7.2",
     )
 )
 
@@ -82,7 +82,7 @@ register(
         severity="P2",
         title="Free-text status columns",
         checks="text/varchar columns named status, state or stage with no CHECK constraint, enum type or "
-        "foreign key (seed §6.4: status varchar(50) with no transition model). Typos and retired states "
+        "foreign key: a status with no model of its transitions. Typos and retired states "
         "enter silently and workflows stall on them.",
         fix="ALTER TABLE <schema>.<table> ADD CONSTRAINT <table>_<col>_check CHECK (<col> IN ('...')) NOT "
         "VALID; "
@@ -100,7 +100,7 @@ order by 1, 2, 3
 """,
         evaluate=_free_text_status,
         params={"status_pattern": "(^|_)(status|state|stage)$"},
-        seed="§6.4",
+        seed="6.4",
     )
 )
 
@@ -128,7 +128,7 @@ register(
         severity="P2",
         title="Idempotency keys without a unique constraint",
         checks="Columns named like an idempotency or external request key that no unique index covers "
-        "(seed §6.4: duplicates prevented only by check-then-insert). Client retries then create duplicates.",
+        "(duplicates prevented only by check-then-insert). Client retries then create duplicates.",
         fix="CREATE UNIQUE INDEX CONCURRENTLY ON <schema>.<table> (<tenant column>, <key column>);",
         sql=f"""
 select n.nspname as schema, c.relname as table, a.attname as column
@@ -142,7 +142,7 @@ order by 1, 2, 3
         params={
             "key_columns": ["idempotency_key", "request_id", "external_id", "dedup_key", "deduplication_key"]
         },
-        seed="§6.4",
+        seed="6.4",
     )
 )
 
@@ -195,7 +195,7 @@ register(
         title="Audit tables the application may rewrite",
         checks="Tables named like audit trails (audit, history, event, *_log) on which an application role "
         "holds UPDATE, DELETE or TRUNCATE. An audit trail the application can edit answers no dispute "
-        "(seed §3 lists it as P0; found here by name, so P1 until confirmed).",
+        "(the guide treats it as P0; found here by name, so P1 until confirmed. Guide: Severity levels).",
         fix="REVOKE UPDATE, DELETE, TRUNCATE ON <schema>.<table> FROM <role>; -- grant INSERT and SELECT "
         "only",
         sql=f"""
@@ -217,6 +217,6 @@ order by 1, 2, 3
 """,
         evaluate=_audit_writable,
         params={"audit_pattern": "audit|history|event|_logs?$"},
-        seed="§6.4",
+        seed="6.4",
     )
 )

@@ -67,7 +67,7 @@ order by n.nspname, c.relname, con.conname
 """,
         evaluate=_fk_without_index,
         params={"large_table_rows": 100_000},
-        seed="§8.2",
+        seed="8.2",
     )
 )
 
@@ -154,7 +154,7 @@ join pg_namespace n on n.oid = t.relnamespace
 order by 1, 2, 3, 4
 """,
         evaluate=_duplicate_indexes,
-        seed="§8.2",
+        seed="8.2",
     )
 )
 
@@ -203,7 +203,7 @@ order by index_bytes desc
 """,
         evaluate=_unused_indexes,
         params={"min_bytes": 1024 * 1024},
-        seed="§8.2",
+        seed="8.2",
     )
 )
 
@@ -255,6 +255,6 @@ where not i.indisvalid and {user_schema()}
 order by 1, 2, 3
 """,
         evaluate=_invalid_indexes,
-        seed="§10.3",
+        seed="10.3",
     )
 )

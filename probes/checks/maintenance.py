@@ -39,7 +39,7 @@ register(
         severity="P2",
         title="Dead tuples",
         checks="Tables whose dead rows (left by updates and deletes, not yet vacuumed) are many and a large "
-        "share of the table (seed §19.3). They slow every scan and grow the table on disk.",
+        "share of the table. They slow every scan and grow the table on disk.",
         fix="VACUUM (VERBOSE) <schema>.<table>; then tune autovacuum for it: ALTER TABLE <t> SET "
         "(autovacuum_vacuum_scale_factor = 0.02);",
         sql="""
@@ -52,7 +52,7 @@ limit 50
 """,
         evaluate=_dead_tuples,
         params={"min_dead_tuples": 10_000, "dead_ratio": 0.2},
-        seed="§19.3",
+        seed="19.3",
     )
 )
 
@@ -104,7 +104,7 @@ limit 200
 """,
         evaluate=_vacuum_age,
         params={"min_dead_tuples": 1000, "max_days": 7},
-        seed="§19.3",
+        seed="19.3",
     )
 )
 
@@ -153,7 +153,7 @@ where c.relkind in ('r', 'm', 'p') and {user_schema()}
        or array_to_string(t.reloptions, ',') ~* 'autovacuum_enabled=(false|off|no|0)')
 """,
         evaluate=_autovacuum_disabled,
-        seed="§13.1",
+        seed="13.1",
     )
 )
 
@@ -215,7 +215,7 @@ union all
 """,
         evaluate=_wraparound,
         params={"warn_age": 500_000_000, "fail_age": 1_200_000_000},
-        seed="§13.1",
+        seed="13.1",
     )
 )
 
@@ -312,7 +312,7 @@ order by 1, 2
 """,
         evaluate=_sequences,
         params={"warn_ratio": 0.75, "fail_ratio": 0.9},
-        seed="§17.1",
+        seed="17.1",
     )
 )
 
@@ -360,6 +360,6 @@ from pg_stat_database d
 where d.datname = current_database()
 """,
         evaluate=_checksums,
-        seed="§11.2",
+        seed="11.2",
     )
 )

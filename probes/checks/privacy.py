@@ -62,7 +62,7 @@ register(
         title="PII-looking columns without classification",
         checks="Columns named like personal data (email, phone, national id, birth date, address, ...) whose "
         "comment carries no 'pii:' or 'classification:' marker. Unclassified PII cannot be masked, "
-        "retained, exported or erased by rule (seed §15.1).",
+        "retained, exported or erased by rule.",
         fix="COMMENT ON COLUMN <schema>.<table>.<col> IS 'pii: contact; classification: restricted; "
         "retention: 2y after closure';",
         sql=f"""
@@ -73,7 +73,7 @@ order by 1, 2, 3
 """,
         evaluate=_pii_unclassified,
         params={"pii_patterns": PII_PATTERNS, "classification_markers": _MARKERS},
-        seed="§15.1",
+        seed="15.1",
     )
 )
 
@@ -101,7 +101,8 @@ register(
         severity="P1",
         title="Unclassified PII published to CDC",
         checks="PII-looking, unclassified columns of tables in a logical-replication publication (column "
-        "lists honoured on PostgreSQL 15+). Seed §3: PII reaching CDC or a warehouse unclassified is P0.",
+        "lists honoured on PostgreSQL 15+). PII reaching CDC or a warehouse unclassified is a P0 blocker "
+        "(Guide: Severity levels).",
         fix="Classify the column (COMMENT ON COLUMN ... IS 'pii: ...'), and leave it out of the publication: "
         "ALTER PUBLICATION <pub> SET TABLE <t> (<columns without it>);",
         sql=f"""
@@ -119,6 +120,6 @@ order by 1, 2, 3
 """,
         evaluate=_pii_published,
         params={"pii_patterns": PII_PATTERNS, "classification_markers": _MARKERS},
-        seed="§15.2",
+        seed="15.2",
     )
 )

@@ -55,7 +55,7 @@ register(
         "a standby, the age of the last replayed transaction. Stale replicas serve stale decisions and lose "
         "data on failover.",
         fix="Find the bottleneck (network, standby I/O, long queries on the standby with "
-        "hot_standby_feedback); route freshness-critical reads to the primary (seed §12.2).",
+        "hot_standby_feedback); route freshness-critical reads to the primary.",
         sql="""
 select application_name as name, client_addr::text as client_addr, state, sync_state,
        case when pg_is_in_recovery() then null else pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) end
@@ -75,7 +75,7 @@ where pg_is_in_recovery()
             "warn_bytes": 64 * 1024 * 1024,
             "fail_bytes": 1024 * 1024 * 1024,
         },
-        seed="§12.2",
+        seed="12.2",
     )
 )
 
@@ -121,7 +121,7 @@ register(
         severity="P1",
         title="Replication slots retaining WAL",
         checks="Physical slots and this database's logical slots that no consumer is reading, or that hold "
-        "back a lot of WAL. A forgotten slot fills the disk and stops the primary (seed §12.2).",
+        "back a lot of WAL. A forgotten slot fills the disk and stops the primary.",
         fix="SELECT pg_drop_replication_slot('<slot>'); if its consumer is gone for good; set "
         "max_slot_wal_keep_size so a stuck consumer cannot fill the disk.",
         sql="""
@@ -135,7 +135,7 @@ order by slot_name
 """,
         evaluate=_slots,
         params={"fail_bytes": 1024 * 1024 * 1024},
-        seed="§12.2",
+        seed="12.2",
     )
 )
 
@@ -191,7 +191,7 @@ select current_setting('archive_mode') as archive_mode, current_setting('archive
        current_setting('archive_library', true) as archive_library, pg_is_in_recovery() as in_recovery
 """,
         evaluate=_wal_archiving,
-        seed="§11.2",
+        seed="11.2",
     )
 )
 
@@ -241,10 +241,10 @@ register(
         checks="pg_stat_archiver's failure count and whether the last attempt failed. A failing archiver "
         "means the point-in-time recovery window stopped growing, and pg_wal grows until the disk is full.",
         fix="Read the server log for the archive_command error, fix the destination (credentials, space), "
-        "and alert on pg_stat_archiver.failed_count (seed §13.1).",
+        "and alert on pg_stat_archiver.failed_count.",
         sql=_ARCHIVER_SQL,
         evaluate=_archiver_failures,
-        seed="§11.2",
+        seed="11.2",
     )
 )
 
@@ -288,6 +288,6 @@ register(
         sql=_ARCHIVER_SQL,
         evaluate=_last_archived_age,
         params={"warn_seconds": 3600, "fail_seconds": 86400},
-        seed="§11.2",
+        seed="11.2",
     )
 )

@@ -50,7 +50,7 @@ where {_TABLES}
 order by 1, 2
 """,
         evaluate=_tables_without_pk,
-        seed="§7.3",
+        seed="7.3",
     )
 )
 
@@ -93,7 +93,7 @@ group by 1, 2
 order by 1, 2
 """,
         evaluate=_timestamp_without_tz,
-        seed="§7.2",
+        seed="7.2",
     )
 )
 
@@ -127,7 +127,7 @@ where c.relpersistence = 'u' and {_TABLES}
 order by 1, 2
 """,
         evaluate=_unlogged_tables,
-        seed="§11.2",
+        seed="11.2",
     )
 )
 
@@ -167,7 +167,7 @@ where not k.convalidated and {user_schema()}
 order by 1, 2, 3
 """,
         evaluate=_unvalidated_constraints,
-        seed="§10.2",
+        seed="10.2",
     )
 )
 
@@ -221,7 +221,7 @@ group by 1, 2, 3
 order by 1, 2
 """,
         evaluate=_replica_identity,
-        seed="§16.2",
+        seed="16.2",
     )
 )
 
@@ -250,7 +250,7 @@ register(
         category="ownership",
         severity="P3",
         title="Tables without a description",
-        checks="Tables with no COMMENT. Seed §7.1 asks of every table what one row is and which team owns "
+        checks="Tables with no COMMENT. A review asks of every table what one row is and which team owns "
         "it; a comment in the catalog is where the next person (and this probe) can find the answer.",
         fix="COMMENT ON TABLE <schema>.<table> IS 'One row = ...; owner: team X; source of truth for ...';",
         sql=f"""
@@ -265,6 +265,6 @@ group by 1
 order by 1
 """,
         evaluate=_undocumented_tables,
-        seed="§7.1",
+        seed="7.1",
     )
 )

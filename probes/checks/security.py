@@ -49,9 +49,9 @@ register(
         category="security",
         severity="P0",
         title="Application roles that are superusers",
-        checks="Application roles (params app_roles) with SUPERUSER. Seed §3 lists an application on a "
-        "superuser role as P0: one SQL injection owns the server. Without app_roles, every LOGIN superuser "
-        "other than the bootstrap role and the probe's own is reported as a warning.",
+        checks="Application roles (params app_roles) with SUPERUSER. An application on a superuser role "
+        "is a P0 blocker (Guide: Severity levels): one SQL injection owns the server. Without app_roles, "
+        "every LOGIN superuser other than the bootstrap role and the probe's own is reported as a warning.",
         fix="ALTER ROLE <role> NOSUPERUSER; -- and grant it only the table privileges it needs",
         sql="""
 select r.rolname, r.rolsuper, r.rolcanlogin,
@@ -63,7 +63,7 @@ where case when cardinality(%(app_roles)s::text[]) > 0 then r.rolname = any(%(ap
 order by 1
 """,
         evaluate=_app_role_superuser,
-        seed="§14.1",
+        seed="14.1",
     )
 )
 
@@ -87,14 +87,14 @@ register(
         severity="P0",
         title="Application roles with BYPASSRLS",
         checks="Application roles with the BYPASSRLS attribute. Every tenant policy is then decoration: "
-        "the seed's own example of RLS that exists but is bypassed by the role the application uses.",
+        "row level security exists, but the role the application uses bypasses it.",
         fix="ALTER ROLE <role> NOBYPASSRLS;",
         sql=f"""
 with {APP_ROLES}
 select rolname from app_roles where rolbypassrls order by 1
 """,
         evaluate=_app_role_bypassrls,
-        seed="§14.3",
+        seed="14.3",
     )
 )
 
@@ -129,7 +129,7 @@ register(
         severity="P1",
         title="Application roles that own the schema",
         checks="Application roles owning this database, a schema or tables in it. The runtime role should "
-        "not be the migration role (seed §14.1): an owner can drop and alter what it only needs to use.",
+        "not be the migration role: an owner can drop and alter what it only needs to use.",
         fix="ALTER TABLE <t> OWNER TO <migration role>; ALTER SCHEMA <s> OWNER TO <migration role>; "
         "then GRANT the runtime role only SELECT/INSERT/UPDATE where needed.",
         sql=f"""
@@ -151,7 +151,7 @@ group by r.rolname, n.nspname
 order by 1, 2, 3
 """,
         evaluate=_app_role_owns_objects,
-        seed="§14.2",
+        seed="14.2",
     )
 )
 
@@ -194,8 +194,8 @@ register(
         severity="P0",
         title="Tenant tables without row level security",
         checks="Tables with a tenant key column (params tenant_columns) where row level security is off "
-        "(FAIL) or not forced for the owner (WARN). A cross-tenant leak is P0 (seed §3); RLS makes the "
-        "tenant filter impossible to forget.",
+        "(FAIL) or not forced for the owner (WARN). A cross-tenant leak is P0 (Guide: Severity levels); "
+        "RLS makes the tenant filter impossible to forget.",
         fix="ALTER TABLE <t> ENABLE ROW LEVEL SECURITY; ALTER TABLE <t> FORCE ROW LEVEL SECURITY; "
         "CREATE POLICY tenant_isolation ON <t> USING (tenant_id = current_setting('app.tenant_id')::<type>);",
         sql=f"""
@@ -213,7 +213,7 @@ order by 1, 2
 """,
         evaluate=_tenant_rls,
         params={"tenant_columns": ["tenant_id", "tenant", "org_id", "organization_id", "account_id"]},
-        seed="§14.1",
+        seed="14.1",
     )
 )
 
@@ -252,7 +252,7 @@ where d.datname = current_database() and has_database_privilege('public', d.oid,
 order by 1, 2
 """,
         evaluate=_public_create,
-        seed="§14.2",
+        seed="14.2",
     )
 )
 
@@ -298,6 +298,6 @@ where p.prosecdef and {user_schema()} and {not_extension_member("p", "pg_proc")}
 order by 1, 2, 3
 """,
         evaluate=_security_definer,
-        seed="§14.1",
+        seed="14.1",
     )
 )

@@ -107,7 +107,7 @@ for _id, _setting, _category, _why, _max_ms, _fix, _seed in (
         300_000,
         "ALTER ROLE <app role> IN DATABASE <db> SET statement_timeout = '30s'; -- or ALTER DATABASE <db> SET "
         "...",
-        "§9.2",
+        "9.2",
     ),
     (
         "transaction.idle-in-transaction-timeout-unset",
@@ -116,7 +116,7 @@ for _id, _setting, _category, _why, _max_ms, _fix, _seed in (
         "a client that forgets to commit holds its locks and blocks vacuum forever",
         600_000,
         "ALTER ROLE <app role> IN DATABASE <db> SET idle_in_transaction_session_timeout = '60s';",
-        "§9.2",
+        "9.2",
     ),
     (
         "migration.lock-timeout-unset",
@@ -127,7 +127,7 @@ for _id, _setting, _category, _why, _max_ms, _fix, _seed in (
         "ALTER ROLE <app/migration role> IN DATABASE <db> SET lock_timeout = '5s'; -- and SET lock_timeout "
         "in "
         "each migration",
-        "§10.3",
+        "10.3",
     ),
 ):
     register(
@@ -169,12 +169,12 @@ register(
         category="observability",
         severity="P3",
         title="Slow-query log",
-        checks="Whether log_min_duration_statement logs slow statements for this database (seed §13.1 lists "
-        "the slow query log among the required query signals).",
+        checks="Whether log_min_duration_statement logs slow statements for this database (the slow "
+        "query log is one of the query signals on-call needs).",
         fix="ALTER DATABASE <db> SET log_min_duration_statement = '500ms'; -- or ALTER SYSTEM and reload",
         sql="select current_setting('log_min_duration_statement') as log_min_duration_statement",
         evaluate=_slow_query_log,
-        seed="§13.1",
+        seed="13.1",
     )
 )
 
@@ -209,7 +209,7 @@ register(
         sql="select current_setting('log_lock_waits') as log_lock_waits, "
         "current_setting('deadlock_timeout') as deadlock_timeout",
         evaluate=_lock_wait_logging,
-        seed="§13.1",
+        seed="13.1",
     )
 )
 
@@ -243,7 +243,7 @@ register(
         severity="P2",
         title="Statement statistics collected",
         checks="Whether pg_stat_statements is preloaded and created in this database. Without it nobody can "
-        "say which queries spend the time (seed §8.3, §13.1).",
+        "say which queries spend the time.",
         fix="ALTER SYSTEM SET shared_preload_libraries = '...,pg_stat_statements'; -- restart, then: "
         "CREATE EXTENSION pg_stat_statements;",
         sql="""
@@ -251,6 +251,6 @@ select current_setting('shared_preload_libraries') as shared_preload_libraries,
        exists (select 1 from pg_extension where extname = 'pg_stat_statements') as installed
 """,
         evaluate=_pg_stat_statements,
-        seed="§13.1",
+        seed="13.1",
     )
 )

@@ -62,7 +62,7 @@ limit 20
         evaluate=_top_statements,
         params={"slow_mean_ms": 500, "min_calls": 50},
         requires_extension="pg_stat_statements",
-        seed="§8.3",
+        seed="8.3",
         masked=("sample_query",),
     )
 )
@@ -98,7 +98,7 @@ order by s.idx_scan asc, s.idx_tup_read desc
 limit 50
 """,
         evaluate=_index_usage,
-        seed="§8.3",
+        seed="8.3",
     )
 )
 
@@ -146,7 +146,7 @@ limit 50
 """,
         evaluate=_seq_scan_suspects,
         params={"min_live_tup": 100_000, "min_seq_scans": 20},
-        seed="§8.3",
+        seed="8.3",
     )
 )
 
@@ -203,7 +203,7 @@ limit 20
 """,
         evaluate=_long_transactions,
         params={"warn_seconds": 300, "fail_seconds": 3600},
-        seed="§19.1",
+        seed="19.1",
         masked=("query",),
     )
 )
@@ -241,7 +241,7 @@ limit 50
 """,
         evaluate=_idle_in_transaction,
         params={"warn_seconds": 60, "fail_seconds": 600},
-        seed="§13.1",
+        seed="13.1",
         masked=("query",),
     )
 )
@@ -293,7 +293,8 @@ register(
         title="Blocked sessions and who blocks them",
         checks="Sessions waiting for a lock, with the pid that holds it (pg_blocking_pids). A lock queue "
         "behind one slow or idle transaction is the usual shape of a lock storm.",
-        fix="Identify the blocker tree before acting (seed §18.3); end the root blocker only with approval: "
+        fix="Identify the blocker tree before acting (Guide: Runbooks and incident response); end the root "
+        "blocker only with approval: "
         "SELECT pg_cancel_backend(<blocking pid>); set lock_timeout on migrations.",
         sql="""
 select a.pid as blocked_pid, a.usename as blocked_user, left(a.query, 160) as blocked_query,
@@ -310,7 +311,7 @@ limit 200
 """,
         evaluate=_blocked_sessions,
         params={"warn_seconds": 5, "fail_seconds": 60},
-        seed="§19.2",
+        seed="19.2",
         masked=("blocked_query", "blocking_query"),
     )
 )
@@ -347,7 +348,7 @@ where datname = current_database()
 """,
         evaluate=_deadlocks,
         params={"max_deadlocks": 0},
-        seed="§9.2",
+        seed="9.2",
     )
 )
 
@@ -412,6 +413,6 @@ where r.rolconnlimit >= 0 and not r.rolsuper
 """,
         evaluate=_connection_saturation,
         params={"warn_ratio": 0.8, "fail_ratio": 0.95},
-        seed="§17.1",
+        seed="17.1",
     )
 )

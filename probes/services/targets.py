@@ -13,6 +13,7 @@ import psycopg
 from django.db import transaction
 from django.utils import timezone
 
+from guide.links import text as guide_text
 from reviews import audit, policy
 from reviews.models import Category, Level
 from reviews.services import ServiceError, _require
@@ -412,7 +413,7 @@ def add_invariant_check(
     if not Category.objects.filter(code=category).exists():
         errors["category"] = "Choose a category of the catalogue."
     if severity not in Level.values:
-        errors["severity"] = "A finding is P0, P1, P2 or P3 (seed §3)."
+        errors["severity"] = f"A finding is P0, P1, P2 or P3 ({guide_text('severity-levels')})."
     if not isinstance(row_cap, int) or not 1 <= row_cap <= 1000:
         errors["row_cap"] = "Keep between 1 and 1000 rows as evidence."
     try:

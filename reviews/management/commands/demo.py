@@ -112,7 +112,7 @@ Derived: the HR feed is imported nightly and never edited here; the audit search
 of the directory audit log."""
 
 VALIDATION_QUERIES = """\
--- Row counts for critical tables (seed §11.4)
+-- Row counts for critical tables
 select 'account' as table_name, count(*) from account
 union all
 select 'journal_entry', count(*) from journal_entry
@@ -738,8 +738,8 @@ class Command(BaseCommand):
             last_tested=self.today - timedelta(days=20),
             severity="SEV2",
             symptoms="p95 posting latency above SLO; blocked sessions rising; deadlock count above baseline.",
-            immediate_safe_actions="Identify the blocker tree (seed §19.2); pause the balance backfill; "
-            "shed batch payout traffic.",
+            immediate_safe_actions="Identify the blocker tree (blocked sessions and who blocks them); "
+            "pause the balance backfill; shed batch payout traffic.",
             actions_forbidden="Do not kill sessions randomly without the blocker tree. "
             "Do not run VACUUM FULL "
             "during the incident. Do not create indexes blindly. Do not restart the primary "
@@ -888,7 +888,7 @@ class Command(BaseCommand):
             title="Application connects as database owner role",
             description="ledger-api uses ledger_owner, which owns the schema: "
             "a SQL injection or a bug can drop "
-            "or rewrite postings and audit rows. Switch to ledger_runtime with table grants (seed §14.2).",
+            "or rewrite postings and audit rows. Switch to ledger_runtime with table grants.",
         )
         backfill = services.add_finding(
             review=review,
@@ -911,7 +911,7 @@ class Command(BaseCommand):
             title="Balance reads routed to a replica without a freshness check",
             description="The new multi-currency balance endpoint reads from the replica; "
             "a payout decision can "
-            "use a stale balance after a posting (seed §1: read scaling safe).",
+            "use a stale balance after a posting: the claim that read scaling is safe does not hold.",
         )
         services.add_finding(
             review=review,
