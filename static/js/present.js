@@ -27,7 +27,6 @@
     document.querySelectorAll("[data-present-toggle]").forEach(function (button) {
       button.textContent = on ? "Exit presentation" : "Present";
       button.setAttribute("href", "?present=" + (on ? "0" : "1"));
-      button.setAttribute("aria-pressed", on ? "true" : "false");
     });
   }
 
