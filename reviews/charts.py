@@ -13,6 +13,12 @@ INK, MUTED, LINE = "#1d2433", "#5d6b7a", "#dfe3e8"
 FONT = "DejaVu Sans, sans-serif"
 
 
+# The charts on pages: drawn wide with large text, then scaled to their card's width (static/css/present.css),
+# so that labels stay at 14 px or more on a 1024 px screen and grow on wider ones. The PDF keeps the defaults.
+PAGE_SCORES = {"width": 960, "row_height": 34, "label_width": 360, "text_size": 16}
+PAGE_HISTORY = {"width": 960, "row_height": 34, "label_width": 360, "text_size": 16, "legend_x": 8}
+
+
 @dataclass(frozen=True)
 class Bar:
     label: str
@@ -41,12 +47,17 @@ def bar_chart_svg(
     row_height: int = 22,
     label_width: int = 250,
     unit: str = "score",
+    text_size: float = 11,
 ) -> str:
     """Horizontal bars, one row per item, on an integer scale 0…maximum, coloured by value.
 
     A bar whose counted value is lower than its value shows the counted part solid and the rest pale;
-    a row with a minimum shows it as a dark tick. Text is escaped; the output is a standalone <svg>."""
-    top, bottom, right = 26, 34, 36
+    a row with a minimum shows it as a dark tick. Text is escaped; the output is a standalone <svg>.
+    `text_size` is the labels' size (the rest is 1 smaller); margins grow with it. Pages draw large text
+    in a wide chart that fills its card; the PDF keeps the defaults."""
+    k = text_size / 11
+    small = text_size - 1
+    top, bottom, right = round(26 * k), round(34 * k), round(36 * k)
     plot = width - label_width - right
     height = top + row_height * len(bars) + bottom
     step = plot / maximum if maximum else plot
@@ -61,14 +72,16 @@ def bar_chart_svg(
             f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + row_height * len(bars)}" '
             f'stroke="{LINE}" stroke-width="1"/>'
         )
-        parts.append(_text(x, top - 9, str(tick), size=10, fill=MUTED, anchor="middle"))
+        parts.append(_text(x, top - 9 * k, str(tick), size=small, fill=MUTED, anchor="middle"))
     for i, bar in enumerate(bars):
         y = top + i * row_height
-        mid = y + row_height / 2 + 4
-        parts.append(_text(label_width - 8, mid, bar.label, anchor="end"))
+        mid = y + row_height / 2 + 4 * k
+        parts.append(_text(label_width - 8, mid, bar.label, size=text_size, anchor="end"))
         bar_y, bar_h = y + 4, row_height - 8
         if bar.value is None:
-            parts.append(_text(label_width + 6, mid, "not scored", size=10, fill=MUTED, font_style="italic"))
+            parts.append(
+                _text(label_width + 6, mid, "not scored", size=small, fill=MUTED, font_style="italic")
+            )
         else:
             colour = colours.get(bar.value, MUTED)
             counted = bar.counted if bar.counted is not None and bar.counted < bar.value else None
@@ -90,25 +103,33 @@ def bar_chart_svg(
                     f'fill="{colours.get(counted, MUTED)}" rx="2"/>'
                 )
                 note = f"{bar.value}→{counted}"
-            parts.append(_text(label_width + full + 5, mid, note, size=10, fill=INK, font_weight="bold"))
+            parts.append(
+                _text(label_width + full + 5 * k, mid, note, size=small, fill=INK, font_weight="bold")
+            )
         if bar.minimum is not None:
             x = label_width + bar.minimum * step
             parts.append(
                 f'<line x1="{x:.1f}" y1="{y + 1}" x2="{x:.1f}" y2="{y + row_height - 1}" '
                 f'stroke="{INK}" stroke-width="2.5"/>'
             )
-    legend_y = top + row_height * len(bars) + 20
+    legend_y = top + row_height * len(bars) + round(20 * k)
     parts.append(
-        f'<line x1="{label_width}" y1="{legend_y - 9}" x2="{label_width}" y2="{legend_y + 3}" '
+        f'<line x1="{label_width}" y1="{legend_y - 9 * k:g}" x2="{label_width}" y2="{legend_y + 3 * k:g}" '
         f'stroke="{INK}" stroke-width="2.5"/>'
     )
-    parts.append(_text(label_width + 6, legend_y, "gate minimum", size=10, fill=MUTED))
+    parts.append(_text(label_width + 6, legend_y, "gate minimum", size=small, fill=MUTED))
     parts.append(
-        f'<rect x="{label_width + 100}" y="{legend_y - 9}" width="18" height="11" fill="{MUTED}" '
-        f'fill-opacity="0.25" stroke="{MUTED}" stroke-dasharray="3 2"/>'
+        f'<rect x="{label_width + 100 * k:g}" y="{legend_y - 9 * k:g}" width="{18 * k:g}" '
+        f'height="{11 * k:g}" fill="{MUTED}" fill-opacity="0.25" stroke="{MUTED}" stroke-dasharray="3 2"/>'
     )
     parts.append(
-        _text(label_width + 124, legend_y, f"{unit} not counted: no evidence (a → b)", size=10, fill=MUTED)
+        _text(
+            label_width + 124 * k,
+            legend_y,
+            f"{unit} not counted: no evidence (a → b)",
+            size=small,
+            fill=MUTED,
+        )
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -122,8 +143,10 @@ def score_chart_svg(
     title: str = "Scores of the 14 readiness categories (0–3)",
     width: int = 640,
     row_height: int = 22,
+    **size,
 ) -> str:
-    """The scorecard of a decision record (its "scorecard" entries) as a bar chart.
+    """The scorecard of a decision record (its "scorecard" entries) as a bar chart; `size` passes on
+    label_width and text_size.
 
     `minimums` maps category codes to the gate's minimum score (see `minimums_from_reasons`)."""
     minimums = minimums or {}
@@ -136,7 +159,7 @@ def score_chart_svg(
         )
         for i, row in enumerate(scorecard)
     ]
-    return bar_chart_svg(bars, colours=colours, title=title, width=width, row_height=row_height)
+    return bar_chart_svg(bars, colours=colours, title=title, width=width, row_height=row_height, **size)
 
 
 def minimums_from_reasons(reasons: Sequence[Mapping], minimum: int = 2) -> dict[str, int]:
@@ -177,13 +200,19 @@ def history_chart_svg(
     width: int = 760,
     row_height: int = 24,
     label_width: int = 230,
+    text_size: float = 10,
+    legend_x: float | None = None,
 ) -> str:
     """A system's decisions over time, from their frozen records: an outcome strip, then one row per
     category with a point per decision at its score (0–3) joined by a line.
 
     Each item of `decisions` is {"label": "2026-01-31", "outcome": "...", "scorecard": [record rows]}, oldest
-    first. Every point is a <circle class="pt">, every outcome mark a <rect class="outcome-mark">."""
-    top, right, bottom = 48, 24, 30
+    first. Every point is a <circle class="pt">, every outcome mark a <rect class="outcome-mark">.
+    `text_size` is the row labels' size; the header, the marks and the points grow with it. The legend
+    starts under the plot, or at `legend_x` (large text needs the whole width)."""
+    k = text_size / 10
+    small = text_size - 1
+    top, right, bottom = round(48 * k), round(24 * k), round(30 * k)
     rows: dict[str, dict] = {}
     for d in decisions:
         for i, row in enumerate(d.get("scorecard", [])):
@@ -196,7 +225,7 @@ def history_chart_svg(
     height = top + row_height * max(len(order), 1) + bottom
 
     def x_of(i: int) -> float:
-        return label_width + (plot / 2 if n == 1 else 10 + i * (plot - 20) / (n - 1))
+        return label_width + (plot / 2 if n == 1 else 10 * k + i * (plot - 20 * k) / (n - 1))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -208,18 +237,21 @@ def history_chart_svg(
         parts.append("</svg>")
         return "".join(parts)
     # The outcome strip, with the decision dates above it.
-    parts.append(_text(label_width - 8, 34, "Outcome", anchor="end", font_weight="bold"))
+    parts.append(
+        _text(label_width - 8, 34 * k, "Outcome", size=text_size + 1, anchor="end", font_weight="bold")
+    )
     every = max(1, n // 8)
     for i, d in enumerate(decisions):
         x = x_of(i)
         outcome = str(d.get("outcome", ""))
         parts.append(
-            f'<rect class="outcome-mark" x="{x - 6:.1f}" y="24" width="12" height="12" rx="2" '
+            f'<rect class="outcome-mark" x="{x - 6 * k:.1f}" y="{24 * k:g}" width="{12 * k:g}" '
+            f'height="{12 * k:g}" rx="2" '
             f'fill="{outcome_colours.get(outcome, MUTED)}"><title>{escape(str(d.get("label", "")))}: '
             f"{escape(OUTCOME_SHORT.get(outcome, outcome))}</title></rect>"
         )
         if i % every == 0 or i == n - 1:
-            parts.append(_text(x, 14, str(d.get("label", "")), size=9, fill=MUTED, anchor="middle"))
+            parts.append(_text(x, 14 * k, str(d.get("label", "")), size=small, fill=MUTED, anchor="middle"))
     inner = row_height - 8
     for r, code in enumerate(order):
         y0 = top + r * row_height
@@ -227,8 +259,8 @@ def history_chart_svg(
             f'<line x1="{label_width}" y1="{y0 + row_height:.1f}" x2="{width - right}" '
             f'y2="{y0 + row_height:.1f}" stroke="{LINE}" stroke-width="1"/>'
         )
-        label_y = y0 + row_height / 2 + 4
-        parts.append(_text(label_width - 8, label_y, rows[code]["label"], size=10, anchor="end"))
+        label_y = y0 + row_height / 2 + 4 * k
+        parts.append(_text(label_width - 8, label_y, rows[code]["label"], size=text_size, anchor="end"))
         points = []
         for i, d in enumerate(decisions):
             row = next((s for s in d.get("scorecard", []) if s.get("category") == code), None)
@@ -245,18 +277,18 @@ def history_chart_svg(
             hollow = effective not in (None, score)
             fill = "#fff" if hollow else colours.get(score, MUTED)
             parts.append(
-                f'<circle class="pt" data-category="{escape(code)}" cx="{x:.1f}" cy="{y:.1f}" r="4" '
-                f'fill="{fill}" stroke="{colours.get(score, MUTED)}" stroke-width="2">'
+                f'<circle class="pt" data-category="{escape(code)}" cx="{x:.1f}" cy="{y:.1f}" r="{4 * k:g}" '
+                f'fill="{fill}" stroke="{colours.get(score, MUTED)}" stroke-width="{2 * k:g}">'
                 f"<title>{escape(rows[code]['label'])}, {escape(str(label))}: "
                 f"{score}{counted}</title></circle>"
             )
-    legend_y = height - 10
+    legend_y = height - 10 * k
     parts.append(
         _text(
-            label_width,
+            label_width if legend_x is None else legend_x,
             legend_y,
             "Each row: score 0 (bottom) to 3 (top); a hollow point counted lower (no or stale evidence).",
-            size=9,
+            size=small,
             fill=MUTED,
         )
     )

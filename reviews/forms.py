@@ -338,6 +338,13 @@ class ScopeForm(forms.Form):
     production_traffic = ReleaseFlagField(label="Serves production traffic")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
+    def clean_release_scope(self):
+        # The meeting's box wraps the title over lines; a title is one line.
+        value = " ".join(self.cleaned_data["release_scope"].split())
+        if not value:
+            raise forms.ValidationError("This field is required.")
+        return value
+
 
 class NextReviewForm(forms.Form):
     next_review_date = IsoDateField(label="Next review")

@@ -73,12 +73,11 @@ def _finding_title(result: ProbeResult, obj: str) -> str:
 
 
 def _finding_description(run: ProbeRun, result: ProbeResult, item: dict) -> str:
+    """The object's message (what is wrong and why it matters), the fix and where it was found. Not the
+    result's summary nor the probe's description of its check: they restate the title and the message
+    (reviews.finding_text reads older descriptions that have them)."""
     parts = [item.get("message") or result.summary]
-    if result.summary and result.summary != parts[0]:
-        parts.append(result.summary)
     probe = next((p for p in registry.all_probes() if p.id == result.probe_id), None)
-    if probe is not None and probe.checks:
-        parts.append(probe.checks)
     fix = result.fix or (probe.fix if probe else "")
     if fix:
         parts.append(f"Fix: {fix}")

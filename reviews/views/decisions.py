@@ -69,6 +69,7 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
         record.get("scorecard", []),
         minimums=charts.minimums_from_reasons(record.get("reasons", [])),
         colours=records.score_colours(),
+        **charts.PAGE_SCORES,
     )
     return render(
         request,
@@ -81,7 +82,7 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "check": check,
             "record": record,
             "chart": mark_safe(chart),  # noqa: S308  (charts escapes every text it draws)
-            "history_chart": mark_safe(records.record_history_chart(record)),  # noqa: S308  (likewise)
+            "history_chart": mark_safe(records.record_history_chart(record, **charts.PAGE_HISTORY)),  # noqa: S308
             "document": _document_meta(decision),
             "superseded_by": Decision.objects.filter(
                 system_id=decision.system_id, previous_digest=decision.digest

@@ -43,7 +43,8 @@ def system_chart_points(system, *, limit: int = CHART_DECISIONS) -> list[dict]:
 
 def history_chart(system, *, limit: int = CHART_DECISIONS) -> str:
     """The SVG chart of a system's newest decisions."""
-    return mark_safe(charts.history_chart_svg(system_chart_points(system, limit=limit)))  # noqa: S308 — escaped in charts
+    points = system_chart_points(system, limit=limit)
+    return mark_safe(charts.history_chart_svg(points, **charts.PAGE_HISTORY))  # noqa: S308 — escaped in charts
 
 
 @login_required

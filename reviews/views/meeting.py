@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Window
 from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +24,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from evidence import services as evidence_services
-from evidence.models import TYPED_RECORDS, Evidence
+from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 from readiness import dispatch
 
 from .. import agenda, loosening, policy, score_raise, selectors, services
@@ -67,6 +67,12 @@ REVIEW_CHAIR_FIELDS = (
     "production_traffic",
     "next_review_date",
 )
+
+
+def _presenting(request: HttpRequest) -> bool:
+    """Presentation mode asked for by URL (?present=1), so that it works without JavaScript; with it,
+    static/js/present.js remembers the mode per browser."""
+    return request.GET.get("present") == "1"
 
 
 def _step_url(review: Review, step: int | str) -> str:
@@ -179,7 +185,10 @@ class Board:
         )
 
     def context(self, **extra) -> dict:
+        presenting = _presenting(self.request)
         return {
+            "presenting": presenting,
+            "present_qs": "?present=1" if presenting else "",
             "review": self.review,
             "system": self.review.system,
             "gate": self.gate,
@@ -231,11 +240,6 @@ class Board:
         run, results = latest_review_results(self.review, [r.category.code for r in rows])
         blocks = []
         for row in rows:
-            evidence = list(
-                Evidence.objects.filter(review=self.review, category=row.category)
-                .select_related(*TYPED_RECORDS)
-                .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
-            )
             blocks.append(
                 {
                     "row": row,
@@ -243,8 +247,7 @@ class Board:
                     "item_count": item_counts.get(row.category.pk, 0),
                     "answered": answered.get(row.category.pk, 0),
                     "findings": [f for f in findings if f.category_id == row.category.pk],
-                    "evidence": evidence,
-                    "more_evidence": max(0, row.evidence_count - len(evidence)),
+                    **_step_evidence(self.review, row),
                     "probe_run": run,
                     "probe_results": [r for r in results if r.category == row.category.code],
                 }
@@ -269,6 +272,24 @@ def _shown_step(request: HttpRequest) -> int | None:
     return None
 
 
+def _step_evidence(review: Review, row: selectors.ScorecardRow) -> dict:
+    """A category's evidence on a step, newest first, in one query: the first EVIDENCE_SHOWN, how many
+    more, and how many probe results, which the step shows by run rather than once more here."""
+    items = list(
+        Evidence.objects.filter(review=review, category=row.category)
+        .exclude(kind=EvidenceKind.PROBE_RESULT)
+        .select_related(*TYPED_RECORDS)
+        .annotate(listed=Window(Count("id")))
+        .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
+    )
+    listed = items[0].listed if items else 0
+    return {
+        "evidence": items,
+        "more_evidence": max(0, listed - len(items)),
+        "probe_evidence": max(0, row.evidence_count - listed),
+    }
+
+
 def _oob(request: HttpRequest, board: Board, template: str, context: dict, status: int = 200) -> HttpResponse:
     """Render the changed part, then the gate panel and the agenda out of band."""
     ctx = board.context(part=True, step_number=_shown_step(request), **context)
@@ -282,9 +303,10 @@ def _oob(request: HttpRequest, board: Board, template: str, context: dict, statu
 @require_GET
 def meeting(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id)
+    query = "?present=1" if _presenting(request) else ""
     if review.is_frozen:
-        return redirect(_step_url(review, "decision"))
-    return redirect(_step_url(review, review.current_step))
+        return redirect(_step_url(review, "decision") + query)
+    return redirect(_step_url(review, review.current_step) + query)
 
 
 @login_required
@@ -523,16 +545,9 @@ def meeting_add_evidence(request: HttpRequest, review_id: int, code: str) -> Htt
         _flash(request, form, "Evidence attached.")
         return redirect(_next_or(request, _step_url(review, 11)))
     board = Board(request, review)
-    row = board.by_code[code]
-    evidence = list(
-        Evidence.objects.filter(review=review, category=category)
-        .select_related(*TYPED_RECORDS)
-        .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
-    )
     context = {
         "category": category,
-        "evidence": evidence,
-        "more_evidence": max(0, row.evidence_count - len(evidence)),
+        **_step_evidence(review, board.by_code[code]),
         "evidence_form": None if saved else form,
     }
     return _oob(request, board, "reviews/meeting/_evidence.html", context, status=200 if saved else 422)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from evidence.models import TYPED_RECORDS, Evidence
+from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 
 from .. import carryover, loosening, policy, score_raise, selectors, services
 from ..forms import AnswerForm, ReviewForm, ScoreForm
@@ -119,12 +119,25 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id)
     context = review_context(request, review)
     context["claims"] = review.claims.select_related("category", "evidence")
-    context["evidence"] = _page(
+    # Probe results are listed by their runs (the probes section), not one row each among the evidence.
+    evidence = _page(
         request,
-        Evidence.objects.filter(review=review).select_related(
-            "category", "added_by", "carried_from__review", *TYPED_RECORDS
-        ),
+        Evidence.objects.filter(review=review)
+        .exclude(kind=EvidenceKind.PROBE_RESULT)
+        .select_related("category", "added_by", "carried_from__review", *TYPED_RECORDS),
     )
+    context["evidence"] = evidence
+    rows = context["rows"]
+    context["evidence_total"] = sum(r.evidence_count for r in rows)
+    context["probe_evidence"] = max(0, context["evidence_total"] - evidence.paginator.count)
+    context["scored"] = sum(1 for r in rows if r.score is not None)
+    context["open_findings"] = sum(context["open_counts"].values())
+    context["open_summary"] = ", ".join(f"{n} {level}" for level, n in context["open_counts"].items() if n)
+    # Open findings first, level by level; the resolved ones of each level fold away.
+    context["finding_groups"] = [
+        (level, [f for f in items if f.status != "resolved"], [f for f in items if f.status == "resolved"])
+        for level, items in context["findings_by_level"]
+    ]
     context["decision"] = (
         Decision.objects.filter(review=review)
         .select_related("approver")

@@ -131,6 +131,21 @@ def test_a_failure_opens_one_finding_per_object_at_the_probes_level(
     assert events.count() == 2 and all(e.actor == member and e.after["probe_run"] == run.pk for e in events)
 
 
+def test_a_probe_finding_says_its_sentence_once_then_the_fix_and_where_it_was_found(
+    scripted, target, review, run_for
+):
+    scripted.failing["schema.no-primary-key"] = ["public.orders"]
+    run = run_for(target, review)
+    finding = probe_findings(review)["public.orders"]
+    # Not the result's summary ("1 found") nor the probe's "What it checks.": they restated the title
+    # and the message, so pages said the same thing three times.
+    assert finding.description.split("\n\n") == [
+        "public.orders is wrong",
+        "Fix: How to fix it.",
+        f"Found by probe schema.no-primary-key on {target.name}, probe run #{run.pk}.",
+    ]
+
+
 def test_a_p2_probe_finding_gets_the_chair_as_owner_due_in_30_days(scripted, target, review, run_for):
     scripted.failing["capacity.bloat"] = ["public.events"]
     run_for(target, review)
