@@ -333,3 +333,27 @@ def test_a_change_by_someone_else_waits_for_the_undo_then_shows(page, meeting, r
     expect(radio(page, "schema", 1)).to_be_checked(timeout=15000)
     expect(undo).to_have_count(0)
     expect(page.locator("#changed-banner")).to_have_count(0)
+
+
+def test_a_second_click_while_the_first_is_saving_is_saved_after_it(page, meeting, review):
+    meeting(11)
+    held, sent = [], []
+
+    def hold_the_first(route):
+        sent.append(route.request.post_data)
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/meeting/scores/backup/", hold_the_first)
+    circle(page, "backup", 1).click()
+    expect(state(page, "backup")).to_have_text("Saving…")
+    circle(page, "backup", 3).click()  # while 1 is on the way
+    held[0].continue_()
+    expect(state(page, "backup")).to_contain_text("Saved ✓")
+    expect(radio(page, "backup", 3)).to_be_checked()
+    page.wait_for_function("!document.querySelector('#score-backup[aria-busy]')")
+    row = stored(review, "backup")
+    assert (row.score, row.version) == (3, 2)  # 1, then 3 with the version the first save left
+    assert len(sent) == 2 and "version=1" in sent[1]
