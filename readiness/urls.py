@@ -30,6 +30,11 @@ urlpatterns = [
     path("reviews/<int:review_id>/audit.csv", views.review_audit_csv, name="review_audit_csv"),
     path("reviews/<int:review_id>/checklist/<slug:code>/", views.review_checklist, name="review_checklist"),
     path("reviews/<int:review_id>/answers/<int:item_id>/", views.checklist_answer, name="checklist_answer"),
+    path(
+        "reviews/<int:review_id>/answers/<int:item_id>/undo/",
+        views.checklist_answer_undo,
+        name="checklist_answer_undo",
+    ),
     path("reviews/<int:review_id>/scores/<slug:code>/", views.score_edit, name="score_edit"),
     path("reviews/<int:review_id>/findings/new/", views.finding_create, name="finding_create"),
     path("reviews/<int:review_id>/claims/new/", views.claim_create, name="claim_create"),
@@ -51,6 +56,11 @@ urlpatterns = [
         name="meeting_next_review",
     ),
     path("reviews/<int:review_id>/meeting/scores/<slug:code>/", meeting.meeting_score, name="meeting_score"),
+    path(
+        "reviews/<int:review_id>/meeting/scores/<slug:code>/undo/",
+        meeting.meeting_score_undo,
+        name="meeting_score_undo",
+    ),
     path(
         "reviews/<int:review_id>/meeting/findings/<slug:code>/",
         meeting.meeting_add_finding,

@@ -163,7 +163,10 @@ class ReviewForm(forms.Form):
 
 class ScoreForm(forms.Form):
     score = forms.TypedChoiceField(
-        choices=[(i, str(i)) for i in range(4)], coerce=int, widget=forms.RadioSelect
+        choices=[(i, str(i)) for i in range(4)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a score, 0 to 3: the owner and notes are saved with it."},
     )
     owner = UserChoiceField(queryset=None, required=False)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
@@ -181,10 +184,30 @@ class ScoreForm(forms.Form):
         self.fields["owner"].queryset = team_members(review.system.team_id)
 
 
+class ScoreUndoForm(ScoreForm):
+    """A score as it was before a save, to put back: `score` empty when the category was unscored.
+    `version` is the score's version after that save, so a change by anyone since is a conflict."""
+
+    score = forms.TypedChoiceField(
+        choices=[("", "Not scored"), *((i, str(i)) for i in range(4))],
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
 class AnswerForm(forms.Form):
     answer = forms.ChoiceField(choices=Answer.choices)
     note = forms.CharField(required=False, max_length=2000)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+
+
+class AnswerUndoForm(AnswerForm):
+    """A checklist answer as it was before a save, to put back: `answer` empty when it was unanswered."""
+
+    answer = forms.ChoiceField(choices=[("", "Not answered"), *Answer.choices], required=False)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
 class FindingForm(forms.Form):

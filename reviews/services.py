@@ -347,6 +347,28 @@ def set_score(
 
 
 @transaction.atomic
+def clear_score(*, review: Review, category: Category, actor, version: int) -> None:
+    """Take a category's score away again, as if it had never been scored: what undoing its first score
+    restores. `version` is the score's version as loaded; a later change by anyone is a conflict."""
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    _category_of(review, category)
+    existing = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
+    if existing is None:
+        return
+    _check_version(existing, version)
+    audit.record(
+        actor=actor,
+        action="score.clear",
+        obj=existing,
+        review=review,
+        before=audit.snapshot(existing, SCORE_FIELDS),
+    )
+    existing.delete()
+
+
+@transaction.atomic
 def answer_item(
     *,
     review: Review,
@@ -398,6 +420,29 @@ def answer_item(
     if answer == Answer.NO and was != Answer.NO:
         opened.for_checklist_no(review=review, item=item, actor=actor)
     return row
+
+
+@transaction.atomic
+def clear_answer(*, review: Review, item: ChecklistItem, actor, version: int) -> None:
+    """Take a checklist answer away again, as if the item had never been answered: what undoing its first
+    answer restores. A finding its No opened stays open (resolve it when the control is in place)."""
+    review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
+    _require(policy.can_edit_review(actor, review))
+    _require_open(review)
+    if item.category.version_id != review.catalogue_id:
+        raise ServiceError("That checklist item is not in this review's catalogue version.")
+    row = ChecklistAnswer.objects.select_for_update().filter(review=review, item=item).first()
+    if row is None:
+        return
+    _check_version(row, version)
+    audit.record(
+        actor=actor,
+        action="checklist.clear",
+        obj=row,
+        review=review,
+        before=audit.snapshot(row, ("answer", "note", "evidence")),
+    )
+    row.delete()
 
 
 # --- Findings

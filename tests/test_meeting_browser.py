@@ -69,13 +69,12 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     expect(page).to_have_url(re.compile(r"/meeting/11/$"))
     expect(gate(page)).to_have_text("Not yet decidable")
 
-    # Score the 14 categories in place.
+    # Score the 14 categories in place: a click saves.
     for row in page.locator(".score-grid .score-widget").all():
         code = row.get_attribute("id").removeprefix("score-")
         widget = page.locator(f"#score-{code}")
         widget.locator("label.score-choice-2").click()
-        widget.get_by_role("button", name="Save").click()
-        expect(page.locator(f"#score-{code} .ok-text")).to_have_text("Saved")
+        expect(page.locator(f"#score-{code} .save-state")).to_contain_text("Saved ✓")
     expect(gate(page)).to_have_text("Approved")
 
     # A checklist opens in place and its answers save in place.
@@ -84,8 +83,7 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     backup = page.locator("#cat-backup")
     backup.locator("summary", has_text="Checklist").click()
     first = backup.locator("table.checklist tbody tr").first
-    first.locator("select").select_option("yes")
-    first.get_by_role("button", name="Save").click()
+    first.locator("label.answer-choice-yes").click()
     critical = review.catalogue.categories.get(code="backup").items.filter(critical_level__isnull=False)
     # the critical items the fixture answered, and this one
     expect(backup.locator("table.checklist tbody tr.answer-yes")).to_have_count(critical.count() + 1)
@@ -125,17 +123,15 @@ def test_chair_walks_the_agenda_scores_blocks_unblocks_and_records_the_decision(
     expect(page).to_have_url(re.compile(r"/meeting/11/$"))
     backup = page.locator("#score-backup")
     backup.locator("label.score-choice-1").click()
-    backup.get_by_role("button", name="Save").click()
     expect(gate(page)).to_have_text("Blocked")
     expect(mia.locator("#gate-panel .gate-outcome")).to_have_text("Blocked", timeout=8000)
     expect(mia.locator("#score-backup input[name=score][value='1']")).to_be_checked(timeout=8000)
     # Raising it back above the minimum needs a reason and a second person: the gate keeps blocking.
     backup.locator("label.score-choice-3").click()
-    backup.get_by_role("button", name="Save").click()
     expect(backup).to_contain_text("needs a second person")
+    expect(backup.locator("input[name=score][value='1']")).to_be_checked()  # the circle shows what is stored
     backup.get_by_label("Reason for raising").fill("The drill on Monday met its RPO")
     backup.locator("label.score-choice-3").click()
-    backup.get_by_role("button", name="Save").click()
     expect(backup).to_contain_text("awaiting confirmation")
     expect(gate(page)).to_have_text("Blocked")
     score_raise.confirm(raise_=ScoreRaise.objects.get(review=review), actor=lead)

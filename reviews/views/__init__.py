@@ -23,6 +23,7 @@ from .findings import (  # noqa: F401
 )
 from .review import (  # noqa: F401
     checklist_answer,
+    checklist_answer_undo,
     review_checklist,
     review_create,
     review_detail,

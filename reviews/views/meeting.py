@@ -38,11 +38,13 @@ from ..forms import (
     QuickLinkForm,
     ScopeForm,
     ScoreForm,
+    ScoreUndoForm,
 )
 from ..models import (
     Answer,
     AuditEvent,
     Category,
+    CategoryScore,
     ChecklistAnswer,
     ChecklistItem,
     Decision,
@@ -455,9 +457,13 @@ def _review_change(
         return _done(request, review, step)
     review.refresh_from_db()
     board = Board(request, review)
-    return _oob(
-        request, board, template, {form_name: form, "saved": bool(saved)}, status=200 if saved else 422
-    )
+    context = {
+        form_name: form,
+        "saved": bool(saved),
+        "save_state": "saved" if saved else "error",
+        "saved_at": timezone.now(),
+    }
+    return _oob(request, board, template, context, status=200 if saved else 422)
 
 
 @login_required
@@ -488,12 +494,58 @@ def meeting_next_review(request: HttpRequest, review_id: int) -> HttpResponse:
     )
 
 
+def _score_undo(previous: dict | None, saved) -> dict | None:
+    """What the Undo after a save posts back: the score as it was (empty score: it was unscored) and the
+    version the save left, so that a change by anyone since is a conflict. None when nothing changed."""
+    before = {
+        "score": "" if previous is None else previous["score"],
+        "owner": "" if previous is None or previous["owner_id"] is None else previous["owner_id"],
+        "notes": "" if previous is None else previous["notes"],
+    }
+    after = {"score": saved.score, "owner": saved.owner_id or "", "notes": saved.notes}
+    if before == after:
+        return None
+    return {**before, "version": saved.version}
+
+
+def _score_widget(
+    request: HttpRequest, review: Review, code: str, *, form, state: str, undo: dict | None = None
+) -> HttpResponse:
+    """The score widget after a save or an undo (`state` "saved" or "undone"), a raise proposed instead
+    ("proposed") or a refusal ("error"): the circles always show what is stored, the refusal's words
+    beside them."""
+    board = Board(request, review)
+    row = board.by_code[code]
+    board.raise_chains  # noqa: B018 (attaches the open and confirmed raises to the rows)
+    return _oob(
+        request,
+        board,
+        "reviews/meeting/_score.html",
+        {
+            "row": row,
+            "proposed": state == "proposed",
+            "full": request.POST.get("full") == "1",
+            "score_form": form,
+            "members": board.members(),
+            "save_state": state,
+            "saved_at": row.score.updated_at if row.score and state != "error" else timezone.now(),
+            "undo": undo,
+        },
+        status=422 if state == "error" else 200,
+    )
+
+
 @login_required
 @require_POST
 def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
     review = _get_review_for_user(request, review_id, write=True)
     category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
     form = ScoreForm(request.POST, review=review)
+    previous = (
+        CategoryScore.objects.filter(review=review, category=category)
+        .values("score", "owner_id", "notes")
+        .first()
+    )
     saved = form.is_valid() and _apply(
         form,
         lambda: score_raise.set_or_propose(
@@ -510,22 +562,37 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
             else f"{category.name} scored.",
         )
         return redirect(_next_or(request, _step_url(review, 11)))
-    board = Board(request, review)
-    return _oob(
-        request,
-        board,
-        "reviews/meeting/_score.html",
-        {
-            "row": board.by_code[code],
-            "full": request.POST.get("full") == "1",
-            "score_form": form,
-            "members": board.members(),
-            "saved": bool(saved) and not proposed,
-            "proposed": proposed,
-            "raise_chains": board.raise_chains,
-        },
-        status=200 if saved else 422,
-    )
+    if not saved:
+        return _score_widget(request, review, code, form=form, state="error")
+    if proposed:  # a raise above a minimum: the score keeps its value until someone else confirms
+        return _score_widget(request, review, code, form=form, state="proposed")
+    return _score_widget(request, review, code, form=form, state="saved", undo=_score_undo(previous, saved[0]))
+
+
+@login_required
+@require_POST
+def meeting_score_undo(request: HttpRequest, review_id: int, code: str) -> HttpResponse:
+    """Put a score back as it was before a save (the Undo shown for a few seconds after it): a normal
+    versioned save through the same service, or taking the score away if there was none."""
+    review = _get_review_for_user(request, review_id, write=True)
+    category = get_object_or_404(Category, version_id=review.catalogue_id, code=code)
+    form = ScoreUndoForm(request.POST, review=review)
+
+    def restore() -> bool:
+        data = {k: v for k, v in form.cleaned_data.items() if k != "reason"}
+        if data["score"] is None:
+            services.clear_score(
+                review=review, category=category, actor=request.user, version=data["version"]
+            )
+        else:
+            services.set_score(review=review, category=category, actor=request.user, **data)
+        return True
+
+    undone = form.is_valid() and _apply(form, restore)
+    if not request.htmx:
+        _flash(request, form, f"{category.name}: the change was undone.")
+        return redirect(_next_or(request, _step_url(review, 11)))
+    return _score_widget(request, review, code, form=form, state="undone" if undone else "error")
 
 
 @login_required

@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 
 from .. import carryover, loosening, policy, score_raise, selectors, services
-from ..forms import AnswerForm, ReviewForm, ScoreForm
+from ..forms import AnswerForm, AnswerUndoForm, ReviewForm, ScoreForm
 from ..models import (
     Category,
     CategoryScore,
@@ -167,51 +167,111 @@ def review_checklist(request: HttpRequest, review_id: int, code: str) -> HttpRes
     return render(request, "reviews/checklist.html", context)
 
 
+def _answer_row(
+    request: HttpRequest, review: Review, item: ChecklistItem, *, form, state: str, undo: dict | None = None
+) -> HttpResponse:
+    """A checklist row after a save or an undo (`state` "saved" or "undone") or a refusal ("error"): the
+    row shows the stored answer, the refusal's words under it; the gate panel follows out of band."""
+    answer = ChecklistAnswer.objects.filter(review=review, item=item).first()
+    error = None
+    if state == "error":
+        error = "; ".join(m for errs in form.errors.values() for m in errs) or "The answer was not saved."
+    return render(
+        request,
+        "reviews/_checklist_row.html",
+        {
+            "review": review,
+            "item": item,
+            "answer": answer,
+            "error": error,
+            "can_edit": not review.is_frozen,
+            "answer_choices": AnswerForm.base_fields["answer"].choices,
+            "gate": selectors.review_gate(review),
+            "oob_gate": True,
+            "save_state": state,
+            "saved_at": answer.answered_at if answer and state == "saved" else timezone.now(),
+            "undo": undo,
+        },
+        status=422 if error else 200,
+    )
+
+
+def _get_item(review: Review, item_id: int) -> ChecklistItem:
+    return get_object_or_404(
+        ChecklistItem.objects.select_related("category"), pk=item_id, category__version_id=review.catalogue_id
+    )
+
+
 @login_required
 @require_POST
 def checklist_answer(request: HttpRequest, review_id: int, item_id: int) -> HttpResponse:
     review = _get_review_for_user(request, review_id, write=True)
-    item = get_object_or_404(
-        ChecklistItem.objects.select_related("category"), pk=item_id, category__version_id=review.catalogue_id
-    )
+    item = _get_item(review, item_id)
     form = AnswerForm(request.POST)
-    error = None
-    answer = None
-    if form.is_valid():
-        answer = _apply(
-            form,
-            lambda: services.answer_item(
-                review=review,
-                item=item,
-                answer=form.cleaned_data["answer"],
-                note=form.cleaned_data["note"],
-                version=form.cleaned_data["version"],
-                actor=request.user,
-            ),
+    previous = ChecklistAnswer.objects.filter(review=review, item=item).first()
+    answer = form.is_valid() and _apply(
+        form,
+        lambda: services.answer_item(
+            review=review,
+            item=item,
+            answer=form.cleaned_data["answer"],
+            note=form.cleaned_data["note"],
+            # the forms here say nothing of evidence: saving an answer keeps the evidence it cites
+            evidence=previous.evidence if previous else None,
+            version=form.cleaned_data["version"],
+            actor=request.user,
+        ),
+    )
+    if not request.htmx:
+        if not answer:
+            error = "; ".join(m for errs in form.errors.values() for m in errs) or "The answer was not saved."
+            messages.error(request, f"{item.code}: {error}")
+        return redirect("review_checklist", review_id=review.pk, code=item.category.code)
+    if not answer:
+        return _answer_row(request, review, item, form=form, state="error")
+    undo = None
+    before = (previous.answer, previous.note) if previous else ("", "")
+    if before != (answer.answer, answer.note):
+        undo = {"answer": before[0], "note": before[1], "version": answer.version}
+    return _answer_row(request, review, item, form=form, state="saved", undo=undo)
+
+
+@login_required
+@require_POST
+def checklist_answer_undo(request: HttpRequest, review_id: int, item_id: int) -> HttpResponse:
+    """Put a checklist answer back as it was before a save (the Undo shown for a few seconds after it):
+    a normal versioned save through the same service, or taking the answer away if there was none."""
+    review = _get_review_for_user(request, review_id, write=True)
+    item = _get_item(review, item_id)
+    form = AnswerUndoForm(request.POST)
+
+    def restore() -> bool:
+        data = form.cleaned_data
+        if not data["answer"]:
+            services.clear_answer(review=review, item=item, actor=request.user, version=data["version"])
+            return True
+        current = ChecklistAnswer.objects.filter(review=review, item=item).first()
+        services.answer_item(
+            review=review,
+            item=item,
+            answer=data["answer"],
+            note=data["note"],
+            evidence=current.evidence if current else None,
+            version=data["version"],
+            actor=request.user,
         )
-    if answer is None:
-        error = "; ".join(m for errs in form.errors.values() for m in errs) or "The answer was not saved."
-        answer = ChecklistAnswer.objects.filter(review=review, item=item).first()
-    if request.htmx:
-        gate = selectors.review_gate(review)
-        return render(
-            request,
-            "reviews/_checklist_row.html",
-            {
-                "review": review,
-                "item": item,
-                "answer": answer,
-                "error": error,
-                "can_edit": not review.is_frozen,
-                "answer_choices": AnswerForm.base_fields["answer"].choices,
-                "gate": gate,
-                "oob_gate": True,
-            },
-            status=200 if error is None else 422,
-        )
-    if error:
-        messages.error(request, f"{item.code}: {error}")
-    return redirect("review_checklist", review_id=review.pk, code=item.category.code)
+        return True
+
+    undone = form.is_valid() and _apply(form, restore)
+    if not request.htmx:
+        if undone:
+            messages.success(request, f"{item.code}: the change was undone.")
+        else:
+            for errs in form.errors.values():
+                for message in errs:
+                    messages.error(request, f"{item.code}: {message}")
+        return redirect("review_checklist", review_id=review.pk, code=item.category.code)
+    return _answer_row(request, review, item, form=form, state="undone" if undone else "error")
 
 
 @login_required

@@ -399,7 +399,7 @@ CASES = [
     ("review_edit", {"next_review_date": day(-30)}, "The next review date must be in the future."),
     ("review_edit", {"version": "0"}, "Someone else changed this review since you loaded it."),
     ("review_edit", {"version": "abc"}, None),
-    ("score", {"score": ""}, REQUIRED),
+    ("score", {"score": ""}, "Choose a score, 0 to 3"),
     ("score", {"score": "7"}, "Select a valid choice. 7 is not one of the available choices."),
     ("score", {"score": "-1"}, "Select a valid choice. -1 is not one of the available choices."),
     ("score", {"score": "abc"}, CHOICE),
@@ -678,7 +678,7 @@ def test_stale_checklist_answer_is_a_conflict(client, w):
     )
     assert response.status_code == 422
     assert_shows(response, "Someone else changed this")
-    assert "selected>No<" in response.content.decode()  # the row shows what the other person saved
+    assert 'value="no" checked' in response.content.decode()  # the row shows what the other person saved
     assert database_state() == before
 
 
