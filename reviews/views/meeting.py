@@ -566,7 +566,9 @@ def meeting_score(request: HttpRequest, review_id: int, code: str) -> HttpRespon
         return _score_widget(request, review, code, form=form, state="error")
     if proposed:  # a raise above a minimum: the score keeps its value until someone else confirms
         return _score_widget(request, review, code, form=form, state="proposed")
-    return _score_widget(request, review, code, form=form, state="saved", undo=_score_undo(previous, saved[0]))
+    return _score_widget(
+        request, review, code, form=form, state="saved", undo=_score_undo(previous, saved[0])
+    )
 
 
 @login_required
