@@ -5,7 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from . import judgement
+from . import audit_text, judgement
 from .loosening import STATUS_CHOICES, owner_candidates
 from .models import Answer, Category, Level, Outcome, Review, System, Team
 
@@ -347,10 +347,19 @@ class DecisionFilterForm(DateRangeForm):
 
 class AuditFilterForm(DateRangeForm):
     actor = forms.CharField(
-        required=False, max_length=150, help_text='A username, or "system" for what nobody did by hand.'
+        label="Who",
+        required=False,
+        max_length=150,
+        help_text='A username, or "system" for what nobody did by hand.',
+        widget=forms.TextInput(attrs={"placeholder": "username, or system"}),
     )
+    # A menu of what the trail records, in words; the value is the action ("exception.sign") or a prefix
+    # ending in a dot ("exception.": every exception event), which a link may also give by hand.
     action = forms.CharField(
-        required=False, max_length=60, help_text='Exact ("exception.sign") or a prefix ending in a dot.'
+        label="What happened",
+        required=False,
+        max_length=60,
+        widget=forms.Select(choices=[("", "Anything"), *audit_text.action_choices()]),
     )
     system = forms.ModelChoiceField(
         queryset=System.objects.none(), required=False, to_field_name="slug", empty_label="Any system"

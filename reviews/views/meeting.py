@@ -27,7 +27,7 @@ from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence
 from readiness import dispatch
 
-from .. import agenda, loosening, policy, selectors, services
+from .. import agenda, labels, loosening, policy, selectors, services
 from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
@@ -654,7 +654,7 @@ def meeting_pulse(request: HttpRequest, review_id: int) -> HttpResponse:
     )
     if not mine:
         trigger_client_event(
-            response, "readiness:changed", {"by": newer[0].actor.username if newer[0].actor else ""}
+            response, "readiness:changed", {"by": labels.person_name(newer[0].actor)}
         )
     return response
 
