@@ -5,7 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from . import audit_text, judgement
+from . import audit_text, judgement, labels
 from .loosening import STATUS_CHOICES, owner_candidates
 from .models import Answer, Category, Level, Outcome, Review, System, Team
 
@@ -34,8 +34,7 @@ def team_members(team_id: int):
 
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
-        full = obj.get_full_name()
-        return f"{full} ({obj.username})" if full else obj.username
+        return labels.person_name(obj)
 
 
 class ReleaseFlagField(forms.Field):

@@ -80,6 +80,8 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "verified": check.computed_digest == decision.digest,
             "check": check,
             "record": record,
+            "people": records.people(record),
+            "category_names": records.category_names(record),
             "chart": mark_safe(chart),  # noqa: S308  (charts escapes every text it draws)
             "history_chart": mark_safe(records.record_history_chart(record)),  # noqa: S308  (likewise)
             "document": _document_meta(decision),
