@@ -33,6 +33,10 @@ def team_members(team_id: int):
 
 
 class UserChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("empty_label", "No owner")
+        super().__init__(*args, **kwargs)
+
     def label_from_instance(self, obj) -> str:
         return labels.person_name(obj)
 
@@ -65,7 +69,7 @@ class ReleaseFlagField(forms.Field):
 
 
 class SystemForm(forms.Form):
-    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label="Choose a team")
     name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     source_of_truth = forms.CharField(
@@ -127,7 +131,7 @@ class AnswerForm(forms.Form):
 
 
 class FindingForm(forms.Form):
-    category = forms.ModelChoiceField(queryset=Category.objects.none())
+    category = forms.ModelChoiceField(queryset=Category.objects.none(), empty_label="Choose a category")
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000)
     level = forms.ChoiceField(
@@ -164,8 +168,12 @@ class ClaimForm(forms.Form):
     claim = forms.CharField(max_length=200, help_text="e.g. Tenant data is isolated")
     risk = forms.CharField(max_length=200, help_text="e.g. Cross-tenant leak")
     control = forms.CharField(max_length=200, help_text="e.g. Composite keys + RLS + test matrix")
-    category = forms.ModelChoiceField(queryset=Category.objects.none(), required=False)
-    evidence = forms.ModelChoiceField(queryset=None, required=False, help_text="Evidence already attached")
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.none(), required=False, empty_label="No category"
+    )
+    evidence = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="Evidence already attached", empty_label="None attached"
+    )
     evidence_note = forms.CharField(max_length=200, required=False, label="Evidence (text)")
 
     def __init__(self, *args, review: Review, **kwargs):

@@ -64,6 +64,39 @@ def people(record: dict) -> dict[str, str]:
     return {p["username"]: p.get("name") or p["username"] for p in record.get("participants", [])}
 
 
+PERSON_KEYS = frozenset(
+    {
+        "added_by",
+        "answered_by",
+        "approver",
+        "chair",
+        "created_by",
+        "decided_by",
+        "edited_by",
+        "owner",
+        "proposed_by",
+        "requested_by",
+        "signer",
+        "started_by",
+    }
+)
+
+
+def usernames(record: Any) -> set[str]:
+    """Every username the record names under a person's key, however deep."""
+    found: set[str] = set()
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if key in PERSON_KEYS and isinstance(value, str) and value:
+                found.add(value)
+            elif isinstance(value, dict | list):
+                found |= usernames(value)
+    elif isinstance(record, list):
+        for value in record:
+            found |= usernames(value)
+    return found
+
+
 def category_names(record: dict) -> dict[str, str]:
     """{code: name} of the record's categories."""
     return {row["category"]: row["name"] for row in record.get("scorecard", [])}

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import evidence_events, probe_events, review_events  # noqa: F401  (importing registers their sentences)
 from .actions import ACTION_NAMES, action_choices
 from .names import Names, load_names
 from .sentences import NOBODY, SENTENCES, Event, Said, generic

@@ -653,9 +653,7 @@ def meeting_pulse(request: HttpRequest, review_id: int) -> HttpResponse:
         board.context(events=newer, chair_step=review.current_step, step_number=step_number),
     )
     if not mine:
-        trigger_client_event(
-            response, "readiness:changed", {"by": labels.person_name(newer[0].actor)}
-        )
+        trigger_client_event(response, "readiness:changed", {"by": labels.person_name(newer[0].actor)})
     return response
 
 
