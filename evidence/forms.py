@@ -19,7 +19,7 @@ def _shows_field():
 
 
 class _CategoryForm(forms.Form):
-    category = forms.ModelChoiceField(queryset=Category.objects.none())
+    category = forms.ModelChoiceField(queryset=Category.objects.none(), empty_label="Choose a category")
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)

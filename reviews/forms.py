@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from guide.links import help_text as guide_help
 
-from . import judgement
+from . import audit_text, judgement, labels
 from .loosening import STATUS_CHOICES, owner_candidates
 from .models import Answer, Category, Level, Outcome, Review, System, Team
 
@@ -82,9 +82,12 @@ def team_members(team_id: int):
 
 
 class UserChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("empty_label", "No owner")
+        super().__init__(*args, **kwargs)
+
     def label_from_instance(self, obj) -> str:
-        full = obj.get_full_name()
-        return f"{full} ({obj.username})" if full else obj.username
+        return labels.person_name(obj)
 
 
 class ReleaseFlagField(forms.Field):
@@ -115,7 +118,7 @@ class ReleaseFlagField(forms.Field):
 
 
 class SystemForm(forms.Form):
-    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label="Choose a team")
     name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     source_of_truth = forms.CharField(
@@ -211,7 +214,7 @@ class AnswerUndoForm(AnswerForm):
 
 
 class FindingForm(forms.Form):
-    category = forms.ModelChoiceField(queryset=Category.objects.none())
+    category = forms.ModelChoiceField(queryset=Category.objects.none(), empty_label="Choose a category")
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=10000)
     level = forms.ChoiceField(
@@ -250,8 +253,12 @@ class ClaimForm(forms.Form):
     claim = forms.CharField(max_length=200, help_text="e.g. Tenant data is isolated")
     risk = forms.CharField(max_length=200, help_text="e.g. Cross-tenant leak")
     control = forms.CharField(max_length=200, help_text="e.g. Composite keys + RLS + test matrix")
-    category = forms.ModelChoiceField(queryset=Category.objects.none(), required=False)
-    evidence = forms.ModelChoiceField(queryset=None, required=False, help_text="Evidence already attached")
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.none(), required=False, empty_label="No category"
+    )
+    evidence = forms.ModelChoiceField(
+        queryset=None, required=False, help_text="Evidence already attached", empty_label="None attached"
+    )
     evidence_note = forms.CharField(max_length=200, required=False, label="Evidence (text)")
 
     def __init__(self, *args, review: Review, **kwargs):
@@ -462,10 +469,19 @@ class DecisionFilterForm(DateRangeForm):
 
 class AuditFilterForm(DateRangeForm):
     actor = forms.CharField(
-        required=False, max_length=150, help_text='A username, or "system" for what nobody did by hand.'
+        label="Who",
+        required=False,
+        max_length=150,
+        help_text='A username, or "system" for what nobody did by hand.',
+        widget=forms.TextInput(attrs={"placeholder": "username, or system"}),
     )
+    # A menu of what the trail records, in words; the value is the action ("exception.sign") or a prefix
+    # ending in a dot ("exception.": every exception event), which a link may also give by hand.
     action = forms.CharField(
-        required=False, max_length=60, help_text='Exact ("exception.sign") or a prefix ending in a dot.'
+        label="What happened",
+        required=False,
+        max_length=60,
+        widget=forms.Select(choices=[("", "Anything"), *audit_text.action_choices()]),
     )
     system = forms.ModelChoiceField(
         queryset=System.objects.none(), required=False, to_field_name="slug", empty_label="Any system"

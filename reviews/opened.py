@@ -81,7 +81,7 @@ def for_checklist_no(*, review: Review, item: ChecklistItem, actor) -> Finding |
         title=f"Checklist answered No: {item.text.rstrip('.')}",
         level=item.critical_level,
         description=(
-            f"The checklist item {item.code} was answered No. The guide treats this as a "
+            "This critical checklist item was answered No. The guide treats this as a "
             f"{'blocker' if item.critical_level == Level.P0 else 'serious finding'}. Answering the item "
             "Yes later does not close this finding: resolve it when the control is in place."
         ),

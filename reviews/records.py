@@ -58,11 +58,48 @@ def score_colours(colours: dict[str, str] | None = None) -> dict[int, str]:
 # --- The PDF
 
 
-def _people(record: dict) -> dict[str, str]:
-    names = {}
-    for p in record.get("participants", []):
-        names[p["username"]] = f"{p['name']} ({p['username']})" if p.get("name") else p["username"]
-    return names
+def people(record: dict) -> dict[str, str]:
+    """{username: full name} of the record's participants (the username when no name is set): the record
+    keeps usernames, machine data; pages and the PDF show people by name."""
+    return {p["username"]: p.get("name") or p["username"] for p in record.get("participants", [])}
+
+
+PERSON_KEYS = frozenset(
+    {
+        "added_by",
+        "answered_by",
+        "approver",
+        "chair",
+        "created_by",
+        "decided_by",
+        "edited_by",
+        "owner",
+        "proposed_by",
+        "requested_by",
+        "signer",
+        "started_by",
+    }
+)
+
+
+def usernames(record: Any) -> set[str]:
+    """Every username the record names under a person's key, however deep."""
+    found: set[str] = set()
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if key in PERSON_KEYS and isinstance(value, str) and value:
+                found.add(value)
+            elif isinstance(value, dict | list):
+                found |= usernames(value)
+    elif isinstance(record, list):
+        for value in record:
+            found |= usernames(value)
+    return found
+
+
+def category_names(record: dict) -> dict[str, str]:
+    """{code: name} of the record's categories."""
+    return {row["category"]: row["name"] for row in record.get("scorecard", [])}
 
 
 STATUS_ORDER = {"fail": 0, "error": 1, "warn": 2, "skipped": 3}
@@ -93,7 +130,7 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
     colours = palette()
     outcome = record.get("outcome", "")
     key = OUTCOME_PALETTE.get(outcome, "pending")
-    people = _people(record)
+    names = people(record)
     findings = record.get("findings", [])
     level_counts = []
     for level in Level:
@@ -102,7 +139,6 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         level_counts.append(
             {"level": level.value, "label": level.label, "open": len(open_items), "all": len(items)}
         )
-    categories = {row["category"]: row for row in record.get("scorecard", [])}
     evidence = [
         {"category": f"{row.get('number', '')}. {row['name']}", **item}
         for row in record.get("scorecard", [])
@@ -129,7 +165,7 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "outcome_colour": colours.get(key, "#000"),
         "outcome_background": colours.get(f"{key}-bg", "#fff"),
         "c": {name.replace("-", "_"): value for name, value in colours.items()},
-        "people": people,
+        "people": names,
         "level_counts": level_counts,
         "blocking_reasons": [r for r in record.get("reasons", []) if r.get("status") == "blocks"],
         "resolved": [f for f in findings if f.get("status") == "resolved"],
@@ -138,7 +174,7 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
             {**run, "not_passed": sorted(run.get("not_passed", []), key=_probe_order)}
             for run in record.get("probe_runs", [])
         ],
-        "category_names": {code: row["name"] for code, row in categories.items()},
+        "category_names": category_names(record),
         "evidence": evidence,
         "chart": mark_safe(chart),  # noqa: S308  (built by charts, which escapes every text)
         "history_chart": mark_safe(history_chart),  # noqa: S308  (likewise)

@@ -34,9 +34,10 @@ def probe_key(probe_id: str, obj: str) -> str:
 
 
 def _evidence_notes(run: ProbeRun, result: ProbeResult) -> str:
+    name = result.title or result.probe_id
     lines = [
         f"{result.get_status_display()}: {result.summary}",
-        f"Probe {result.probe_id} · default severity {result.severity} · {result.duration_ms:.0f} ms",
+        f"Probe “{name}” · default severity {result.severity} · {result.duration_ms:.0f} ms",
         f"Target {run.target.name} ({run.target.get_environment_display().lower()}) · probe run #{run.pk}",
     ]
     if result.details:
@@ -81,7 +82,8 @@ def _finding_description(run: ProbeRun, result: ProbeResult, item: dict) -> str:
     fix = result.fix or (probe.fix if probe else "")
     if fix:
         parts.append(f"Fix: {fix}")
-    parts.append(f"Found by probe {result.probe_id} on {run.target.name}, probe run #{run.pk}.")
+    name = result.title or (probe.title if probe else result.probe_id)
+    parts.append(f"Found by the probe “{name}” on {run.target.name}, probe run #{run.pk}.")
     return "\n\n".join(p for p in parts if p)
 
 

@@ -2,15 +2,52 @@
 
 from django import template
 
+from reviews import audit_text, labels
+
 register = template.Library()
 
 
 @register.filter
 def person(user) -> str:
     """A user's full name, else their username; an em dash for nobody."""
-    if user is None or user == "":
-        return "—"
-    return user.get_full_name() or user.get_username()
+    return labels.person_name(user) or "—"
+
+
+@register.filter
+def label(value, vocabulary: str) -> str:
+    """The words for a stored code: `{{ e.kind|label:"evidence_kind" }}` → "Restore drill"."""
+    return labels.label(vocabulary, value)
+
+
+@register.filter
+def age(moment) -> str:
+    """How old: "just now", "3 days old", "4 months old"."""
+    return labels.age(moment)
+
+
+@register.filter
+def ago(moment) -> str:
+    """How long ago: "just now", "5 minutes ago", "2 weeks ago"."""
+    return labels.age(moment, suffix="ago")
+
+
+@register.filter
+def origin(finding) -> str:
+    """Where a finding came from: "Raised by a person", "From probe “SSL for client connections”"."""
+    return labels.finding_origin(finding)
+
+
+@register.filter
+def duration(value) -> str:
+    """A duration (a timedelta, or seconds) as "45 s", "43 min" or "2 h 03 min"."""
+    return labels.duration(value)
+
+
+@register.simple_tag
+def audit_entries(events) -> list[audit_text.Entry]:
+    """`{% audit_entries page as entries %}`: the events as sentences with their changes, the names they
+    point at read in a constant number of queries (reviews.audit_text)."""
+    return audit_text.describe(events)
 
 
 @register.simple_tag

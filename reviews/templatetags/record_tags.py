@@ -1,8 +1,8 @@
 """Template filters for pages and the PDF that show a frozen decision record (plain JSON data)."""
 
-from datetime import UTC, datetime
-
 from django import template
+
+from reviews import labels
 
 register = template.Library()
 
@@ -19,15 +19,7 @@ def get(mapping, key):
 @register.filter
 def isotime(value):
     """An ISO 8601 time of a record as "2026-11-25 14:03 UTC"; anything else unchanged."""
-    if not isinstance(value, str):
-        return value
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return labels.isotime(value)
 
 
 @register.filter
@@ -47,7 +39,10 @@ def duration(seconds):
     """Seconds as "2 h 03 min", "43 min" or "45 s" (RPO and RTO achieved in a restore drill)."""
     if not isinstance(seconds, int):
         return seconds
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+    return labels.duration(seconds)
+
+
+@register.filter
+def label(value, vocabulary: str):
+    """The words for a code a record holds: `{{ e.kind|label:"evidence_kind" }}` (reviews.labels)."""
+    return labels.label(vocabulary, value)

@@ -6,6 +6,7 @@ import contextlib
 import json
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from readiness import dispatch
 
-from .. import charts, policy, records, selectors, services
+from .. import charts, labels, policy, records, selectors, services
 from ..forms import AuditFilterForm, DecisionForm
 from ..models import AuditEvent, Decision, DecisionDocument
 from .access import _apply, _get_decision_for_user, _get_review_for_user, _page
@@ -28,6 +29,21 @@ from .review import review_context
 PDF_RETRY_AFTER_SECONDS = 60
 
 # --- Decisions
+
+
+def _people(record: dict) -> dict[str, str]:
+    """{username: name} of everyone the record names: its participants, and in one query the others (an
+    owner who never acted in the review)."""
+    names = records.people(record)
+    missing = records.usernames(record) - set(names)
+    if missing:
+        for username, first, last in (
+            get_user_model()
+            .objects.filter(username__in=missing)
+            .values_list("username", "first_name", "last_name")
+        ):
+            names[username] = labels.full_name(first, last, username)
+    return names
 
 
 @login_required
@@ -81,6 +97,8 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
             "verified": check.computed_digest == decision.digest,
             "check": check,
             "record": record,
+            "people": _people(record),
+            "category_names": records.category_names(record),
             "chart": mark_safe(chart),  # noqa: S308  (charts escapes every text it draws)
             "history_chart": mark_safe(records.record_history_chart(record, **charts.PAGE_HISTORY)),  # noqa: S308
             "document": _document_meta(decision),

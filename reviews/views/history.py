@@ -3,6 +3,7 @@ outcome over time drawn from the frozen records of its decisions (charts.history
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,8 +11,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from .. import changes, charts, selectors
-from ..models import Decision, Review
+from .. import changes, charts, labels, selectors
+from ..models import Category, Decision, Review
 from .access import _get_review_for_user, _get_system_for_user
 
 CHART_DECISIONS = 40  # the newest decisions drawn; older ones stay in the timeline
@@ -91,5 +92,24 @@ def review_changes(request: HttpRequest, review_id: int) -> HttpResponse:
         "review": review,
         "system": review.system,
         "expanded": not request.htmx,
+        **_names_of_changes(review, found),
     }
     return render(request, "reviews/_changes.html" if request.htmx else "reviews/changes.html", context)
+
+
+def _names_of_changes(review: Review, changes: dict | None) -> dict[str, dict[str, str]]:
+    """The changes name categories by code and people by username (record data): their names, in two
+    queries."""
+    if not changes:
+        return {"category_names": {}, "people": {}}
+    usernames = {x.get("signer") for x in changes.get("exceptions", {}).get("added", [])}
+    usernames |= {x.get("owner") for x in changes.get("findings", {}).get("carried", [])}
+    usernames.discard(None)
+    people = {
+        username: labels.full_name(first, last, username)
+        for username, first, last in get_user_model()
+        .objects.filter(username__in=usernames)
+        .values_list("username", "first_name", "last_name")
+    }
+    categories = dict(Category.objects.filter(version_id=review.catalogue_id).values_list("code", "name"))
+    return {"category_names": categories, "people": people}

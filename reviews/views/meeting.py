@@ -27,7 +27,7 @@ from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 from readiness import dispatch
 
-from .. import agenda, loosening, policy, score_raise, selectors, services
+from .. import agenda, labels, loosening, policy, score_raise, selectors, services
 from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
@@ -781,9 +781,7 @@ def meeting_pulse(request: HttpRequest, review_id: int) -> HttpResponse:
         board.context(events=newer, step_number=step_number),
     )
     if not mine:
-        trigger_client_event(
-            response, "readiness:changed", {"by": newer[0].actor.username if newer[0].actor else ""}
-        )
+        trigger_client_event(response, "readiness:changed", {"by": labels.person_name(newer[0].actor)})
     return response
 
 

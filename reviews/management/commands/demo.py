@@ -673,7 +673,7 @@ class Command(BaseCommand):
             "0 journal entries without an audit event. Balance checksums per currency match.",
             issues_found="WAL fetch from the archive was throttled to 40 MB/s: "
             "replay took 31 of the 43 minutes.",
-            follow_up_owner="linus",
+            follow_up_owner="Linus Pauling",
             next_drill_date=self.in_days(80),
             url=f"{WIKI}/payments/ledger/restore-drills/{drill_start:%Y-%m-%d}",
         )
@@ -734,7 +734,7 @@ class Command(BaseCommand):
             review=review,
             actor=mia,
             name="Lock storm or deadlock spike on postings",
-            owner="mia",
+            owner="Mia Hamm",
             last_tested=self.today - timedelta(days=20),
             severity="SEV2",
             symptoms="p95 posting latency above SLO; blocked sessions rising; deadlock count above baseline.",
@@ -750,7 +750,7 @@ class Command(BaseCommand):
             review=review,
             actor=linus,
             name="Restore request for the ledger",
-            owner="linus",
+            owner="Linus Pauling",
             last_tested=drill_start.date(),
             severity="SEV1",
             symptoms="Data loss or corruption that the correction workflow cannot repair.",
@@ -801,7 +801,7 @@ class Command(BaseCommand):
             known_bottleneck="WAL volume on the primary during month-end batches",
             saturation_trigger="Primary CPU above 70% for 15 minutes at month end",
             planned_mitigation="Partition posting by month (ledger 3.2); move statements to a replica",
-            owner="mia",
+            owner="Mia Hamm",
             review_date=self.today - timedelta(days=9),
         )
 
