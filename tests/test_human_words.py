@@ -140,6 +140,19 @@ LOOSENING = {
 }
 
 
+RAISE = {
+    "from_score": 1,
+    "to_score": 3,
+    "reason": "Drill met its RPO",
+    "proposed_by": 3,
+    "state": "proposed",
+    "decided_by": None,
+    "decision_note": "",
+    "category": "backup",
+}
+RAISE_REPR = "Raise Backup, restore & DR from 1 to 3 (Ledger — Ledger 3.0)"
+
+
 def event(
     action, *, before=None, after=None, actor=1, object_type="", object_id="1", object_repr="", review=6
 ):
@@ -251,6 +264,80 @@ CASES = [
         },
         "grace changed the score of Backup, restore & DR: 1 → 2",
         ["owner: — → Mia Hamm"],
+    ),
+    (
+        "score.set",
+        {
+            "actor": 2,
+            "before": {"score": 1, "owner": None, "notes": ""},
+            "after": {
+                "score": 3,
+                "owner": None,
+                "notes": "",
+                "score_raise": 4,
+                "proposed_by": 3,
+                "confirmed_by": 2,
+                "reason": "Drill met its RPO",
+            },
+            "object_repr": "Backup, restore & DR: 3",
+        },
+        "Linus Pauling changed the score of Backup, restore & DR: 1 → 3, as Mia Hamm proposed and Linus "
+        "Pauling confirmed",
+        ["reason: — → Drill met its RPO"],
+    ),
+    (
+        "score.clear",
+        {"before": {"score": 2, "owner": None, "notes": ""}, "object_repr": "Backup, restore & DR: 2"},
+        "Ada Lovelace took back the score of Backup, restore & DR (2)",
+        [],
+    ),
+    (
+        "score_raise.propose",
+        {"actor": 3, "after": RAISE, "object_repr": RAISE_REPR, "object_type": "reviews.scoreraise"},
+        "Mia Hamm proposed to raise Backup, restore & DR from 1 to 3: “Drill met its RPO”",
+        [],
+    ),
+    (
+        "score_raise.confirm",
+        {
+            "actor": 2,
+            "before": RAISE,
+            "after": {**RAISE, "state": "confirmed", "decided_by": 2},
+            "object_repr": RAISE_REPR,
+            "object_type": "reviews.scoreraise",
+        },
+        "Linus Pauling confirmed Mia Hamm’s proposal to raise Backup, restore & DR from 1 to 3",
+        [],
+    ),
+    (
+        "score_raise.reject",
+        {
+            "actor": 2,
+            "before": RAISE,
+            "after": {**RAISE, "state": "rejected", "decided_by": 2, "decision_note": "RPO missed"},
+            "object_repr": RAISE_REPR,
+            "object_type": "reviews.scoreraise",
+        },
+        "Linus Pauling rejected Mia Hamm’s proposal to raise Backup, restore & DR from 1 to 3",
+        ["note on the decision: — → RPO missed"],
+    ),
+    (
+        "score_raise.withdraw",
+        {
+            "actor": 3,
+            "before": RAISE,
+            "after": {**RAISE, "state": "withdrawn", "decided_by": 3},
+            "object_repr": RAISE_REPR,
+            "object_type": "reviews.scoreraise",
+        },
+        "Mia Hamm withdrew their own proposal to raise Backup, restore & DR from 1 to 3",
+        [],
+    ),
+    (
+        "checklist.clear",
+        {"before": {"answer": "yes", "note": "", "evidence": None}, "object_id": "40"},
+        "Ada Lovelace took back the answer to “A restore drill has been performed recently”",
+        [],
     ),
     (
         "checklist.answer",

@@ -78,10 +78,56 @@ def _score(e: Event) -> Said:
         return said(f"{e.who} scored {category} {e.after.get('score')}", ["score"])
     if e.before.get("score") != e.after.get("score"):
         return said(
-            f"{e.who} changed the score of {category}: {e.before.get('score')} → {e.after.get('score')}",
+            f"{e.who} changed the score of {category}: {e.before.get('score')} → {e.after.get('score')}"
+            + _loosened(e),
             ["score"],
+            ["score_raise", "proposed_by", "confirmed_by"],
         )
     return said(f"{e.who} updated the score of {category} ({e.after.get('score')})", ["score"])
+
+
+@says("score.clear")
+def _score_clear(e: Event) -> Said:
+    return said(f"{e.who} took back the score of {_score_category(e)} ({e.before.get('score')})", ["score"])
+
+
+RAISE = re.compile(r"^Raise (.*) from (\d) to (\d)")
+RAISE_TERMS = ("from_score", "to_score", "category")
+
+
+def _raise_summary(e: Event) -> str:
+    match = RAISE.match(e.repr)
+    if match:
+        return f"raise {match.group(1)} from {match.group(2)} to {match.group(3)}"
+    return f"raise a score from {e.get('from_score')} to {e.get('to_score')}"
+
+
+@says("score_raise.propose")
+def _raise_propose(e: Event) -> Said:
+    why = f": {e.quoted(e.get('reason'))}" if e.get("reason") else ""
+    return said(
+        f"{e.who} proposed to {_raise_summary(e)}{why}", [*RAISE_TERMS, "reason"], ["state", "proposed_by"]
+    )
+
+
+@says("score_raise.confirm", "score_raise.reject", "score_raise.withdraw")
+def _raise_decide(e: Event) -> Said:
+    verb = {"confirm": "confirmed", "reject": "rejected", "withdraw": "withdrew"}[
+        e.ev.action.rsplit(".", 1)[1]
+    ]
+    proposer = e.names.user(e.get("proposed_by"))
+    whose = "their own" if e.ev.action.endswith("withdraw") else f"{proposer}’s"
+    return said(
+        f"{e.who} {verb} {whose} proposal to {_raise_summary(e)}",
+        [*RAISE_TERMS, "state", "decided_by", "proposed_by", "reason"],
+    )
+
+
+@says("checklist.clear")
+def _answer_clear(e: Event) -> Said:
+    item = e.names.items.get(int(e.ev.object_id)) if e.ev.object_id.isdigit() else None
+    item = e.quoted((item or e.repr.rsplit(":", 1)[0]).rstrip("."))
+    return said(f"{e.who} took back the answer to {item}", ["answer"])
 
 
 @says("checklist.answer")
