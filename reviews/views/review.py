@@ -225,7 +225,7 @@ def checklist_answer(request: HttpRequest, review_id: int, item_id: int) -> Http
     if not request.htmx:
         if not answer:
             error = "; ".join(m for errs in form.errors.values() for m in errs) or "The answer was not saved."
-            messages.error(request, f"{item.code}: {error}")
+            messages.error(request, f"“{item.text}”: {error}")
         return redirect("review_checklist", review_id=review.pk, code=item.category.code)
     if not answer:
         return _answer_row(request, review, item, form=form, state="error")
@@ -265,11 +265,11 @@ def checklist_answer_undo(request: HttpRequest, review_id: int, item_id: int) ->
     undone = form.is_valid() and _apply(form, restore)
     if not request.htmx:
         if undone:
-            messages.success(request, f"{item.code}: the change was undone.")
+            messages.success(request, f"“{item.text}”: the change was undone.")
         else:
             for errs in form.errors.values():
                 for message in errs:
-                    messages.error(request, f"{item.code}: {message}")
+                    messages.error(request, f"“{item.text}”: {message}")
         return redirect("review_checklist", review_id=review.pk, code=item.category.code)
     return _answer_row(request, review, item, form=form, state="undone" if undone else "error")
 

@@ -658,7 +658,7 @@ def test_bad_checklist_answer_shows_the_error_and_changes_nothing(client, w, cha
     response = client.post(url, data, follow=True)
     assert response.status_code == 200
     assert response.redirect_chain == [(reverse("review_checklist", args=[w.review.pk, "backup"]), 302)]
-    assert html.escape(f"{w.item.code}: ") in response.content.decode()
+    assert html.escape(f"“{w.item.text}”: ") in response.content.decode()
     assert html.escape(message) in response.content.decode()  # in the page's messages
     response = client.post(url, data, headers={"HX-Request": "true"})
     assert response.status_code == 422
