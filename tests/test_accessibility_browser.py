@@ -148,6 +148,44 @@ def _crawl(browser, base: str, username: str) -> tuple[set, dict, dict]:
     return seen_paths, violations, keyboard
 
 
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots" / "main"
+SIZES = ((1440, 900), (1024, 768))
+
+
+def _main_page_screenshots(browser, base: str) -> list[Path]:
+    """The main pages as the demo's chair sees them, at a desktop and a projector's size, for review."""
+    from reviews.models import Review
+
+    review = Review.objects.filter(state__in=("draft", "in_meeting")).order_by("pk").first()
+    pages = {
+        "dashboard": "/",
+        "portfolio": "/portfolio/",
+        "review": review.get_absolute_url(),
+        "meeting-step-1": f"/reviews/{review.pk}/meeting/1/",
+        "meeting-step-7": f"/reviews/{review.pk}/meeting/7/",
+        "meeting-step-11": f"/reviews/{review.pk}/meeting/11/",
+        "meeting-decision": f"/reviews/{review.pk}/meeting/decision/",
+        "exceptions": "/exceptions/",
+        "audit-trail": "/audit/trail/",
+        "guide": "/guide/",
+    }
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for width, height in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        _sign_in(page, base, "ada", "ada-demo-2026")
+        for name, path in pages.items():
+            page.goto(f"{base}{path}")
+            page.wait_for_timeout(300)
+            page.wait_for_function(HTMX_IDLE)
+            out = SCREENSHOTS / f"{name}-{width}x{height}.png"
+            page.screenshot(path=str(out), caret="initial")
+            saved.append(out)
+        context.close()
+    return saved
+
+
 def test_every_page_each_role_reaches_has_no_serious_axe_violation_and_walks_by_keyboard(
     demo_world, browser, live_server
 ):
@@ -165,6 +203,8 @@ def test_every_page_each_role_reaches_has_no_serious_axe_violation_and_walks_by_
             f"{username} {path}: keyboard: {p}" for path, problems in keyboard.items() for p in problems
         ]
     assert not failures, "\n".join(failures)
+    shots = _main_page_screenshots(browser, live_server.url)
+    assert all(p.stat().st_size > 10_000 for p in shots)
 
 
 def test_the_sign_in_page_is_accessible_to_anonymous_visitors(page, live_server):

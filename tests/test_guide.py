@@ -421,3 +421,22 @@ def test_errors_point_to_the_guide_by_name(client, architect, review):
             review=review, category=review.catalogue.categories.first(), score=7, actor=architect
         )
     assert "Guide: The scorecard" in str(err.value)
+
+
+@pytest.mark.django_db
+def test_a_guide_reference_in_a_findings_text_is_a_link_on_the_review_page(client, review, member):
+    from reviews import services
+    from tests.factories import category
+
+    services.add_finding(
+        review=review,
+        category=category(review, "privacy"),
+        title="Card numbers stored in clear",
+        description="A column holds card numbers <b>unmasked</b> (Guide: Severity levels).",
+        level="P1",
+        actor=member,
+    )
+    client.force_login(member)
+    body = client.get(review.get_absolute_url()).content.decode()
+    assert "/guide/#severity-levels" in body
+    assert "&lt;b&gt;unmasked&lt;/b&gt;" in body  # the rest of the text stays escaped
