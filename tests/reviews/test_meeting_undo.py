@@ -2,6 +2,8 @@
 back as a normal versioned save (or takes a first score or answer away), reports a conflict when someone
 changed it since, and is refused as every change is (404 another team, 403 who may only read)."""
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -15,15 +17,15 @@ pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-def score_url(review, code="backup"):
+def score_url(review, code="capacity"):
     return reverse("meeting_score", args=[review.pk, code])
 
 
-def undo_url(review, code="backup"):
+def undo_url(review, code="capacity"):
     return reverse("meeting_score_undo", args=[review.pk, code])
 
 
-def stored(review, code="backup"):
+def stored(review, code="capacity"):
     return CategoryScore.objects.filter(review=review, category__code=code).first()
 
 
@@ -31,16 +33,16 @@ def item_of(review, code="backup"):
     return ChecklistItem.objects.filter(category=category(review, code)).order_by("position").first()
 
 
-# --- Scores
+# --- Scores (capacity: a category without a minimum, so a raise needs no second person)
 
 
 def test_a_score_save_answers_saved_with_the_time_and_an_undo_holding_the_previous_value(
     client, member, architect, review
 ):
-    attach(review, "backup", member)
+    attach(review, "capacity", member)
     services.set_score(
         review=review,
-        category=category(review, "backup"),
+        category=category(review, "capacity"),
         score=1,
         owner=architect,
         notes="old",
@@ -58,16 +60,16 @@ def test_a_score_save_answers_saved_with_the_time_and_an_undo_holding_the_previo
 
 
 def test_saving_the_same_values_again_offers_no_undo(client, member, review):
-    services.set_score(review=review, category=category(review, "backup"), score=1, actor=member)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=member)
     client.force_login(member)
     body = client.post(score_url(review), {"score": "1", "version": "1"}, **HX).content.decode()
     assert "Saved ✓" in body and undo_url(review) not in body
 
 
 def test_undo_puts_the_previous_score_back_as_a_new_version(client, member, architect, review):
-    backup = category(review, "backup")
-    attach(review, "backup", member)
-    services.set_score(review=review, category=backup, score=1, owner=architect, notes="old", actor=member)
+    capacity = category(review, "capacity")
+    attach(review, "capacity", member)
+    services.set_score(review=review, category=capacity, score=1, owner=architect, notes="old", actor=member)
     client.force_login(member)
     client.post(score_url(review), {"score": "3", "version": "1", "notes": "new"}, **HX)
     response = client.post(
@@ -102,7 +104,7 @@ def test_undo_after_someone_else_changed_the_score_reports_the_conflict_and_keep
     client.force_login(member)
     client.post(score_url(review), {"score": "1", "version": "0"}, **HX)
     services.set_score(
-        review=review, category=category(review, "backup"), score=0, actor=architect, version=1
+        review=review, category=category(review, "capacity"), score=0, actor=architect, version=1
     )
     response = client.post(undo_url(review), {"score": "", "version": "1"}, **HX)
     body = response.content.decode()
@@ -110,18 +112,18 @@ def test_undo_after_someone_else_changed_the_score_reports_the_conflict_and_keep
     assert "Someone else changed this" in body and "Not saved" in body
     assert stored(review).score == 0
     # the circles show what is stored: 0
-    assert 'id="score-backup-0" name="score" value="0" checked' in body
+    assert 'id="score-capacity-0" name="score" value="0" checked' in body
 
 
 def test_a_refused_score_answers_422_with_the_reason_and_the_stored_value(client, member, review):
-    services.set_score(review=review, category=category(review, "security"), score=1, actor=member)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=member)
     client.force_login(member)
-    response = client.post(score_url(review, "security"), {"score": "3", "version": "1"}, **HX)
+    response = client.post(score_url(review), {"score": "3", "version": "1"}, **HX)
     body = response.content.decode()
     assert response.status_code == 422
-    assert "Attach evidence to Security &amp; access control before scoring it 3" in body
+    assert f"Attach evidence to {html.escape(category(review, 'capacity').name)} before scoring it 3" in body
     assert 'value="1" checked' in body and 'value="3" checked' not in body
-    assert "Not saved" in body and "meeting/scores/security/undo/" not in body
+    assert "Not saved" in body and "meeting/scores/capacity/undo/" not in body
 
 
 def test_any_refusal_of_the_service_is_shown_in_place(client, member, review, monkeypatch):
@@ -154,7 +156,7 @@ def test_undo_without_javascript_redirects_back_with_a_message(client, member, r
 
 
 def test_score_undo_is_404_for_another_team_and_403_for_an_auditor(client, member, outsider, auditor, review):
-    services.set_score(review=review, category=category(review, "backup"), score=1, actor=member)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=member)
     data = {"score": "", "version": "1"}
     client.force_login(outsider)
     assert client.post(undo_url(review), data, **HX).status_code == 404
@@ -165,7 +167,7 @@ def test_score_undo_is_404_for_another_team_and_403_for_an_auditor(client, membe
 
 
 def test_undo_is_refused_on_a_decided_review(client, member, review):
-    services.set_score(review=review, category=category(review, "backup"), score=1, actor=member)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=member)
     Review.objects.filter(pk=review.pk).update(state="decided")
     client.force_login(member)
     response = client.post(undo_url(review), {"score": "", "version": "1"}, **HX)
@@ -182,12 +184,12 @@ def test_score_undo_has_a_small_fixed_query_budget(client, member, review, djang
 
 
 def test_clear_score_needs_the_version_it_clears(member, architect, review):
-    backup = category(review, "backup")
-    services.set_score(review=review, category=backup, score=1, actor=member)
-    services.set_score(review=review, category=backup, score=0, actor=architect, version=1)
+    capacity = category(review, "capacity")
+    services.set_score(review=review, category=capacity, score=1, actor=member)
+    services.set_score(review=review, category=capacity, score=0, actor=architect, version=1)
     with pytest.raises(services.ConflictError):
-        services.clear_score(review=review, category=backup, actor=member, version=1)
-    services.clear_score(review=review, category=backup, actor=member, version=2)
+        services.clear_score(review=review, category=capacity, actor=member, version=1)
+    services.clear_score(review=review, category=capacity, actor=member, version=2)
     assert stored(review) is None
 
 
