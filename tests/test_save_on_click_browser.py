@@ -82,22 +82,21 @@ def test_a_clicked_score_is_saved_and_survives_a_reload(page, meeting, review, a
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "meeting-scoring-before-click.png"), caret="initial")
     expect(page.get_by_role("button", name="Save")).to_have_count(0)  # nothing to press
-    circle(page, "backup", 2).click()
-    expect(state(page, "backup")).to_contain_text(re.compile(r"Saved ✓ \d\d:\d\d:\d\d"))
-    expect(page.locator("#save-announcer")).to_contain_text("Score for Backup, restore & DR: Saved ✓")
-    expect(page.locator("#gate-panel")).to_contain_text("Backup, restore & DR scores 2")
+    circle(page, "capacity", 2).click()
+    expect(state(page, "capacity")).to_contain_text(re.compile(r"Saved ✓ \d\d:\d\d:\d\d"))
+    expect(page.locator("#save-announcer")).to_contain_text("Score for Capacity, performance & cost: Saved ✓")
     page.screenshot(path=str(ARTIFACTS / "meeting-scoring-after-click.png"), caret="initial")
-    assert stored(review, "backup").score == 2
+    assert stored(review, "capacity").score == 2
     page.reload()
-    expect(radio(page, "backup", 2)).to_be_checked()
+    expect(radio(page, "capacity", 2)).to_be_checked()
     # The owner saves when chosen, the notes when the field is left; both show unsaved until then.
-    page.locator("#owner-backup").select_option(str(architect.pk))
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    page.locator("#notes-backup").fill("Drill of 2 weeks ago")
-    expect(state(page, "backup")).to_contain_text("Unsaved")
+    page.locator("#owner-capacity").select_option(str(architect.pk))
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    page.locator("#notes-capacity").fill("Drill of 2 weeks ago")
+    expect(state(page, "capacity")).to_contain_text("Unsaved")
     page.keyboard.press("Tab")
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    row = stored(review, "backup")
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    row = stored(review, "capacity")
     assert (row.score, row.owner.username, row.notes) == (2, "alice", "Drill of 2 weeks ago")
 
 
@@ -105,36 +104,36 @@ def test_saving_shows_while_the_answer_is_on_the_way(page, meeting, review):
     meeting(11)
     held = []
     page.route("**/meeting/scores/**", lambda route: held.append(route))
-    circle(page, "backup", 3).click()
-    expect(state(page, "backup")).to_have_text("Saving…")
-    expect(page.locator("#score-backup")).to_have_attribute("aria-busy", "true")
+    circle(page, "capacity", 3).click()
+    expect(state(page, "capacity")).to_have_text("Saving…")
+    expect(page.locator("#score-capacity")).to_have_attribute("aria-busy", "true")
     held[0].continue_()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    expect(page.locator("#score-backup")).not_to_have_attribute("aria-busy", "true")
-    assert stored(review, "backup").score == 3
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    expect(page.locator("#score-capacity")).not_to_have_attribute("aria-busy", "true")
+    assert stored(review, "capacity").score == 3
 
 
 def test_a_lost_connection_says_not_saved_and_puts_the_stored_score_back(page, meeting, review, architect):
-    services.set_score(review=review, category=category(review, "backup"), score=1, actor=architect)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=architect)
     meeting(11)
     page.route("**/meeting/scores/**", lambda route: route.abort())
-    circle(page, "backup", 3).click()
-    expect(state(page, "backup")).to_contain_text("Not saved: the server did not answer")
-    expect(radio(page, "backup", 1)).to_be_checked()
-    assert stored(review, "backup").score == 1
+    circle(page, "capacity", 3).click()
+    expect(state(page, "capacity")).to_contain_text("Not saved: the server did not answer")
+    expect(radio(page, "capacity", 1)).to_be_checked()
+    assert stored(review, "capacity").score == 1
 
 
 def test_undo_restores_the_previous_score(page, meeting, review, architect):
-    services.set_score(review=review, category=category(review, "backup"), score=1, actor=architect)
+    services.set_score(review=review, category=category(review, "capacity"), score=1, actor=architect)
     meeting(11)
-    circle(page, "backup", 3).click()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    assert stored(review, "backup").score == 3
-    page.locator("#score-backup").get_by_role("button", name="Undo").click()
-    expect(state(page, "backup")).to_contain_text("Undone ✓")
-    expect(radio(page, "backup", 1)).to_be_checked()
-    expect(page.locator("#score-backup").get_by_role("button", name="Undo")).to_have_count(0)
-    row = stored(review, "backup")
+    circle(page, "capacity", 3).click()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    assert stored(review, "capacity").score == 3
+    page.locator("#score-capacity").get_by_role("button", name="Undo").click()
+    expect(state(page, "capacity")).to_contain_text("Undone ✓")
+    expect(radio(page, "capacity", 1)).to_be_checked()
+    expect(page.locator("#score-capacity").get_by_role("button", name="Undo")).to_have_count(0)
+    row = stored(review, "capacity")
     assert (row.score, row.version) == (1, 3)  # a normal versioned save
     # and the keys work after the undo
     page.keyboard.press("n")
@@ -160,14 +159,14 @@ def test_undo_of_a_first_score_leaves_it_unscored_and_goes_away_after_a_few_seco
 
 def test_undo_after_someone_else_changed_the_score_reports_the_conflict(page, meeting, review, member):
     meeting(11)
-    circle(page, "backup", 2).click()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    services.set_score(review=review, category=category(review, "backup"), score=0, actor=member, version=1)
-    page.locator("#score-backup").get_by_role("button", name="Undo").click()
-    expect(page.locator("#score-backup .save-message")).to_contain_text("Someone else changed this")
-    expect(state(page, "backup")).to_contain_text("Not saved")
-    expect(radio(page, "backup", 0)).to_be_checked()
-    assert stored(review, "backup").score == 0
+    circle(page, "capacity", 2).click()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    services.set_score(review=review, category=category(review, "capacity"), score=0, actor=member, version=1)
+    page.locator("#score-capacity").get_by_role("button", name="Undo").click()
+    expect(page.locator("#score-capacity .save-message")).to_contain_text("Someone else changed this")
+    expect(state(page, "capacity")).to_contain_text("Not saved")
+    expect(radio(page, "capacity", 0)).to_be_checked()
+    assert stored(review, "capacity").score == 0
 
 
 def test_a_refused_score_shows_the_message_beside_it_and_the_circle_reverts(page, meeting, review, architect):
@@ -194,7 +193,7 @@ def test_a_refusal_the_page_does_not_know_is_shown_too(page, meeting, review, mo
     real = services.set_score
 
     def second_person(**kwargs):
-        if kwargs["category"].code == "backup" and kwargs["score"] >= 2:
+        if kwargs["category"].code == "capacity" and kwargs["score"] >= 2:
             raise services.ServiceError(
                 "Raising Backup to 2 needs a reason and a second person's confirmation."
             )
@@ -202,52 +201,52 @@ def test_a_refusal_the_page_does_not_know_is_shown_too(page, meeting, review, mo
 
     monkeypatch.setattr(services, "set_score", second_person)
     meeting(11)
-    circle(page, "backup", 1).click()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    circle(page, "backup", 2).click()
-    expect(page.locator("#score-backup .save-message")).to_contain_text("a second person's confirmation")
-    expect(radio(page, "backup", 1)).to_be_checked()
-    assert stored(review, "backup").score == 1
+    circle(page, "capacity", 1).click()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    circle(page, "capacity", 2).click()
+    expect(page.locator("#score-capacity .save-message")).to_contain_text("a second person's confirmation")
+    expect(radio(page, "capacity", 1)).to_be_checked()
+    assert stored(review, "capacity").score == 1
 
 
 def test_keys_work_after_clicking_a_score(page, meeting, review):
     meeting(11)
-    circle(page, "backup", 2).click()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    expect(radio(page, "backup", 2)).to_be_focused()  # focus stays where the click put it
+    circle(page, "capacity", 2).click()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    expect(radio(page, "capacity", 2)).to_be_focused()  # focus stays where the click put it
     page.keyboard.press("n")
     expect(page).to_have_url(re.compile(r"/meeting/12/$"))
     page.keyboard.press("p")
     expect(page).to_have_url(re.compile(r"/meeting/11/$"))
     # After a click the digits stay step keys: 1 2 goes to step 12 and changes no score.
-    circle(page, "backup", 3).click()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
+    circle(page, "capacity", 3).click()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
     page.keyboard.press("1")
     page.keyboard.press("2")
     expect(page).to_have_url(re.compile(r"/meeting/12/$"))
-    assert stored(review, "backup").score == 3
+    assert stored(review, "capacity").score == 3
     page.keyboard.press("d")
     expect(page).to_have_url(re.compile(r"/meeting/decision/$"))
 
 
 def test_digits_choose_a_score_while_its_circles_have_the_keyboards_focus(page, meeting, review):
     meeting(11)
-    page.locator("#owner-backup").focus()
+    page.locator("#owner-capacity").focus()
     page.keyboard.press("Shift+Tab")  # into the circles, with the keyboard (on the last, none being checked)
-    expect(radio(page, "backup", 3)).to_be_focused()
+    expect(radio(page, "capacity", 3)).to_be_focused()
     page.keyboard.press("2")
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    expect(radio(page, "backup", 2)).to_be_focused()
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    expect(radio(page, "capacity", 2)).to_be_focused()
     page.keyboard.press("3")
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    expect(radio(page, "backup", 3)).to_be_checked()
-    assert stored(review, "backup").score == 3
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    expect(radio(page, "capacity", 3)).to_be_checked()
+    assert stored(review, "capacity").score == 3
     # Escape hands the digits back to the steps.
     page.keyboard.press("Escape")
     expect(page.locator("#step-title")).to_be_focused()
     page.keyboard.press("9")
     expect(page).to_have_url(re.compile(r"/meeting/9/$"))
-    assert stored(review, "backup").score == 3
+    assert stored(review, "capacity").score == 3
 
 
 def open_checklist(page, code):
@@ -346,14 +345,14 @@ def test_a_second_click_while_the_first_is_saving_is_saved_after_it(page, meetin
         else:
             held.append(route)
 
-    page.route("**/meeting/scores/backup/", hold_the_first)
-    circle(page, "backup", 1).click()
-    expect(state(page, "backup")).to_have_text("Saving…")
-    circle(page, "backup", 3).click()  # while 1 is on the way
+    page.route("**/meeting/scores/capacity/", hold_the_first)
+    circle(page, "capacity", 1).click()
+    expect(state(page, "capacity")).to_have_text("Saving…")
+    circle(page, "capacity", 3).click()  # while 1 is on the way
     held[0].continue_()
-    expect(state(page, "backup")).to_contain_text("Saved ✓")
-    expect(radio(page, "backup", 3)).to_be_checked()
-    page.wait_for_function("!document.querySelector('#score-backup[aria-busy]')")
-    row = stored(review, "backup")
+    expect(state(page, "capacity")).to_contain_text("Saved ✓")
+    expect(radio(page, "capacity", 3)).to_be_checked()
+    page.wait_for_function("!document.querySelector('#score-capacity[aria-busy]')")
+    row = stored(review, "capacity")
     assert (row.score, row.version) == (3, 2)  # 1, then 3 with the version the first save left
     assert len(sent) == 2 and "version=1" in sent[1]
