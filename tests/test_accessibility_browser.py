@@ -84,6 +84,7 @@ def _keyboard_walk(page, steps: int = 25) -> list[str]:
         info = page.evaluate(
             """() => {
               const el = document.activeElement;
+              window.walked = window.walked || 0;  // a number per element: equal links differ
               if (!el || el === document.body) return null;
               const r = el.getBoundingClientRect();
               const s = getComputedStyle(el);
@@ -93,7 +94,7 @@ def _keyboard_walk(page, steps: int = 25) -> list[str]:
               return {tag: el.tagName, segmented: segmented,
                       text: (el.innerText || el.value || el.name || '').slice(0, 30),
                       visible: r.width > 0 && r.height > 0, focusStyle: outline || ring,
-                      key: el.outerHTML.slice(0, 120)};
+                      key: el.dataset.walk || (el.dataset.walk = String(++window.walked))};
             }"""
         )
         if info is None:
