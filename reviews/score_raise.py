@@ -59,6 +59,18 @@ def check_direct(*, review: Review, category: Category, current: int | None, new
         raise _error({"score": refusal(category, current, new)})
 
 
+def check_clear(*, review: Review, category: Category, current: int) -> None:
+    """Taking a score below the minimum away would leave the category unscored, and its next score a first
+    one that nobody confirms: refused like a raise."""
+    if current < MINIMUM_SCORE and has_minimum(review, category):
+        raise _error(
+            {
+                "score": f"{category.name} scores {current}, below its minimum: taking the score away would "
+                "lift that blocker. Propose a raise instead; an architect or lead other than you confirms it."
+            }
+        )
+
+
 def _require_open(review: Review) -> None:
     if review.state == ReviewState.DECIDED:
         raise _error("This review is decided and frozen; start a new review to change anything.")

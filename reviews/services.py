@@ -358,6 +358,7 @@ def clear_score(*, review: Review, category: Category, actor, version: int) -> N
     if existing is None:
         return
     _check_version(existing, version)
+    score_raise.check_clear(review=review, category=category, current=existing.score)
     audit.record(
         actor=actor,
         action="score.clear",

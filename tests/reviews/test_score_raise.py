@@ -91,6 +91,35 @@ def test_a_conditional_minimum_is_guarded_unless_the_chair_said_it_does_not_appl
     assert score_of(review, code) == 3
 
 
+def test_a_score_below_a_minimum_cannot_be_taken_away_to_score_it_afresh(review, member):
+    attach(review, "backup", member)
+    low = set_(review, "backup", 1, member)
+    with pytest.raises(services.ServiceError, match="below its minimum"):
+        services.clear_score(
+            review=review, category=category(review, "backup"), actor=member, version=low.version
+        )
+    assert score_of(review, "backup") == 1
+    attach(review, "capacity", member)
+    first = set_(review, "capacity", 1, member)  # no minimum: undoing a first score takes it away
+    services.clear_score(
+        review=review, category=category(review, "capacity"), actor=member, version=first.version
+    )
+    assert not CategoryScore.objects.filter(review=review, category__code="capacity").exists()
+
+
+def test_the_meeting_undo_cannot_take_a_low_score_away(client, review, member):
+    attach(review, "backup", member)
+    low = set_(review, "backup", 1, member)
+    client.force_login(member)
+    response = client.post(
+        reverse("meeting_score_undo", args=[review.pk, "backup"]),
+        {"score": "", "owner": "", "notes": "", "version": str(low.version)},
+        **HX,
+    )
+    assert response.status_code == 422 and "below its minimum" in response.content.decode()
+    assert score_of(review, "backup") == 1
+
+
 def test_what_lifts_no_minimum_is_saved_directly(review, member):
     for code in ("backup", "capacity"):
         attach(review, code, member)
