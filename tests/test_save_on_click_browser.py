@@ -174,6 +174,12 @@ def test_a_refused_score_shows_the_message_beside_it_and_the_circle_reverts(page
     meeting(11)
     circle(page, "security", 3).click()
     message = page.locator("#score-security .save-message")
+    # Security scores 1, below its minimum: a raise needs a reason (and a second person)...
+    expect(message).to_contain_text("needs a second person")
+    expect(radio(page, "security", 1)).to_be_checked()
+    page.locator("#score-security").get_by_label("Reason for raising").fill("Superuser role removed")
+    circle(page, "security", 3).click()
+    # ...and, like any 3, evidence: the proposal is refused with the server's words.
     expect(message).to_contain_text("Attach evidence to Security & access control before scoring it 3")
     expect(state(page, "security")).to_contain_text("Not saved")
     expect(radio(page, "security", 1)).to_be_checked()
