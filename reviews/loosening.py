@@ -11,7 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from evidence.models import Evidence
+from evidence import verdict as evidence_verdict
+from evidence.models import TYPED_RECORDS, Evidence
 
 from . import audit, policy
 from .models import (
@@ -95,16 +96,44 @@ def loosening_kind(finding: Finding, *, level: str, status: str) -> str | None:
 
 def has_fix_evidence(finding: Finding) -> bool:
     """Evidence of the fix: an item of the finding's category in its review, observed after the finding
-    was opened, that is not a failing probe result. Evidence links to a review's category, not to a
-    finding; what was observed before the finding existed cannot show that it was fixed, and a probe
-    that still fails shows the opposite."""
-    return (
+    was opened, whose own verdict supports readiness (not a failing probe result, nor a drill, test,
+    rehearsal or runbook that failed). A finding opened by a failed record is fixed only by a record of
+    the same kind that passes: a link does not show that a restore now works. Evidence links to a
+    review's category, not to a finding; what was observed before the finding existed cannot show that it
+    was fixed."""
+    candidates = (
         Evidence.objects.filter(
             review_id=finding.review_id, category_id=finding.category_id, observed_at__gte=finding.created_at
         )
         .exclude(probe_result__status="fail")
-        .exists()
+        .select_related(*TYPED_RECORDS)
+        .order_by("-observed_at", "-id")
     )
+    if finding.evidence_id is not None:
+        failed_kind = Evidence.objects.filter(pk=finding.evidence_id).values_list("kind", flat=True).first()
+        candidates = candidates.exclude(pk=finding.evidence_id)
+        if failed_kind:
+            candidates = candidates.filter(kind=failed_kind)
+    return any(evidence_verdict.of(e).supports for e in candidates[:FIX_CANDIDATES])
+
+
+def fix_evidence_needed(finding: Finding, what: str) -> str:
+    """The refusal when `has_fix_evidence` finds none, naming what would do."""
+    if finding.evidence_id is not None:
+        failed = Evidence.objects.filter(pk=finding.evidence_id).first()
+        if failed is not None:
+            return (
+                f"Attach a {failed.get_kind_display().lower()} that passes to {finding.category.name} before "
+                f"resolving {what} as fixed: “{failed.title}” failed, and only a record of the same kind "
+                "that passes shows the fix."
+            )
+    return (
+        f"Attach evidence of the fix to {finding.category.name} (observed after the finding was opened, "
+        f"and not itself failing) before resolving {what} as fixed."
+    )
+
+
+FIX_CANDIDATES = 50  # the newest items judged; a category rarely holds more after a finding opened
 
 
 def check_direct_change(*, finding: Finding, level: str, status: str, note: str) -> tuple[str, str, str]:
@@ -134,10 +163,7 @@ def check_direct_change(*, finding: Finding, level: str, status: str, note: str)
         if not note.strip():
             errors["note"] = f"Say how the {min(finding.level, level)} was fixed."
         if not has_fix_evidence(finding):
-            errors["status"] = (
-                f"Attach evidence of the fix to {finding.category.name} (observed after the finding was "
-                f"opened) before resolving a {min(finding.level, level)} as fixed."
-            )
+            errors["status"] = fix_evidence_needed(finding, f"a {min(finding.level, level)}")
         if errors:
             raise _error(errors)
     return new_status, resolution, note.strip()
@@ -225,12 +251,7 @@ def propose(
         )
     to_status, to_resolution = stored(status)
     if to_resolution == Resolution.FIXED and not has_fix_evidence(finding):
-        raise _error(
-            {
-                "status": f"Attach evidence of the fix to {finding.category.name} (observed after the "
-                "finding was opened) before resolving it as fixed."
-            }
-        )
+        raise _error({"status": fix_evidence_needed(finding, "it")})
     try:
         with transaction.atomic():
             row = Loosening.objects.create(

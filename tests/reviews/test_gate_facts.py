@@ -340,3 +340,67 @@ def test_the_start_form_preselects_nothing_and_keeps_an_unanswered_flag_unanswer
 def test_a_factory_review_answers_both_flags():
     review = ReviewFactory()
     assert review.schema_changing is True and review.production_traffic is True
+
+
+# --- A finding opened by a failed record is fixed only by a record of its kind that passes
+
+
+def _future_drill(review, actor, *, valid, lost=timedelta(hours=3), title="Drill ahead of the clock"):
+    """A drill dated a few minutes ahead (the services accept a small clock skew)."""
+    now = timezone.now()
+    return evidence_services.add_restore_drill(
+        review=review,
+        actor=actor,
+        title=title,
+        database="ledger",
+        backup_source="pgbackrest s3",
+        target_environment="restore-staging",
+        requested_recovery_point=now - timedelta(hours=6),
+        actual_recovery_point=now - timedelta(hours=6) - lost,
+        started_at=now - timedelta(minutes=20),
+        ended_at=now + timedelta(minutes=4),
+        rpo_target_minutes=15,
+        rto_target_minutes=60,
+        validation_queries="select 1",
+        validation_passed=valid,
+    )
+
+
+def _resolve(finding, actor, note="fixed the restore script"):
+    finding.refresh_from_db()
+    return services.update_finding(
+        finding=finding,
+        actor=actor,
+        version=finding.version,
+        title=finding.title,
+        description=finding.description,
+        level=finding.level,
+        status="resolved",
+        owner=finding.owner,
+        due_date=finding.due_date,
+        note=note,
+    )
+
+
+def test_a_failed_drill_is_not_the_fix_of_its_own_finding_nor_is_a_link(approved, member):
+    _future_drill(approved, member, valid=False)
+    (opened,) = Finding.objects.filter(review=approved, source=FindingSource.EVIDENCE)
+    assert review_gate(approved).outcome == GateOutcome.BLOCKED
+    with pytest.raises(services.ServiceError, match="restore drill that passes"):
+        _resolve(opened, member)
+    attach(approved, "backup", member, title="Runbook updated")  # a link shows no restore
+    with pytest.raises(services.ServiceError, match="restore drill that passes"):
+        _resolve(opened, member)
+    drill(approved, member, title="Failed again", valid=False)  # another failing drill neither
+    with pytest.raises(services.ServiceError):
+        _resolve(Finding.objects.get(pk=opened.pk), member)
+    opened.refresh_from_db()
+    assert opened.status == "open" and review_gate(approved).outcome == GateOutcome.BLOCKED
+
+
+def test_a_passing_drill_after_the_finding_is_its_fix(approved, member):
+    drill(approved, member, valid=False)
+    opened = Finding.objects.filter(review=approved, source=FindingSource.EVIDENCE).first()
+    _future_drill(approved, member, valid=True, lost=timedelta(minutes=5), title="Drill after the fix")
+    fixed = _resolve(opened, member)
+    assert fixed.status == "resolved" and fixed.resolution == "fixed"
