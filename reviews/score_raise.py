@@ -4,18 +4,19 @@ gate's minimums). A score of 0 or 1 there blocks the release; raising it to 2 or
 so it is proposed with a reason and takes effect only when an architect or lead of the team other than
 the proposer confirms it. Until then the score keeps its value.
 
-A release flag not yet answered counts as "yes" here: the minimum may apply, so the raise is guarded."""
+A release flag not yet answered counts as "yes" here: the minimum may apply, so the raise is guarded; a
+flag answered "no" after it was "yes" or unanswered keeps guarding (has_minimum)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import audit, policy
 from .gate import BACKUP, EVIDENCE_REQUIRED_FROM, MIGRATION, MINIMUM_SCORE, OBSERVABILITY, SECURITY
-from .models import Category, CategoryScore, LooseningState, Review, ReviewState, ScoreRaise
+from .models import AuditEvent, Category, CategoryScore, LooseningState, Review, ReviewState, ScoreRaise
 
 FIELDS = ("from_score", "to_score", "reason", "proposed_by", "state", "decided_by", "decision_note")
 
@@ -30,15 +31,26 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
+CONDITIONAL = {MIGRATION: "schema_changing", OBSERVABILITY: "production_traffic"}
+
+
 def has_minimum(review: Review, category: Category) -> bool:
-    """Whether the gate's minimum may apply to this category in this review."""
+    """Whether the gate's minimum may apply to this category in this review. A conditional minimum guards
+    while its release flag is yes or unanswered, and also once the flag is no if it was ever yes or
+    unanswered in this review: else saying "no", raising the score and saying "yes" again would lift
+    the minimum alone."""
     if category.code in (BACKUP, SECURITY):
         return True
-    if category.code == MIGRATION:
-        return review.schema_changing is not False
-    if category.code == OBSERVABILITY:
-        return review.production_traffic is not False
-    return False
+    flag = CONDITIONAL.get(category.code)
+    if flag is None:
+        return False
+    if getattr(review, flag) is not False:
+        return True
+    return (
+        AuditEvent.objects.filter(review_id=review.pk, action__in=("review.start", "review.update"))
+        .filter(Q(**{f"after__{flag}": True}) | Q(**{f"after__{flag}": None}))
+        .exists()
+    )
 
 
 def is_guarded(review: Review, category: Category, current: int | None, new: int) -> bool:

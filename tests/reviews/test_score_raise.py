@@ -120,6 +120,60 @@ def test_the_meeting_undo_cannot_take_a_low_score_away(client, review, member):
     assert score_of(review, "backup") == 1
 
 
+def _flags(review, actor, **flags):
+    review.refresh_from_db()
+    values = {
+        "release_scope": review.release_scope,
+        "scope_notes": review.scope_notes,
+        "schema_changing": review.schema_changing,
+        "production_traffic": review.production_traffic,
+        "next_review_date": review.next_review_date,
+        **flags,
+    }
+    return services.update_review(review=review, actor=actor, version=review.version, **values)
+
+
+@pytest.mark.parametrize(
+    ("code", "flag"), [("migration", "schema_changing"), ("observability", "production_traffic")]
+)
+def test_saying_no_then_yes_again_does_not_lift_a_conditional_minimum_alone(
+    system, architect, member, code, flag
+):
+    review = services.start_review(
+        system=system,
+        release_scope="Ledger 4.0",
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
+    attach(review, code, member)
+    set_(review, code, 1, member)
+    _flags(review, architect, **{flag: False})  # the chair says the minimum does not apply...
+    with pytest.raises(services.ServiceError, match="second person"):  # ...but it did: still guarded
+        set_(review, code, 3, member)
+    current = CategoryScore.objects.get(review=review, category__code=code)
+    with pytest.raises(services.ServiceError, match="below its minimum"):
+        services.clear_score(
+            review=review, category=category(review, code), actor=member, version=current.version
+        )
+    _flags(review, architect, **{flag: True})
+    assert score_of(review, code) == 1 and not ScoreRaise.objects.exists()
+
+
+def test_a_release_that_never_had_the_flag_raises_directly(system, architect, member):
+    review = services.start_review(
+        system=system,
+        release_scope="Ledger 4.1",
+        actor=architect,
+        schema_changing=False,
+        production_traffic=False,
+    )
+    attach(review, "migration", member)
+    set_(review, "migration", 1, member)
+    set_(review, "migration", 3, member)
+    assert score_of(review, "migration") == 3
+
+
 def test_what_lifts_no_minimum_is_saved_directly(review, member):
     for code in ("backup", "capacity"):
         attach(review, code, member)
