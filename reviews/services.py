@@ -260,6 +260,15 @@ def update_review(
             {"release_scope": f"State the release scope: what this release changes ({guide_text('step-1')})."}
         )
     _refuse_second_open_review(system=review.system, release_scope=release_scope, exclude=review.pk)
+    if release_scope.strip() != review.release_scope and (review.scores.exists() or review.findings.exists()):
+        # Renaming a reviewed release would let a fresh review take its name (and the pipeline's
+        # ?release= answer) while the blocked one lives on under another.
+        raise ServiceError(
+            {
+                "release_scope": "The release scope names what was reviewed: once the review has scores or "
+                "findings it keeps its name. Start a new review for another release."
+            }
+        )
     before = audit.snapshot(review, REVIEW_FIELDS)
     review.release_scope = release_scope.strip()
     review.scope_notes = scope_notes

@@ -199,7 +199,7 @@ FORMS = {
     "review_edit": Form(
         lambda w: reverse("review_edit", args=[w.review.pk]),
         lambda w: {
-            "release_scope": "Ledger 3.0.1",
+            "release_scope": w.review.release_scope,  # a review with content keeps its name
             "scope_notes": "",
             "production_traffic": "on",
             "next_review_date": "",

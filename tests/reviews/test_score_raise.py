@@ -379,3 +379,15 @@ def test_the_decision_record_holds_the_raises_confirmed_and_pending(backup_at_1,
     assert (raises[0]["proposed_by"], raises[0]["decided_by"]) == (member.username, lead.username)
     assert "kept its value" in raises[1]["summary"]
     assert decision.record["schema"] == "readiness.decision/6"
+
+
+def test_a_reviewed_release_keeps_its_name_so_a_fresh_review_cannot_take_it(review, architect):
+    services.add_finding(
+        review=review, category=category(review, "security"), title="Superuser", level="P0", actor=architect
+    )
+    with pytest.raises(services.ServiceError, match="keeps its name"):
+        _flags(review, architect, release_scope="Ledger 3.0 (old)")
+    review.refresh_from_db()
+    assert review.release_scope == "Ledger 3.0"
+    with pytest.raises(services.ServiceError):  # and the name stays taken while it is open
+        services.start_review(system=review.system, release_scope="Ledger 3.0", actor=architect)
