@@ -7,7 +7,9 @@ When a review starts (services.start_review, same transaction), the system's lat
   signature and expiry unchanged and `carried_from` = the origin exception (an expired, revoked,
   rejected or unsigned one stays behind: the new review's gate must not lean on it);
 - every evidence item still fresh, copied with its observed_at (so it keeps ageing) and typed record,
-  `carried_from` = the origin item. Stale evidence stays behind.
+  `carried_from` = the origin item. Stale evidence stays behind;
+- every score of a category with a gate minimum that it left below the minimum (a first score in the
+  new review would otherwise lift it with nobody confirming).
 
 The decided review stays frozen. Its follow-ups are closed later through the copies: resolving a carried
 finding records `finding.resolve_later` on the origin (audited, under the origin's review), and the old
@@ -25,9 +27,10 @@ from django.utils import timezone
 from evidence.freshness import fresh_q
 from evidence.models import TYPED_RECORDS, Evidence
 
-from . import audit
+from . import audit, gate
 from .models import (
     Category,
+    CategoryScore,
     Decision,
     ExceptionState,
     Finding,
@@ -134,7 +137,44 @@ def carry_over(*, review: Review, actor, now: datetime | None = None) -> dict[st
     counts["evidence"] = _carry_evidence(
         origin=origin, review=review, categories=categories, actor=actor, now=now
     )
+    counts["scores"] = _carry_low_scores(origin=origin, review=review, categories=categories, actor=actor)
     return counts
+
+
+# The categories with a gate minimum (reviews.gate): a score the last decision left below it is carried,
+# so that lifting it in the next review is a raise a second person confirms (reviews.score_raise), not a
+# first score anyone may give. Carried whatever the new review's release flags say: a flag can change.
+MINIMUM_CATEGORIES = (gate.BACKUP, gate.SECURITY, gate.MIGRATION, gate.OBSERVABILITY)
+
+
+def _carry_low_scores(*, origin: Review, review: Review, categories: dict[str, Category], actor) -> int:
+    n = 0
+    low = CategoryScore.objects.filter(
+        review=origin, category__code__in=MINIMUM_CATEGORIES, score__lt=gate.MINIMUM_SCORE
+    ).select_related("category")
+    for old in low:
+        category = categories.get(old.category.code)
+        if category is None:
+            continue
+        row = CategoryScore.objects.create(
+            review=review,
+            category=category,
+            score=old.score,
+            owner_id=old.owner_id,
+            notes=f"Carried from {origin.release_scope}, below the minimum at its decision. {old.notes}"[
+                :5000
+            ],
+            updated_by=actor,
+        )
+        n += 1
+        audit.record(
+            actor=actor,
+            action="score.carry",
+            obj=row,
+            review=review,
+            after={"score": old.score, "from_review": origin.pk, "category": category.code},
+        )
+    return n
 
 
 def _carry_evidence(*, origin: Review, review: Review, categories: dict[str, Category], actor, now) -> int:

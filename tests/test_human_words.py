@@ -286,6 +286,16 @@ CASES = [
         ["reason: — → Drill met its RPO"],
     ),
     (
+        "score.carry",
+        {
+            "after": {"score": 1, "from_review": 5, "category": "backup"},
+            "object_repr": "Backup, restore & DR: 1",
+        },
+        "Ada Lovelace carried the score of Backup, restore & DR (1) over from the last decision, where it "
+        "was below its minimum",
+        [],
+    ),
+    (
         "score.clear",
         {"before": {"score": 2, "owner": None, "notes": ""}, "object_repr": "Backup, restore & DR: 2"},
         "Ada Lovelace took back the score of Backup, restore & DR (2)",

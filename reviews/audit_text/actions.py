@@ -52,6 +52,7 @@ ACTION_NAMES = {
     "meeting.step": "Meeting moved to a step",
     "score.set": "Score set",
     "score.clear": "Score taken back",
+    "score.carry": "Score below a minimum carried over",
     "score_raise.propose": "Raise above a minimum proposed",
     "score_raise.confirm": "Raise above a minimum confirmed",
     "score_raise.reject": "Raise above a minimum rejected",

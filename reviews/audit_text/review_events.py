@@ -29,6 +29,7 @@ def _review_start(e: Event) -> Said:
             ("findings", "finding", "findings"),
             ("exceptions", "exception", "exceptions"),
             ("evidence", "evidence item", "evidence items"),
+            ("scores", "score below a minimum", "scores below a minimum"),
         )
         if (n := carried.get(key))
     ]
@@ -84,6 +85,15 @@ def _score(e: Event) -> Said:
             ["score_raise", "proposed_by", "confirmed_by"],
         )
     return said(f"{e.who} updated the score of {category} ({e.after.get('score')})", ["score"])
+
+
+@says("score.carry")
+def _score_carry(e: Event) -> Said:
+    return said(
+        f"{e.who} carried the score of {_score_category(e)} ({e.after.get('score')}) over from the last "
+        "decision, where it was below its minimum",
+        ["score", "category", "from_review"],
+    )
 
 
 @says("score.clear")

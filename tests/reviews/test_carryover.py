@@ -150,7 +150,7 @@ def test_a_new_review_carries_the_findings_the_last_decision_left_open(decided, 
     assert probe.source == FindingSource.PROBE and probe.probe_key == "unused_indexes:public.orders_idx"
     assert AuditEvent.objects.filter(action="finding.carry", review=new).count() == 4
     start = AuditEvent.objects.get(action="review.start", review=new)
-    assert start.after["carried"] == {"findings": 4, "exceptions": 1, "evidence": 15}
+    assert start.after["carried"] == {"findings": 4, "exceptions": 1, "evidence": 15, "scores": 0}
 
 
 def test_the_p1_rides_on_its_carried_exception_in_the_new_gate(decided, system, architect):

@@ -391,3 +391,26 @@ def test_a_reviewed_release_keeps_its_name_so_a_fresh_review_cannot_take_it(revi
     assert review.release_scope == "Ledger 3.0"
     with pytest.raises(services.ServiceError):  # and the name stays taken while it is open
         services.start_review(system=review.system, release_scope="Ledger 3.0", actor=architect)
+
+
+def test_a_score_the_last_decision_left_below_its_minimum_is_carried_and_guarded(review, architect, lead):
+    """Decide BLOCKED with backup at 1, start the same release again: backup starts at 1, and lifting it
+    is a raise someone else confirms, not a first score."""
+    score_all(review, architect)
+    current = CategoryScore.objects.get(review=review, category__code="backup")
+    set_(review, "backup", 1, architect, version=current.version)
+    services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    again = services.start_review(
+        system=review.system,
+        release_scope=review.release_scope,
+        actor=architect,
+        schema_changing=True,
+        production_traffic=True,
+    )
+    assert score_of(again, "backup") == 1
+    assert CategoryScore.objects.filter(review=again).count() == 1  # only what was below a minimum
+    with pytest.raises(services.ServiceError, match="second person"):
+        set_(again, "backup", 2, architect, version=1)
+    assert AuditEvent.objects.filter(review=again, action="score.carry").count() == 1
