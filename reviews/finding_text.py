@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PROBE_SOURCE = "Found by probe "
+PROBE_SOURCE = ("Found by the probe ", "Found by probe ")  # today's words, and older rows'
 FIX = "Fix: "
 
 
@@ -17,7 +17,7 @@ FIX = "Fix: "
 class FindingText:
     lead: str  # the first paragraph: what is wrong (and, from a probe, why it matters)
     more: tuple[str, ...]  # the other paragraphs a person wrote, or a probe's fix
-    source: str = ""  # a probe's "Found by probe … on …, probe run #n."
+    source: str = ""  # a probe's "Found by the probe “…” on …, probe run #n."
 
 
 def finding_text(description: str, *, from_probe: bool) -> FindingText:

@@ -6,6 +6,7 @@ Most tests drive the real run path (service, task, claim, store, finish) with a 
 each outcome is exact; the last one plants a real table without a primary key on a real database.
 """
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -139,11 +140,11 @@ def test_a_probe_finding_says_its_sentence_once_then_the_fix_and_where_it_was_fo
     finding = probe_findings(review)["public.orders"]
     # Not the result's summary ("1 found") nor the probe's "What it checks.": they restated the title
     # and the message, so pages said the same thing three times.
-    assert finding.description.split("\n\n") == [
-        "public.orders is wrong",
-        "Fix: How to fix it.",
-        f"Found by probe schema.no-primary-key on {target.name}, probe run #{run.pk}.",
-    ]
+    message, fix, source = finding.description.split("\n\n")
+    assert (message, fix) == ("public.orders is wrong", "Fix: How to fix it.")
+    assert re.fullmatch(
+        rf"Found by the probe “[^”]+” on {re.escape(target.name)}, probe run #{run.pk}\.", source
+    )
 
 
 def test_a_p2_probe_finding_gets_the_chair_as_owner_due_in_30_days(scripted, target, review, run_for):
