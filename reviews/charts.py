@@ -126,7 +126,7 @@ def bar_chart_svg(
         _text(
             label_width + 124 * k,
             legend_y,
-            f"{unit} not counted: no evidence (a → b)",
+            f"{unit} counted lower than given (a → b)",
             size=small,
             fill=MUTED,
         )

@@ -236,7 +236,8 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
 # /3 adds "changes" (what changed since the previous decision); /4 adds "history" (the scores and outcome
 # of the system's earlier decisions, for the chart); /5 adds what was decided on (reviews.record_sections:
 # the chair's judgement, final questions, claims, checklist answers, loosening, failed evidence, carried
-# items); /6 adds "score_raises" (raises of scores below a minimum, reviews.score_raise). Verification
+# items); /6 adds "score_raises" (raises of scores below a minimum, reviews.score_raise) and each
+# scorecard row's "counted_down" (why the gate believed less than the score). Verification
 # recomputes the digest of the stored record whatever its schema, so older records still verify.
 RECORD_SCHEMA = "readiness.decision/6"
 HISTORY_DECISIONS = (
@@ -532,6 +533,7 @@ def decision_record(
                 "name": r.category.name,
                 "score": r.score.score if r.score else None,
                 "effective_score": r.effective,
+                "counted_down": list(r.counted_down),  # why the gate believed less (/6 on)
                 "owner": person(r.score.owner) if r.score else None,
                 "notes": r.score.notes if r.score else "",
                 "evidence": by_category.get(r.category.pk, []),

@@ -860,3 +860,30 @@ def test_an_imported_decision_judges_evidence_freshness_as_of_its_time(review, a
         recorded_at=timezone.now() - timedelta(days=100),  # the drill was 20 days old
     )
     assert decision.outcome == "APPROVED"
+
+
+def test_a_score_counted_lower_says_why_in_the_record_and_its_pdf(review, architect):
+    """A 3 whose evidence shows no runbook nor test counts as 2: the record and the PDF give that reason,
+    not "no evidence"."""
+    from django.template.loader import render_to_string
+
+    score_all(review, architect, value=2)
+    current = review.scores.get(category__code="ownership")
+    services.set_score(
+        review=review,
+        category=category(review, "ownership"),
+        score=3,
+        actor=architect,
+        owner=architect,
+        version=current.version,
+    )
+    decision = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    row = next(r for r in decision.record["scorecard"] if r["category"] == "ownership")
+    assert (row["score"], row["effective_score"]) == (3, 2)
+    assert row["counted_down"] and "runbook" in " ".join(row["counted_down"])
+    html = render_to_string(
+        "records/decision.html", records.pdf_context(decision.record, digest=decision.digest)
+    )
+    assert "Counts as 2: " + row["counted_down"][0] in html
