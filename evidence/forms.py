@@ -65,7 +65,7 @@ class RestoreDrillForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000
     )
     issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
-    follow_up_owner = forms.CharField(max_length=120, required=False)
+    follow_up_owner = forms.CharField(max_length=120, required=False, label="Follow-up owner")
     next_drill_date = IsoDateField(required=False)
 
 
@@ -105,7 +105,7 @@ class RunbookTestForm(_SpanForm):
     ended_at = IsoDateTimeField(label="End time")
     passed = forms.BooleanField(required=False, label="The runbook worked as written")
     issues_found = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000)
-    follow_up_owner = forms.CharField(max_length=120, required=False)
+    follow_up_owner = forms.CharField(max_length=120, required=False, label="Follow-up owner")
     url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the report")
 
 

@@ -2,6 +2,9 @@
 (function () {
   "use strict";
 
+  // What only works with this file (the meeting's keys) shows only with it: html.js.
+  document.documentElement.classList.add("js");
+
   // Keys are the user's text only in fields that take text: a radio, a checkbox or a button is not typing,
   // so the meeting's keys still work after a score circle or a checklist answer was clicked.
   var NOT_TEXT = /^(radio|checkbox|button|submit|reset|image|file|range|color|hidden)$/;
