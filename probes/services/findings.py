@@ -238,6 +238,8 @@ def apply_findings(*, review: Review, run: ProbeRun, results: list[ProbeResult],
             before = audit.snapshot(finding, FINDING_FIELDS)
             finding.status = FindingStatus.RESOLVED
             finding.resolved_at = now
+            finding.resolution = Resolution.FIXED
+            finding.resolution_note = f"The probe passes on probe run #{run.pk} against {run.target.name}."
             save(finding, before, "finding.resolve", {"probe_key": key, "reason": "passes on this run"})
             if link is not None:
                 link.resolved_by_run = run

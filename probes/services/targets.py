@@ -312,6 +312,22 @@ def update_target(
     connection = _check_dsn(dsn) if dsn.strip() else None
     params = check_params(params)
     schedule_hours = _check_schedule(schedule_hours)
+    if connection is not None and target.runs.exists():
+        moved = (connection["host"], int(connection.get("port") or 5432), connection["dbname"]) != (
+            target.host,
+            target.port,
+            target.dbname,
+        )
+        if moved:
+            # A target's findings are resolved by its own later runs: pointed at another database, a clean
+            # one would close what the first still has, with nobody's note or evidence.
+            raise ServiceError(
+                {
+                    "dsn": "This target has probe runs: it stays on its database (host, port and database "
+                    "name). Change the user, password or TLS settings here; register a new target for "
+                    "another database."
+                }
+            )
     before = audit.snapshot(target, TARGET_FIELDS)
     target.name, target.environment, target.params = name, environment, params
     target.schedule_hours = schedule_hours

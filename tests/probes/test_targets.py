@@ -338,3 +338,28 @@ def test_the_migration_splits_each_saved_dsn_and_keeps_the_password_apart():
     assert (url.host, url.port, url.sslmode, url.password_encrypted) == ("db", 5432, "require", "")
     assert "options" not in vars(url) and url.ssl_files == {}
     assert (unreadable.host, unreadable.password_encrypted) == ("", "")
+
+
+def test_a_target_with_runs_stays_on_its_database(target, architect):
+    """Pointed at another (clean) database, its runs would resolve what the first one still has."""
+    from probes.models import ProbeRun, RunState
+
+    ProbeRun.objects.create(target=target, started_by=architect, state=RunState.DONE)
+    with pytest.raises(ServiceError, match="stays on its database"):
+        services.update_target(
+            target=target,
+            name=target.name,
+            environment=target.environment,
+            actor=architect,
+            dsn=f"postgresql://probe:pw@{target.host}:{target.port}/another_db",
+        )
+    target.refresh_from_db()
+    assert target.dbname != "another_db"
+    # the same database with another password is fine
+    services.update_target(
+        target=target,
+        name=target.name,
+        environment=target.environment,
+        actor=architect,
+        dsn=f"postgresql://{target.db_user}:new-pw@{target.host}:{target.port}/{target.dbname}",
+    )
