@@ -564,8 +564,9 @@ def update_finding(
     finding.version += 1
     finding.save()
     carryover.note_resolved(finding=finding, before_status=before["status"], actor=actor)
-    if before["title"] != finding.title or before["level"] != level:
-        # A signature covers the finding's title and level too (exception_digest): it no longer holds.
+    if before["title"] != finding.title or before["level"] != level or before["description"] != description:
+        # A signature covers the finding's title and level too (exception_digest), and the risk it was
+        # given for is what the finding describes: changed, the signature no longer holds.
         signed = RiskException.objects.select_for_update().filter(
             finding=finding, state=ExceptionState.SIGNED
         )

@@ -245,9 +245,10 @@ def test_a_status_change_of_the_finding_keeps_the_signature(review, member, lead
         actor=member,
         version=finding.version,
         title=finding.title,
-        description="More detail",
+        description=finding.description,  # a new description voids it (test_signed_terms)
         level=Level.P1,
         status="open",
+        due_date=timezone.localdate() + timedelta(days=10),
     )
     # Accepting a P1 is a loosening: proposed, and confirmed by someone else.
     proposal = loosening.propose(

@@ -126,3 +126,24 @@ def test_every_sign_form_carries_the_version_and_digest(client, requested, lead,
     body = client.get(url).content.decode()
     assert f'name="version" value="{requested.version}"' in body
     assert f'name="digest" value="{services.exception_digest(requested)}"' in body
+
+
+def test_a_finding_described_anew_after_signing_voids_the_signature(requested, member, lead):
+    """The risk a lead signed for is what the finding describes: rewritten, the signature no longer holds."""
+    services.sign_exception(exception=requested, actor=lead)
+    finding = requested.finding
+    finding.refresh_from_db()
+    services.update_finding(
+        finding=finding,
+        actor=member,
+        version=finding.version,
+        title=finding.title,
+        description="Backups are not taken at all; nobody knows how to restore.",
+        level=finding.level,
+        status="open",
+        owner=finding.owner,
+        due_date=finding.due_date,
+    )
+    requested.refresh_from_db()
+    assert requested.state != ExceptionState.SIGNED
+    assert AuditEvent.objects.filter(action="exception.void", object_id=str(requested.pk)).exists()
