@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from reviews.models import (
     Decision,
@@ -15,6 +16,7 @@ from reviews.models import (
     Finding,
     FindingStatus,
     Level,
+    ReviewState,
     RiskException,
     Role,
     System,
@@ -27,15 +29,18 @@ def expiry_window_days() -> int:
 
 
 def awaiting_signature(user) -> QuerySet[RiskException]:
-    """Requested exceptions of the teams the user leads, that four eyes lets them sign."""
+    """Requested exceptions of the teams the user leads, that four eyes lets them sign, and that can
+    still be signed: not lapsed, on a review not yet decided (as the menu and the queue count them)."""
     return (
         RiskException.objects.filter(
             state=ExceptionState.REQUESTED,
             finding__review__system__team__memberships__user=user,
             finding__review__system__team__memberships__role=Role.LEAD,
+            expires_at__gt=timezone.now(),
         )
         .exclude(requested_by=user)
         .exclude(edited_by=user)
+        .exclude(finding__review__state=ReviewState.DECIDED)
         .select_related("finding__review__system")
         .order_by("requested_at", "pk")
     )

@@ -248,3 +248,30 @@ def test_open_actions_count_is_on_every_page_and_the_page_lists_them(
 def test_the_actions_page_needs_sign_in(client):
     assert client.get(reverse("open_actions")).status_code == 302
     assert client.post(reverse("reminder_preferences")).status_code == 302
+
+
+def test_the_signature_count_leaves_out_what_can_no_longer_be_signed(review, member, lead):
+    """A lapsed request, or one on a decided review, is not waiting for anyone: the badge and the digest
+    count as the menu and the queue do."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reminders import selectors
+    from reviews import services
+    from reviews.models import Level, RiskException
+    from tests.factories import category
+
+    finding = services.add_finding(
+        review=review, category=category(review, "backup"), title="No drill", level=Level.P1, actor=member
+    )
+    exc = services.request_exception(
+        finding=finding,
+        justification="Booked",
+        compensating_control="Snapshot",
+        expires_at=timezone.now() + timedelta(days=5),
+        actor=member,
+    )
+    assert list(selectors.awaiting_signature(lead)) == [exc]
+    RiskException.objects.filter(pk=exc.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert list(selectors.awaiting_signature(lead)) == []
