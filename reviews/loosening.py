@@ -356,37 +356,68 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
-ACTIONS = {
-    LooseningState.CONFIRMED: "loosening.confirm",
-    LooseningState.REJECTED: "loosening.reject",
-    LooseningState.WITHDRAWN: "loosening.withdraw",
+# --- Deciding a four-eyes proposal: a Loosening here, a ScoreRaise in reviews.score_raise. Both rows have
+# state, proposed_by, decided_by, decided_at and decision_note.
+
+
+def require_decider(row, actor, *, review: Review, what: str, noun: str) -> None:
+    """Confirm or reject: an architect or lead of the review's team who did not propose it, while the
+    proposal is open and the review is not decided."""
+    if policy.role_in(actor, review.system.team_id) not in policy.CHAIR_ROLES:
+        raise PermissionDenied(f"Only an architect or lead of the team may {what} {noun}.")
+    if row.proposed_by_id == actor.pk:
+        raise _error(f"Four eyes: you proposed this, so another architect or lead must {what} it.")
+    if row.state != LooseningState.PROPOSED:
+        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+    _require_open(review)
+
+
+def require_proposer(row, actor, *, noun: str) -> None:
+    """Withdraw: the proposer's own act, while the proposal is open."""
+    if row.proposed_by_id != actor.pk:
+        raise PermissionDenied(f"Only the person who proposed it may withdraw {noun}.")
+    if row.state != LooseningState.PROPOSED:
+        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+
+
+VERBS = {
+    LooseningState.CONFIRMED: "confirm",
+    LooseningState.REJECTED: "reject",
+    LooseningState.WITHDRAWN: "withdraw",
 }
 
 
-def _decide(row: Loosening, *, actor, to_state: str, note: str) -> None:
-    before = audit.snapshot(row, LOOSENING_FIELDS)
+def settle(row, *, actor, to_state: str, note: str, review: Review, group: str, fields, extra: dict) -> None:
+    """Record the decision on the row and its audit event (`<group>.confirm|reject|withdraw`)."""
+    before = audit.snapshot(row, fields)
     row.state, row.decided_by, row.decided_at = to_state, actor, timezone.now()
     row.decision_note = note.strip()
     row.save()
     audit.record(
         actor=actor,
-        action=ACTIONS[to_state],
+        action=f"{group}.{VERBS[to_state]}",
         obj=row,
-        review=row.finding.review,
+        review=review,
         before=before,
-        after={**audit.snapshot(row, LOOSENING_FIELDS), "finding": row.finding_id},
+        after={**audit.snapshot(row, fields), **extra},
+    )
+
+
+def _decide(row: Loosening, *, actor, to_state: str, note: str) -> None:
+    settle(
+        row,
+        actor=actor,
+        to_state=to_state,
+        note=note,
+        review=row.finding.review,
+        group="loosening",
+        fields=LOOSENING_FIELDS,
+        extra={"finding": row.finding_id},
     )
 
 
 def _require_decider(row: Loosening, actor, what: str) -> None:
-    system = row.finding.review.system
-    if policy.role_in(actor, system.team_id) not in policy.CHAIR_ROLES:
-        raise PermissionDenied(f"Only an architect or lead of the team may {what} a loosening.")
-    if row.proposed_by_id == actor.pk:
-        raise _error(f"Four eyes: you proposed this, so another architect or lead must {what} it.")
-    if row.state != LooseningState.PROPOSED:
-        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
-    _require_open(row.finding.review)
+    require_decider(row, actor, review=row.finding.review, what=what, noun="a loosening")
 
 
 @transaction.atomic
@@ -457,10 +488,7 @@ def reject(*, loosening: Loosening, actor, note: str = "") -> Loosening:
 @transaction.atomic
 def withdraw(*, loosening: Loosening, actor) -> Loosening:
     row = _lock(loosening)
-    if row.proposed_by_id != actor.pk:
-        raise PermissionDenied("Only the person who proposed it may withdraw a loosening.")
-    if row.state != LooseningState.PROPOSED:
-        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+    require_proposer(row, actor, noun="a loosening")
     _decide(row, actor=actor, to_state=LooseningState.WITHDRAWN, note="")
     return row
 

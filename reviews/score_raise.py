@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import audit, policy
+from . import audit, loosening, policy
 from .gate import BACKUP, EVIDENCE_REQUIRED_FROM, MIGRATION, MINIMUM_SCORE, OBSERVABILITY, SECURITY
 from .models import AuditEvent, Category, CategoryScore, LooseningState, Review, ReviewState, ScoreRaise
 
@@ -83,11 +83,6 @@ def check_clear(*, review: Review, category: Category, current: int) -> None:
         )
 
 
-def _require_open(review: Review) -> None:
-    if review.state == ReviewState.DECIDED:
-        raise _error("This review is decided and frozen; start a new review to change anything.")
-
-
 def _require_evidence(review: Review, category: Category, score: int) -> None:
     if score >= EVIDENCE_REQUIRED_FROM and not review.evidence.filter(category=category).exists():
         raise _error(
@@ -108,7 +103,7 @@ def propose(
     review = Review.objects.select_for_update().select_related("system").get(pk=review.pk)
     if not policy.can_edit_review(actor, review):
         raise PermissionDenied("You may not change this review's scores.")
-    _require_open(review)
+    loosening._require_open(review)
     _category_of(review, category)
     current = CategoryScore.objects.select_for_update().filter(review=review, category=category).first()
     if current is None or not is_guarded(review, category, current.score, score):
@@ -206,34 +201,19 @@ def _lock(row: ScoreRaise) -> ScoreRaise:
 
 
 def _require_decider(row: ScoreRaise, actor, what: str) -> None:
-    if policy.role_in(actor, row.review.system.team_id) not in policy.CHAIR_ROLES:
-        raise PermissionDenied(f"Only an architect or lead of the team may {what} a raise of a score.")
-    if row.proposed_by_id == actor.pk:
-        raise _error(f"Four eyes: you proposed this, so another architect or lead must {what} it.")
-    if row.state != LooseningState.PROPOSED:
-        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
-    _require_open(row.review)
-
-
-ACTIONS = {
-    LooseningState.CONFIRMED: "score_raise.confirm",
-    LooseningState.REJECTED: "score_raise.reject",
-    LooseningState.WITHDRAWN: "score_raise.withdraw",
-}
+    loosening.require_decider(row, actor, review=row.review, what=what, noun="a raise of a score")
 
 
 def _decide(row: ScoreRaise, *, actor, to_state: str, note: str) -> None:
-    before = audit.snapshot(row, FIELDS)
-    row.state, row.decided_by, row.decided_at = to_state, actor, timezone.now()
-    row.decision_note = note.strip()
-    row.save()
-    audit.record(
+    loosening.settle(
+        row,
         actor=actor,
-        action=ACTIONS[to_state],
-        obj=row,
+        to_state=to_state,
+        note=note,
         review=row.review,
-        before=before,
-        after={**audit.snapshot(row, FIELDS), "category": row.category.code},
+        group="score_raise",
+        fields=FIELDS,
+        extra={"category": row.category.code},
     )
 
 
@@ -289,10 +269,7 @@ def reject(*, raise_: ScoreRaise, actor, note: str = "") -> ScoreRaise:
 @transaction.atomic
 def withdraw(*, raise_: ScoreRaise, actor) -> ScoreRaise:
     row = _lock(raise_)
-    if row.proposed_by_id != actor.pk:
-        raise PermissionDenied("Only the person who proposed it may withdraw a raise of a score.")
-    if row.state != LooseningState.PROPOSED:
-        raise _error(f"This proposal is already {row.get_state_display().lower()}.")
+    loosening.require_proposer(row, actor, noun="a raise of a score")
     _decide(row, actor=actor, to_state=LooseningState.WITHDRAWN, note="")
     return row
 
