@@ -239,3 +239,45 @@ FORMS = {
     "derived_store": DerivedStoreForm,
     "capacity_envelope": CapacityEnvelopeForm,
 }
+
+
+# --- Kinds declared in evidence.kinds: one form built from each description. The service checks the
+# values again (evidence.typed), so the API and imports are held to the same rules.
+
+
+def _declared_field(f) -> forms.Field:
+    from .kinds import spec as s
+
+    common = {"label": f.label, "help_text": f.help, "required": f.required and not f.wanted}
+    if f.type == s.TEXT:
+        return forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=f.limit, **common)
+    if f.type in (s.CHOICE, s.YESNO):
+        empty = [("", "Not known yet" if f.wanted or not f.required else "Choose…")]
+        return forms.ChoiceField(choices=empty + list(f.all_choices), **common)
+    if f.type == s.MULTI:
+        return forms.MultipleChoiceField(choices=f.choices, widget=forms.CheckboxSelectMultiple, **common)
+    if f.type == s.INT:
+        return forms.IntegerField(min_value=f.min_value, max_value=f.max_value, **common)
+    if f.type == s.DATE:
+        return IsoDateField(**common)
+    if f.type == s.URL:
+        return forms.URLField(max_length=f.limit, assume_scheme="https", **common)
+    return forms.CharField(max_length=f.limit, **common)
+
+
+def declared_form(spec) -> type[forms.Form]:
+    """The form of a declared kind: its fields in order, then an optional link to where it lives."""
+    fields = {f.name: _declared_field(f) for f in spec.fields}
+    fields["url"] = forms.URLField(
+        max_length=500, required=spec.url_required, assume_scheme="https", label="Link"
+    )
+    return type(f"{spec.kind.title().replace('_', '')}Form", (forms.Form,), fields)
+
+
+def _declared_forms() -> dict[str, type[forms.Form]]:
+    from . import kinds
+
+    return {kind: declared_form(spec) for kind, spec in kinds.KINDS.items()}
+
+
+FORMS.update(_declared_forms())

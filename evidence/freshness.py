@@ -43,11 +43,18 @@ DEFAULT_MAX_AGE_DAYS: dict[str, int | None] = {
 }
 
 
+def default_max_ages() -> dict[str, int | None]:
+    """The defaults above and those of the kinds declared in evidence.kinds."""
+    from . import kinds
+
+    return {**DEFAULT_MAX_AGE_DAYS, **{kind: spec.max_age_days for kind, spec in kinds.KINDS.items()}}
+
+
 def max_age_table() -> dict[str, int | None]:
     """The configured maximum ages in days, over the defaults (kinds not configured keep theirs)."""
     from django.conf import settings
 
-    return {**DEFAULT_MAX_AGE_DAYS, **getattr(settings, "EVIDENCE_MAX_AGE_DAYS", {})}
+    return {**default_max_ages(), **getattr(settings, "EVIDENCE_MAX_AGE_DAYS", {})}
 
 
 def max_age_days(kind: str, table: Mapping[str, int | None] | None = None) -> int | None:

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import freshness, verdict
+from . import freshness, kinds, verdict
 
 
 class EvidenceKind(models.TextChoices):
@@ -23,6 +23,17 @@ class EvidenceKind(models.TextChoices):
     ACCESS_PATTERN = "access_pattern", "Access pattern"
     DERIVED_STORE = "derived_store", "Derived store"
     CAPACITY_ENVELOPE = "capacity_envelope", "Capacity envelope"
+    # Declared in evidence.kinds, stored as a Record.
+    INVARIANT = "invariant", "Invariant"
+    WRITE_PATH = "write_path", "Write path"
+    CONCURRENCY_TEST = "concurrency_test", "Concurrency test"
+    FORECAST = "forecast", "Forecast"
+    MIGRATION_PLAN = "migration_plan", "Migration plan"
+    RECOVERY_OBJECTIVES = "recovery_objectives", "Recovery objectives"
+    SIGNAL = "signal", "Signal"
+    DASHBOARD = "dashboard", "Dashboard"
+    ALERT_RULE = "alert_rule", "Alert rule"
+    PRIVACY_FIELD = "privacy_field", "Privacy field"
 
 
 # The typed records: each is the related name (and the kind) of a one-to-one record of an Evidence row.
@@ -36,6 +47,7 @@ TYPED_RECORDS = (
     "access_pattern",
     "derived_store",
     "capacity_envelope",
+    "record",  # the kinds declared in evidence.kinds
 )
 
 # The category each typed record is evidence for (catalogue codes).
@@ -48,6 +60,7 @@ KIND_CATEGORY = {
     EvidenceKind.ACCESS_PATTERN: "query-index",
     EvidenceKind.DERIVED_STORE: "integration",
     EvidenceKind.CAPACITY_ENVELOPE: "capacity",
+    **{kind: spec.category for kind, spec in kinds.KINDS.items()},
 }
 
 
@@ -484,3 +497,30 @@ class CapacityEnvelope(models.Model):
             "review_date": self.review_date,
             "within_target": self.within_target,
         }
+
+
+class Record(models.Model):
+    """A typed record of a kind declared in evidence.kinds (invariant, write path, privacy field …): its
+    values as JSON, checked by the kind's description before they are stored (evidence.typed)."""
+
+    evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="record")
+    data = models.JSONField()
+
+    def __str__(self) -> str:
+        return self.evidence.title
+
+    @property
+    def spec(self) -> kinds.Spec:
+        return kinds.KINDS[self.evidence.kind]
+
+    @property
+    def judged(self) -> verdict.Verdict:
+        return self.spec.verdict(self.data)
+
+    @property
+    def summary(self) -> str:
+        return self.spec.summary(self.data)
+
+    @property
+    def rows(self) -> list[tuple[str, str]]:
+        return self.spec.rows(self.data)

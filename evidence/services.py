@@ -20,7 +20,7 @@ from reviews import audit, opened, policy
 from reviews.models import AuditEvent, Category, Review, ReviewState
 from reviews.services import ServiceError, _require, _require_open
 
-from . import freshness, verdict
+from . import freshness, kinds, verdict
 from .models import (
     KIND_CATEGORY,
     AccessPattern,
@@ -798,9 +798,11 @@ FAILED_LEVELS = {
 def judge_record(item: Evidence, *, actor):
     """Open the finding of a typed record that does not support readiness (once per record)."""
     judged = verdict.of(item)
-    if judged.supports or item.kind not in FAILED_LEVELS:
+    level = FAILED_LEVELS.get(item.kind)
+    if level is None and (spec := kinds.get(item.kind)) is not None:
+        level = spec.failing_level
+    if judged.supports or judged.incomplete or level is None:
         return None
-    level = FAILED_LEVELS[item.kind]
     title = f"{item.get_kind_display()} “{item.title}” {judged.why}"
     if item.kind == EvidenceKind.RESTORE_DRILL:
         drills = Evidence.objects.filter(review_id=item.review_id, kind=EvidenceKind.RESTORE_DRILL).exclude(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 CONTROL, TEST, RUNBOOK = "control", "test", "runbook"
+COMPLETE, INCOMPLETE, FAILING = "complete", "incomplete", "failing"
 SHOWS_CHOICES = (
     (CONTROL, "A control (design, configuration, policy)"),
     (TEST, "An automated test or monitoring"),
@@ -46,13 +47,26 @@ def shows(kind: str, declared: str = "") -> frozenset[str]:
     """What an item of this kind shows toward a 3; a link or file what it declares, else a control."""
     if kind in ("link", "file"):
         return frozenset({declared or CONTROL})
-    return KIND_SHOWS.get(kind, frozenset())
+    if kind in KIND_SHOWS:
+        return KIND_SHOWS[kind]
+    from . import kinds  # the kinds declared there import this module
+
+    spec = kinds.get(kind)
+    return spec.shows if spec is not None else frozenset()
 
 
 @dataclass(frozen=True)
 class Verdict:
     supports: bool
     why: str = ""  # when it does not: "missed its RPO target (…) and failed validation"
+    # A record that does not support readiness because it is unfinished (a field it asks for is empty),
+    # not because it shows something wrong: it opens no finding.
+    incomplete: bool = False
+
+    @property
+    def state(self) -> str:
+        """complete, incomplete or failing."""
+        return COMPLETE if self.supports else INCOMPLETE if self.incomplete else FAILING
 
 
 SUPPORTS = Verdict(True)
@@ -126,6 +140,11 @@ def of(evidence, *, passed_tests: int | None = None) -> Verdict:
     """The verdict of an Evidence row whose typed record is loaded (select_related(*TYPED_RECORDS)).
     `passed_tests`: a runbook's passing tests, counted when not given."""
     kind = evidence.kind
+    from . import kinds
+
+    if (spec := kinds.get(kind)) is not None:
+        record = getattr(evidence, "record", None)
+        return spec.verdict(record.data) if record is not None else SUPPORTS
     if kind == "restore_drill" and (drill := getattr(evidence, "restore_drill", None)) is not None:
         return restore_drill(
             rpo_achieved=drill.rpo_achieved,

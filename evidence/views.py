@@ -10,7 +10,7 @@ from reviews import audit, policy
 from reviews.models import Category
 from reviews.views import _apply, _get_review_for_user
 
-from . import services
+from . import kinds, services, typed
 from .forms import FORMS
 from .models import Evidence, EvidenceKind
 
@@ -25,6 +25,7 @@ TITLES = {
     "access_pattern": "Record an access pattern",
     "derived_store": "Record a derived store",
     "capacity_envelope": "Record the capacity envelope",
+    **{kind: spec.add_title for kind, spec in kinds.KINDS.items()},
 }
 # Typed records whose category is fixed: the form's data goes to the service as it is.
 TYPED_SERVICES = {
@@ -58,6 +59,8 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
         elif kind == "file":
             upload = data.pop("file")
             add = lambda: services.add_file(review=review, actor=request.user, upload=upload, **data)  # noqa: E731
+        elif kind in kinds.KINDS:
+            add = lambda: typed.add_record(review=review, actor=request.user, kind=kind, **data)  # noqa: E731
         else:
             add = lambda: TYPED_SERVICES[kind](review=review, actor=request.user, **data)  # noqa: E731
         item = _apply(form, add)
@@ -73,6 +76,7 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
             "system": review.system,
             "kind": kind,
             "title": TITLES[kind],
+            "spec": kinds.get(kind),
         },
     )
 

@@ -300,6 +300,14 @@ EVIDENCE_MAX_AGE_DAYS = {
     "link": env_days("EVIDENCE_MAX_AGE_LINK_DAYS", None),
     "file": env_days("EVIDENCE_MAX_AGE_FILE_DAYS", None),
 }
+# The kinds declared in evidence.kinds (invariant, write_path, privacy_field …): the same variables,
+# EVIDENCE_MAX_AGE_<KIND>_DAYS, over the age each declares.
+EVIDENCE_MAX_AGE_DAYS.update(
+    {
+        kind: env_days(f"EVIDENCE_MAX_AGE_{kind.upper()}_DAYS", spec.max_age_days)
+        for kind, spec in __import__("evidence.kinds", fromlist=["KINDS"]).KINDS.items()
+    }
+)
 
 # The API for pipelines (/api/): a retried POST with the same Idempotency-Key gets its first response
 # for this long; the token's last use is written at most once per API_TOKEN_LAST_USED_EVERY_S.

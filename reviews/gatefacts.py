@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, OuterRef, Q
 
-from evidence import freshness, verdict
+from evidence import freshness, kinds, verdict
 from evidence.freshness import fresh_q as freshness_q
 from evidence.models import Evidence, EvidenceKind, RunbookTest
 
@@ -57,11 +57,14 @@ _FIELDS = (
     "runbook__last_tested",
     "runbook_test__passed",
     "runbook_tested",
+    "record__data",
 )
 
 
 def _verdict(row: dict) -> verdict.Verdict:
     kind = row["kind"]
+    if (spec := kinds.get(kind)) is not None:
+        return spec.verdict(row["record__data"]) if row["record__data"] is not None else verdict.SUPPORTS
     if kind == EvidenceKind.RESTORE_DRILL and row["restore_drill__started_at"] is not None:
         return verdict.restore_drill(
             rpo_achieved=row["restore_drill__requested_recovery_point"]
@@ -95,7 +98,7 @@ JUDGED_KINDS = (
     EvidenceKind.RUNBOOK_TEST,
 )
 # An item of a judged kind that has its record (the related name is the kind).
-JUDGED = Q()
+JUDGED = Q(kind__in=list(kinds.KINDS), record__isnull=False)  # the kinds declared in evidence.kinds
 for _kind in JUDGED_KINDS:
     JUDGED |= Q(kind=_kind, **{f"{_kind}__isnull": False})
 
@@ -138,7 +141,7 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
         facts = slot((row["review_id"], row["category_id"]))
         facts[0] += 1
         judged = _verdict(row)
-        if not judged.supports:
+        if not judged.supports and not judged.incomplete:
             facts[4].append(
                 gate_rules.FailedEvidenceIn(
                     row["id"], KIND_LABELS.get(row["kind"], row["kind"]), row["title"], judged.why

@@ -760,6 +760,20 @@ CASES = [
         [],
     ),
     (
+        "evidence.record",
+        {
+            "after": {
+                "kind": "concurrency_test",
+                "verdict": "failing",
+                "why": "failed: “No partial state” did not hold",
+            },
+            "object_repr": "Concurrency test: Lock timeout",
+        },
+        "Ada Lovelace recorded the concurrency test “Concurrency test: Lock timeout”: failing "
+        "(failed: “No partial state” did not hold)",
+        [],
+    ),
+    (
         "evidence.stale",
         {
             "actor": None,

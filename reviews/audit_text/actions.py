@@ -90,6 +90,7 @@ ACTION_NAMES = {
     "evidence.runbook_test": "Runbook test recorded",
     "evidence.migration_rehearsal": "Migration rehearsal recorded",
     "evidence.load_test": "Load test recorded",
+    "evidence.record": "Inventory record added",
     "evidence.stale": "Evidence gone stale",
     "evidence.download": "Evidence file downloaded",
     "probe_target.create": "Probe target registered",

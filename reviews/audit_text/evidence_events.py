@@ -103,6 +103,17 @@ def _evidence_stale(e: Event) -> Said:
     )
 
 
+@says("evidence.record")
+def _declared_record(e: Event) -> Said:
+    state = e.get("verdict")
+    why = f" ({e.text('why')})" if e.get("why") else ""
+    verdict = {"complete": ": complete", "incomplete": f": incomplete{why}", "failing": f": failing{why}"}
+    return said(
+        f"{e.who} recorded the {_kind(e)} {e.quoted(e.repr)}{verdict.get(state, '')}",
+        ["kind", "verdict", "why"],
+    )
+
+
 @says("evidence.download")
 def _evidence_download(e: Event) -> Said:
     file = f"the file {e.quoted(e.after['file'])} of " if e.after.get("file") else "the file of "

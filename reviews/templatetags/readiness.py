@@ -86,6 +86,14 @@ def typed_evidence_menu(categories) -> list[tuple[str, str, str]]:
 
 
 @register.filter
+def is_declared_kind(kind: str) -> bool:
+    """A kind declared in evidence.kinds: its evidence carries a Record (select_related("record"))."""
+    from evidence import kinds
+
+    return kind in kinds.KINDS
+
+
+@register.filter
 def may_request_exception(finding) -> bool:
     """Whether "Request an exception" belongs on this finding: a P1 not resolved, with no request awaiting
     a signature and no signed exception far from its expiry (the rule the service refuses by). Reads the

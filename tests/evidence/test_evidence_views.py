@@ -138,7 +138,7 @@ def test_anonymous_is_sent_to_login_for_evidence_forms(client, review, kind, met
     assert evidence_state() == before
 
 
-@pytest.mark.parametrize("kind", ["probe_result", "invariant", "nonsense"])
+@pytest.mark.parametrize("kind", ["probe_result", "record", "nonsense"])
 def test_unknown_or_not_user_attachable_kind_is_404(client, review, member, kind):
     client.force_login(member)
     before = evidence_state()
