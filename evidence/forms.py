@@ -5,6 +5,7 @@ from django import forms
 from reviews.forms import IsoDateField, IsoDateTimeField
 from reviews.models import Category, Review
 
+from .kinds.runbooks import REQUIRED_RUNBOOKS
 from .models import MigrationPhase, Pagination
 from .verdict import SHOWS_CHOICES
 
@@ -46,6 +47,12 @@ class FileEvidenceForm(_CategoryForm):
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
 
 
+def _text(*, rows: int = 2, max_length: int = 5000, label: str | None = None) -> forms.CharField:
+    return forms.CharField(
+        widget=forms.Textarea(attrs={"rows": rows}), required=False, max_length=max_length, label=label
+    )
+
+
 class RestoreDrillForm(forms.Form):
     """Seed §11.3, the restore drill template."""
 
@@ -73,15 +80,23 @@ class RunbookForm(forms.Form):
     """Seed §18.2, the runbook template."""
 
     name = forms.CharField(max_length=200)
+    covers = forms.ChoiceField(
+        choices=[("", "Another runbook")] + list(REQUIRED_RUNBOOKS),
+        required=False,
+        label="Required runbook it covers",
+    )
     url = forms.URLField(max_length=500, required=False, assume_scheme="https", label="Link to the runbook")
     severity = forms.CharField(max_length=40, required=False)
-    symptoms = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000)
-    immediate_safe_actions = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
-    )
-    actions_forbidden = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
-    )
+    symptoms = _text()
+    dashboards = _text()
+    diagnostic_queries = _text(rows=3, max_length=20000)
+    immediate_safe_actions = _text()
+    actions_requiring_approval = _text()
+    actions_forbidden = _text()
+    rollback_recovery = _text(label="Rollback or recovery")
+    communication = _text(label="Customer and stakeholder communication")
+    evidence_to_capture = _text()
+    postmortem_questions = _text()
     owner = forms.CharField(max_length=120)
     last_tested = IsoDateField(required=False)
 

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import freshness, kinds, verdict
+from .kinds.runbooks import REQUIRED_RUNBOOKS
 
 
 class EvidenceKind(models.TextChoices):
@@ -208,16 +209,33 @@ class RestoreDrill(models.Model):
 
 
 class Runbook(models.Model):
-    """A runbook with the date it was last exercised, seed §18.2."""
+    """A runbook (seed §18.2, all 14 fields of its template) with the date it was last exercised."""
 
     evidence = models.OneToOneField(Evidence, on_delete=models.CASCADE, related_name="runbook")
     name = models.CharField(max_length=200)
+    # Which of the required runbooks it is (evidence.kinds.runbooks.REQUIRED_RUNBOOKS); blank: another.
+    covers = models.CharField(max_length=40, blank=True)
     severity = models.CharField(max_length=40, blank=True)
     symptoms = models.TextField(blank=True)
+    dashboards = models.TextField(blank=True)
+    diagnostic_queries = models.TextField(blank=True)
     immediate_safe_actions = models.TextField(blank=True)
+    actions_requiring_approval = models.TextField(blank=True)
     actions_forbidden = models.TextField(blank=True)
+    rollback_recovery = models.TextField(blank=True)
+    communication = models.TextField(blank=True)
+    evidence_to_capture = models.TextField(blank=True)
+    postmortem_questions = models.TextField(blank=True)
     owner = models.CharField(max_length=120)
     last_tested = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(covers="") | Q(covers__in=[code for code, _ in REQUIRED_RUNBOOKS]),
+                name="runbook_covers_a_required_runbook",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -21,6 +21,7 @@ from reviews.models import AuditEvent, Category, Review, ReviewState
 from reviews.services import ServiceError, _require, _require_open
 
 from . import freshness, kinds, verdict
+from .kinds.runbooks import REQUIRED_NAMES
 from .models import (
     KIND_CATEGORY,
     AccessPattern,
@@ -272,11 +273,21 @@ def add_runbook(
     immediate_safe_actions: str = "",
     actions_forbidden: str = "",
     url: str = "",
+    covers: str = "",
+    **template: str,
 ) -> Evidence:
-    """A runbook (seed §18.2) is evidence for the runbooks & incident response category."""
+    """A runbook (seed §18.2) is evidence for the runbooks & incident response category. `template`: the
+    rest of its template (RUNBOOK_TEMPLATE_FIELDS), each a text."""
     review = _locked_review(review, actor)
     category = Category.objects.get(version_id=review.catalogue_id, code="runbooks")
     errors = _check_common(review, category, name, None)
+    if covers and covers not in REQUIRED_NAMES:
+        errors["covers"] = "Choose one of the required runbooks: " + ", ".join(REQUIRED_NAMES) + "."
+    for field, value in template.items():
+        if field not in RUNBOOK_TEMPLATE_FIELDS:
+            errors[field] = f"A runbook has no field {field!r}."
+        elif not isinstance(value, str) or len(value) > 20000:
+            errors[field] = "Give a text of at most 20,000 characters."
     if not owner.strip():
         errors["owner"] = f"A runbook needs an owner ({guide_text('runbook')})."
     if last_tested and last_tested > timezone.localdate():
@@ -307,9 +318,24 @@ def add_runbook(
         symptoms=symptoms,
         immediate_safe_actions=immediate_safe_actions,
         actions_forbidden=actions_forbidden,
+        covers=covers,
+        **template,
     )
     judge_record(item, actor=actor)
     return item
+
+
+# The runbook template's fields beyond name, severity, symptoms, safe and forbidden actions, owner and
+# last test: all texts.
+RUNBOOK_TEMPLATE_FIELDS = (
+    "dashboards",
+    "diagnostic_queries",
+    "actions_requiring_approval",
+    "rollback_recovery",
+    "communication",
+    "evidence_to_capture",
+    "postmortem_questions",
+)
 
 
 # --- Typed records that pipelines post as often as people do: runbook tests, migration rehearsals and
