@@ -24,14 +24,24 @@ from ninja.security import HttpBearer
 
 from reviews.services import ConflictError
 
-from . import services
+from . import records, services
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 The API for pipelines: read systems, reviews and their gate; post evidence (links, restore drills,
-migration rehearsals, load tests, runbook tests, access patterns, derived stores, capacity envelopes);
-start probe runs and read their results.
+migration rehearsals, load tests, runbooks, runbook tests, access patterns, derived stores, capacity
+envelopes, and the inventories a review holds: invariants, write paths, concurrency tests, forecasts,
+migration plans, recovery objectives, signals, dashboards, alert rules, privacy fields); start probe
+runs and read their results.
+
+**Records.** Each kind of inventory record is posted to `/api/reviews/{review_id}/evidence/<kind>`,
+its kind dashed and plural:
+{record_paths}.
+Choices are sent as their codes, yes/no answers as `yes` or `no`, dates as YYYY-MM-DD; a field the
+record asks for but may lack keeps it as *incomplete*. The answer's `record` holds the values as stored
+and the verdict (complete, incomplete or failing, and why). `GET …/evidence?kind=invariant` lists one
+kind.
 
 **Tokens.** Send `Authorization: Bearer rdy_…`. An architect or lead creates tokens on the
 *API tokens* page (`/api-tokens/`); a token belongs to a team or to one system, carries scopes
@@ -133,7 +143,9 @@ def signed_in_or_token(view):
 api = NinjaAPI(
     title="Readiness API",
     version="1",
-    description=DESCRIPTION.strip(),
+    description=DESCRIPTION.strip().replace(
+        "{record_paths}", ", ".join(f"`{d.path}`" for d in records.DECLARED)
+    ),
     urls_namespace="api",
     docs=LocalSwagger(),
     docs_decorator=signed_in_or_token,

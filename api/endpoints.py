@@ -3,6 +3,7 @@ does not reach), call one service, shape the answer. POSTs run through `services
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ from ninja import Status
 from ninja.errors import AuthorizationError, HttpError
 from ninja.params.functions import Header, Path, Query
 
+from evidence import kinds, typed
 from evidence import services as evidence_services
 from evidence.models import Evidence
 from guide.links import text as guide_text
@@ -20,7 +22,7 @@ from readiness import dispatch
 from reviews import audit
 from reviews.models import Category, Review
 
-from . import schemas, selectors, services
+from . import records, schemas, selectors, services
 from .api import api
 from .models import ApiToken, Scope
 from .schemas import ErrorOut
@@ -41,6 +43,7 @@ SLUG = Path(..., pattern=r"^[-a-zA-Z0-9_]{1,120}$", description="The system's sl
 LIMIT = Query(100, ge=1, le=500)
 RELEASE = Query(None, description="The release scope to answer for (its newest review; trimmed, any case).")
 OFFSET = Query(0, ge=0, le=1_000_000)
+KIND = Query(None, description="Only evidence of this kind, e.g. invariant, runbook.")
 
 
 def _id(description: str):
@@ -162,13 +165,17 @@ def list_evidence(
     request: HttpRequest,
     review_id: int = _id("The review's id."),
     category: str | None = Query(None, pattern=r"^[a-z0-9-]{1,40}$", description="A category code."),
+    kind: schemas.EvidenceKindCode | None = KIND,
     stale: bool | None = Query(None, description="true: only stale items; false: only fresh ones."),
     limit: int = LIMIT,
     offset: int = OFFSET,
 ):
-    """A review's evidence, newest first, each with its age and whether it has gone stale."""
+    """A review's evidence, newest first, each with its age and whether it has gone stale; a typed
+    record with its values (`record` with its verdict for the declared kinds, `runbook`, …)."""
     review = selectors.get_review(_token(request, Scope.READ), review_id)
-    return selectors.evidence_list(review, limit=limit, offset=offset, category=category, stale=stale)
+    return selectors.evidence_list(
+        review, limit=limit, offset=offset, category=category, stale=stale, kind=kind
+    )
 
 
 def _post_evidence(
@@ -214,8 +221,32 @@ def post_link(
     return _post_evidence(request, review_id, idempotency_key, add)
 
 
+def _add_runbook(*, covers: str | None, **values) -> Evidence:
+    return evidence_services.add_runbook(covers=covers or "", **values)
+
+
+def _guide_text(key: str) -> str:
+    """ "Guide: Invariant inventory", or "" while the guide has no such place (it names none then)."""
+    try:
+        return guide_text(key)
+    except KeyError:
+        return ""
+
+
+def _description(spec: kinds.Spec) -> str:
+    finding = f"; it opens a {spec.failing_level} finding" if spec.failing_level else ""
+    where = _guide_text(spec.guide)
+    return (
+        f"{spec.description} Evidence of the `{spec.category}` category. The answer's `record` holds the "
+        "values as stored and the verdict: complete (it supports its category), incomplete (kept, but "
+        "something it asks for is missing; no finding) or failing (it shows something wrong"
+        f"{finding}), with `why`. Errors are listed by field; nothing is stored when any is "
+        "wrong." + (f" {where}." if where else "")
+    )
+
+
 # Typed records: one operation each, the same shape (validate the payload, call the record's service).
-# (path, operation name, payload schema, service, summary)
+# (path, operation name, payload schema, service, description)
 TYPED_EVIDENCE = (
     (
         "restore-drills",
@@ -272,6 +303,14 @@ TYPED_EVIDENCE = (
         "the planned mitigation; evidence of capacity, as old as its review date. "
         f"{guide_text('capacity_envelope')}.",
     ),
+    (
+        "runbooks",
+        "post_runbook",
+        records.RunbookIn,
+        _add_runbook,
+        "A runbook with its whole template (14 fields) and the required runbook it covers; evidence of "
+        f"runbooks & incident response, as old as its last test. {guide_text('runbook')}.",
+    ),
 )
 
 
@@ -296,12 +335,29 @@ def _typed_operation(name: str, payload_schema, add: Callable[..., Evidence], su
     return operation
 
 
-for _path, _name, _schema, _add, _summary in TYPED_EVIDENCE:
+for _path, _name, _schema, _add, _doc in TYPED_EVIDENCE:
     globals()[_name] = api.post(
         f"/reviews/{{review_id}}/evidence/{_path}",
         response={201: schemas.EvidenceOut, **POST_ERRORS},
         tags=["evidence"],
-    )(_typed_operation(_name, _schema, _add, _summary))
+    )(_typed_operation(_name, _schema, _add, _doc))
+
+# The kinds declared in evidence.kinds: each payload schema is built from the kind's declaration
+# (api.records), the service is the one every declared kind goes through.
+for _declared in records.DECLARED:
+    globals()[_declared.name] = api.post(
+        f"/reviews/{{review_id}}/evidence/{_declared.path}",
+        response={201: schemas.EvidenceOut, **POST_ERRORS},
+        tags=["evidence"],
+        summary=_declared.spec.add_title,
+    )(
+        _typed_operation(
+            _declared.name,
+            _declared.schema,
+            functools.partial(typed.add_record, kind=_declared.spec.kind),
+            _description(_declared.spec),
+        )
+    )
 
 
 # --- Probes

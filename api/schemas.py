@@ -5,10 +5,13 @@ NUL characters, text that is not UTF-8, times without a time zone or outside 197
 are not finite or do not fit their column."""
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+
+from evidence import kinds
+from evidence.models import EvidenceKind
 
 MAX_ID = 2**63 - 1
 MAX_INT = 2_147_483_647
@@ -53,6 +56,7 @@ Day = Annotated[date, AfterValidator(_sane_date)]
 Minutes = Annotated[int, Field(ge=0, le=10_000_000)]
 Measurement = Annotated[float, Field(ge=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")]
+EvidenceKindCode = Literal[tuple(EvidenceKind.values)]
 
 
 # --- Errors
@@ -258,6 +262,41 @@ class RunbookTestOut(Schema):
     passed: bool
 
 
+class RunbookOut(Schema):
+    name: str
+    covers: str = Field(description="The required runbook it is (a code), or empty for another runbook.")
+    covers_name: str = Field(description="That required runbook's name, or empty.")
+    severity: str
+    symptoms: str
+    dashboards: str
+    diagnostic_queries: str
+    immediate_safe_actions: str
+    actions_requiring_approval: str
+    actions_forbidden: str
+    rollback_recovery: str
+    communication: str
+    evidence_to_capture: str
+    postmortem_questions: str
+    owner: str
+    last_tested: date | None
+
+
+class RecordOut(Schema):
+    """A record of a kind the API's POST operations name (invariants, write paths, privacy fields …)."""
+
+    kind: str
+    data: dict[str, Any] = Field(
+        description="Its values as stored: texts, choice codes, lists of codes, `yes`/`no`, whole numbers "
+        "and dates as YYYY-MM-DD; an empty optional value is an empty text, list or null."
+    )
+    verdict: Literal["complete", "incomplete", "failing"] = Field(
+        description="complete: it supports its category; incomplete: it is kept but lacks something it "
+        "asks for (no finding); failing: it shows something wrong and opened a finding."
+    )
+    why: str = Field(description="Why it is incomplete or failing; empty when complete.")
+    summary: str = Field(description="One line of what it says.")
+
+
 class EvidenceOut(Schema):
     id: int
     review_id: int
@@ -278,6 +317,13 @@ class EvidenceOut(Schema):
     access_pattern: AccessPatternOut | None = None
     derived_store: DerivedStoreOut | None = None
     capacity_envelope: CapacityEnvelopeOut | None = None
+    runbook: RunbookOut | None = None
+    record: RecordOut | None = Field(
+        None,
+        description="The record of "
+        + ", ".join(spec.label.lower() for spec in kinds.KINDS.values())
+        + " evidence (each posted at /api/reviews/{review_id}/evidence/<kind, plural, dashed>).",
+    )
 
 
 class EvidenceListOut(Schema):

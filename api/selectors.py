@@ -11,7 +11,8 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from evidence import freshness
+from evidence import freshness, kinds
+from evidence.kinds.runbooks import REQUIRED_NAMES
 from evidence.models import TYPED_RECORDS, Evidence
 from probes.models import ProbeRun, ProbeTarget, RunState
 from reviews import gate as gate_rules
@@ -332,7 +333,42 @@ def evidence_entry(item: Evidence, *, now: datetime | None = None) -> dict:
             "ended_at": test.ended_at,
             "passed": test.passed,
         }
+    book = _related(item, "runbook")
+    if book is not None:
+        entry["runbook"] = {
+            "name": book.name,
+            "covers": book.covers,
+            "covers_name": REQUIRED_NAMES.get(book.covers, ""),
+            **{name: getattr(book, name) for name in RUNBOOK_TEXTS},
+            "owner": book.owner,
+            "last_tested": book.last_tested,
+        }
+    record = getattr(item, "record", None) if item.kind in kinds.KINDS else None
+    if record is not None:
+        judged = record.judged
+        entry["record"] = {
+            "kind": item.kind,
+            "data": record.data,
+            "verdict": judged.state,
+            "why": judged.why,
+            "summary": record.summary,
+        }
     return entry
+
+
+RUNBOOK_TEXTS = (
+    "severity",
+    "symptoms",
+    "dashboards",
+    "diagnostic_queries",
+    "immediate_safe_actions",
+    "actions_requiring_approval",
+    "actions_forbidden",
+    "rollback_recovery",
+    "communication",
+    "evidence_to_capture",
+    "postmortem_questions",
+)
 
 
 def _related(item: Evidence, name: str):
@@ -343,12 +379,20 @@ def _related(item: Evidence, name: str):
 
 
 def evidence_list(
-    review: Review, *, limit: int, offset: int, category: str | None, stale: bool | None
+    review: Review,
+    *,
+    limit: int,
+    offset: int,
+    category: str | None,
+    stale: bool | None,
+    kind: str | None = None,
 ) -> dict:
     items = Evidence.objects.filter(review=review)
     now = timezone.now()
     if category:
         items = items.filter(category__code=category)
+    if kind:
+        items = items.filter(kind=kind)
     if stale is True:
         items = items.filter(freshness.stale_q(now))
     elif stale is False:

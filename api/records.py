@@ -1,0 +1,211 @@
+"""The input shapes of records described by declaration: one schema per kind declared in evidence.kinds,
+built from its Spec (never written by hand), and the runbook's 14-field template.
+
+What a schema refuses is what the kind's own `Spec.clean` would refuse field by field (wrong type, an
+unknown choice, too long, out of bounds, a required value blank, an unknown field), so a pipeline gets
+every field error at once; checks across fields and against the review stay in the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, create_model
+from pydantic import Field as PydanticField
+
+from evidence import kinds
+from evidence.kinds import spec as s
+from evidence.kinds.runbooks import REQUIRED_RUNBOOKS
+
+from .schemas import Day, Text, Url
+
+RUNBOOK_CODES = tuple(code for code, _ in REQUIRED_RUNBOOKS)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("Required.")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("Give a full http:// or https:// address.")
+    return value
+
+
+Link = Annotated[
+    Url, AfterValidator(_http_url), PydanticField(json_schema_extra={"pattern": r"^(https?://|$)"})
+]
+
+
+def Required(max_length: int):  # noqa: N802 (a type factory)
+    """A text that must say something: "Required." for a blank one (as the services say)."""
+    return Annotated[
+        Text(max_length), AfterValidator(_not_blank), PydanticField(json_schema_extra={"minLength": 1})
+    ]
+
+
+def _each_once(value: list | None) -> list | None:
+    if value and len(set(value)) != len(value):
+        raise ValueError("Name each at most once.")
+    return value
+
+
+class StrictIn(Schema):
+    """Unknown fields are refused, not dropped: a misspelt optional field would otherwise vanish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _codes(choices) -> str:
+    return "; ".join(f"`{code}` ({label})" for code, label in choices)
+
+
+def _description(f: kinds.Field) -> str:
+    parts = [f.label.rstrip(".") + "."]
+    if f.help:
+        parts.append(f.help)
+    if f.type in (s.CHOICE, s.MULTI):
+        parts.append(("A list of any of: " if f.type == s.MULTI else "One of: ") + _codes(f.choices) + ".")
+    if f.type == s.YESNO:
+        parts.append("`yes` or `no`.")
+    if f.type == s.DATE:
+        parts.append("A date, YYYY-MM-DD.")
+    if f.type == s.URL:
+        parts.append("A full http:// or https:// address.")
+    if f.wanted:
+        parts.append("Asked for: a record without it is kept, as incomplete (it supports no score).")
+    return " ".join(parts)
+
+
+def _hard_required(f: kinds.Field) -> bool:
+    """The service refuses a record without it (a wanted field is kept empty, as incomplete)."""
+    return f.required and not f.wanted
+
+
+def _annotation(f: kinds.Field) -> Any:
+    required = _hard_required(f)
+    if f.type in (s.LINE, s.TEXT, s.URL):
+        text = Required(f.limit) if required else Text(f.limit)
+        if f.type != s.URL:
+            return text
+        pattern = r"^https?://" if required else r"^(https?://|$)"
+        return Annotated[
+            text, AfterValidator(_http_url), PydanticField(json_schema_extra={"pattern": pattern})
+        ]
+    if f.type in (s.CHOICE, s.YESNO):
+        return Literal[tuple(code for code, _ in f.all_choices)]
+    if f.type == s.MULTI:
+        item = Literal[tuple(code for code, _ in f.choices)]
+        return Annotated[
+            list[item],
+            PydanticField(min_length=1 if required else 0, max_length=len(f.choices)),
+            AfterValidator(_each_once),
+        ]
+    if f.type == s.INT:
+        return Annotated[int, PydanticField(ge=f.min_value, le=f.max_value)]
+    if f.type == s.DATE:
+        return Day
+    raise ValueError(f"{f.name}: no API type for {f.type!r}")  # pragma: no cover (Field checks types)
+
+
+def _field(f: kinds.Field) -> tuple[Any, Any]:
+    annotation = _annotation(f)
+    info: dict[str, Any] = {"title": f.label, "description": _description(f)}
+    if _hard_required(f):
+        return annotation, PydanticField(..., **info)
+    return annotation | None, PydanticField(None, **info)
+
+
+def schema_name(spec: kinds.Spec) -> str:
+    """invariant -> InvariantIn, write_path -> WritePathIn."""
+    return "".join(part.title() for part in spec.kind.split("_")) + "In"
+
+
+def input_schema(spec: kinds.Spec) -> type[Schema]:
+    """The kind's payload: its declared fields, and `url` (a link to the record where it lives)."""
+    if "url" in spec.by_name:  # pragma: no cover (a declaration error, caught by the tests at import)
+        raise ValueError(f"{spec.kind}: a field may not be called url; the evidence's own link is")
+    fields = {f.name: _field(f) for f in spec.fields}
+    url_info = {
+        "title": "Link to the record",
+        "description": "Where the record lives (a wiki page, a repository file): a full http:// or "
+        "https:// address." + (" Required." if spec.url_required else ""),
+    }
+    fields["url"] = (
+        (Link, PydanticField(..., min_length=1, **url_info))
+        if spec.url_required
+        else (Link | None, PydanticField("", **url_info))
+    )
+    return create_model(
+        schema_name(spec), __base__=StrictIn, __doc__=spec.description, __module__=__name__, **fields
+    )
+
+
+def path_of(spec: kinds.Spec) -> str:
+    """The operation's last path segment: invariant -> invariants, write_path -> write-paths; a kind
+    already plural keeps its name (recovery_objectives -> recovery-objectives)."""
+    name = spec.kind.replace("_", "-")
+    return name if name.endswith("s") else name + "s"
+
+
+@dataclass(frozen=True)
+class Declared:
+    spec: kinds.Spec
+    path: str  # "write-paths"
+    name: str  # the operation: "post_write_path"
+    schema: type[Schema]
+
+
+DECLARED: tuple[Declared, ...] = tuple(
+    Declared(spec, path_of(spec), f"post_{spec.kind}", input_schema(spec)) for spec in kinds.KINDS.values()
+)
+
+
+# --- Runbooks: a fixed template (the pages' RunbookForm, evidence.services.add_runbook), written once here.
+
+
+def _runbook_text(description: str, max_length: int = 5000) -> Any:
+    return Annotated[Text(max_length), PydanticField(description=description)]
+
+
+class RunbookIn(StrictIn):
+    """A runbook with its whole template: the 14 fields (name, severity, symptoms, dashboards,
+    diagnostic queries, immediate safe actions, actions requiring approval, actions forbidden, rollback or
+    recovery, communication, evidence to capture, postmortem questions, owner, last tested) and which
+    required runbook it covers. Evidence of runbooks & incident response, as old as its last test."""
+
+    name: Required(200) = PydanticField(description="Its name, e.g. Lock storm.")
+    covers: Literal[RUNBOOK_CODES] | None = PydanticField(
+        None,
+        description="The required runbook it is, if it is one. One of: "
+        + _codes(REQUIRED_RUNBOOKS)
+        + ". Leave it out for another runbook.",
+    )
+    severity: _runbook_text("Severity, e.g. SEV2.", 40) = ""
+    symptoms: _runbook_text("What on-call sees first.") = ""
+    dashboards: _runbook_text("The dashboards to open.") = ""
+    diagnostic_queries: _runbook_text("The queries to run first.", 20000) = ""
+    immediate_safe_actions: _runbook_text("What anyone on call may do at once.") = ""
+    actions_requiring_approval: _runbook_text("What needs someone's approval, and whose.") = ""
+    actions_forbidden: _runbook_text("What must never be done.") = ""
+    rollback_recovery: _runbook_text("Rollback or recovery.") = ""
+    communication: _runbook_text("Customer and stakeholder communication.") = ""
+    evidence_to_capture: _runbook_text("What to capture for the postmortem.") = ""
+    postmortem_questions: _runbook_text("The questions the postmortem answers.") = ""
+    owner: Required(120) = PydanticField(description="Who keeps it current.")
+    last_tested: Day | None = PydanticField(
+        None,
+        description="When it was last exercised (YYYY-MM-DD), not in the future. Never tested (and no "
+        "passing runbook test of it): it supports no score and opens a P2 finding.",
+    )
+    url: Link = PydanticField(
+        "",
+        title="Link to the runbook",
+        description="Where the runbook lives: a full http:// or https:// address.",
+    )
+
+
+__all__ = ["DECLARED", "RunbookIn", "input_schema", "path_of", "schema_name"]
