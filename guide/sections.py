@@ -97,6 +97,24 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "inventories-and-plans",
+        "Inventories and plans",
+        EVIDENCE,
+        anchors=(
+            ("invariant-inventory", "Invariant inventory"),
+            ("write-path", "Write path"),
+            ("concurrency-test", "Concurrency test matrix"),
+            ("forecasts", "Capacity forecasts"),
+            ("migration-plan", "Migration plan"),
+            ("recovery-objectives", "Recovery objectives"),
+            ("signals", "Signals"),
+            ("dashboards", "Dashboards"),
+            ("alert-rules", "Alert rules"),
+            ("privacy-inventory", "Privacy inventory"),
+            ("importing-inventories", "Importing inventories"),
+        ),
+    ),
+    Section(
         "checklists",
         "Checklists and critical items",
         EVIDENCE,
@@ -122,7 +140,13 @@ SECTIONS: tuple[Section, ...] = (
     Section("privacy-retention-and-compliance", "Privacy, retention and compliance", CATEGORIES, "privacy"),
     Section("integration-and-derived-data", "Integration and derived data", CATEGORIES, "integration"),
     Section("capacity-performance-and-cost", "Capacity, performance and cost", CATEGORIES, "capacity"),
-    Section("runbooks-and-incident-response", "Runbooks and incident response", CATEGORIES, "runbooks"),
+    Section(
+        "runbooks-and-incident-response",
+        "Runbooks and incident response",
+        CATEGORIES,
+        "runbooks",
+        anchors=(("required-runbooks", "Required runbooks"), ("runbook-template", "The runbook template")),
+    ),
 )
 
 BY_SLUG: dict[str, Section] = {s.slug: s for s in SECTIONS}

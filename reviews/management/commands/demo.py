@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evidence import services as evidence_services
+from evidence import typed
 from evidence.models import Evidence
 from probes import conninfo, engine
 from probes import services as probe_services
@@ -43,10 +44,10 @@ from reviews.models import (
     Team,
 )
 
+from . import _demo_ledger as ledger_data
+from ._demo_ledger import GIT, GRAFANA, WIKI
+
 DEFAULT_URL = "http://127.0.0.1:{port}/"
-WIKI = "https://wiki.example.com"
-GIT = "https://git.example.com"
-GRAFANA = "https://grafana.example.com"
 
 TEAMS = (("payments", "Payments"), ("identity", "Identity"))
 
@@ -757,38 +758,10 @@ class Command(BaseCommand):
             note="ledger-api connects as ledger_owner, which owns every table; see the P0 finding.",
         )
 
-        # Runbooks.
-        lock_storm = evidence_services.add_runbook(
-            review=review,
-            actor=mia,
-            name="Lock storm or deadlock spike on postings",
-            owner="Mia Hamm",
-            last_tested=self.today - timedelta(days=20),
-            severity="SEV2",
-            symptoms="p95 posting latency above SLO; blocked sessions rising; deadlock count above baseline.",
-            immediate_safe_actions="Identify the blocker tree (blocked sessions and who blocks them); "
-            "pause the balance backfill; shed batch payout traffic.",
-            actions_forbidden="Do not kill sessions randomly without the blocker tree. "
-            "Do not run VACUUM FULL "
-            "during the incident. Do not create indexes blindly. Do not restart the primary "
-            "without the failover owner's approval.",
-            url=f"{WIKI}/payments/ledger/runbooks/lock-storm",
-        )
-        evidence_services.add_runbook(
-            review=review,
-            actor=linus,
-            name="Restore request for the ledger",
-            owner="Linus Pauling",
-            last_tested=drill_start.date(),
-            severity="SEV1",
-            symptoms="Data loss or corruption that the correction workflow cannot repair.",
-            immediate_safe_actions="Stop writers (ledger-api maintenance mode); "
-            "record the last good point in time.",
-            actions_forbidden="Do not restore over the primary. Do not skip the validation queries.",
-            url=f"{WIKI}/payments/ledger/runbooks/restore-request",
-        )
+        # Runbooks: most of the required ones, in the whole template, and the game days that tested them.
+        runbooks = self._ledger_runbooks(review, drill_start.date())
         self.score(review, "runbooks", 2, mia, owner=mia)
-        self.answer(review, "runbooks.lock-storm-deadlock", "yes", mia, evidence=lock_storm)
+        self.answer(review, "runbooks.lock-storm-deadlock", "yes", mia, evidence=runbooks["lock_storm"])
 
         # The workload's inventories (seed §8.1, §16.1) and the capacity envelope (§17.3).
         evidence_services.add_access_pattern(
@@ -832,6 +805,9 @@ class Command(BaseCommand):
             owner="Mia Hamm",
             review_date=self.today - timedelta(days=9),
         )
+
+        # The inventories and plans each step of the meeting walks.
+        self._ledger_records(review)
 
         # Links for categories not scored yet.
         self.link(
@@ -981,6 +957,30 @@ class Command(BaseCommand):
             compensating_control="Payout batches re-read balances from the primary before submission.",
         )
         self.say(f"  Review {scope!r}: created, in progress")
+
+    def _ledger_records(self, review: Review) -> None:
+        """A record of every declared kind (evidence.kinds), through the service every page uses."""
+        for username, kind, values in ledger_data.records(self.today):
+            typed.add_record(review=review, actor=self.users[username], kind=kind, **values)
+
+    def _ledger_runbooks(self, review: Review, drill_day: date) -> dict[str, Evidence]:
+        """The Ledger's runbooks and their tests; {required runbook covered: its evidence}."""
+        covering = {}
+        for runbook in ledger_data.runbooks(self.today, drill_day):
+            values = dict(runbook)
+            actor = self.users[values.pop("by")]
+            item = evidence_services.add_runbook(review=review, actor=actor, **values)
+            if values["covers"]:
+                covering[values["covers"]] = item
+        for test in ledger_data.runbook_tests():
+            values = dict(test)
+            actor = self.users[values.pop("by")]
+            ended = self.ago(values.pop("days_ago")).replace(hour=11, minute=0, second=0, microsecond=0)
+            started = ended - timedelta(minutes=values.pop("minutes"))
+            evidence_services.add_runbook_test(
+                review=review, actor=actor, started_at=started, ended_at=ended, **values
+            )
+        return covering
 
     # --- Payments: Payouts
 
