@@ -11,6 +11,7 @@ from .models import (
     Evidence,
     LoadTest,
     MigrationRehearsal,
+    Record,
     RestoreDrill,
     Runbook,
     RunbookTest,
@@ -31,7 +32,7 @@ class RestoreDrillAdmin(ReadOnlyAdmin):
 
 @admin.register(Runbook)
 class RunbookAdmin(ReadOnlyAdmin):
-    list_display = ("name", "owner", "last_tested")
+    list_display = ("name", "covers", "owner", "last_tested")
 
 
 @admin.register(RunbookTest)
@@ -69,3 +70,15 @@ class CapacityEnvelopeAdmin(ReadOnlyAdmin):
         "target_p95_ms",
         "review_date",
     )
+
+
+@admin.register(Record)
+class RecordAdmin(ReadOnlyAdmin):
+    """The kinds declared in evidence.kinds: their values as stored."""
+
+    list_display = ("evidence", "kind")
+    list_select_related = ("evidence",)
+
+    @admin.display(description="kind")
+    def kind(self, record: Record) -> str:
+        return record.evidence.get_kind_display()
