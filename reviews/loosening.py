@@ -5,12 +5,15 @@ may act on the team's reviews."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from evidence import kinds
 from evidence import verdict as evidence_verdict
 from evidence.models import TYPED_RECORDS, Evidence
 
@@ -101,10 +104,14 @@ def has_fix_evidence(finding: Finding) -> bool:
     the same kind that passes: a link does not show that a restore now works. Evidence links to a
     review's category, not to a finding; what was observed before the finding existed cannot show that it
     was fixed."""
+    opened = finding.created_at
+    # A record observed on a day (a concurrency test's "ran on") is observed at that day's midnight: one
+    # added after the finding opened and dated its day or later shows the fix, though midnight came first.
+    dated = [kind for kind, spec in kinds.KINDS.items() if spec.observed]
+    that_day = timezone.make_aware(datetime.combine(timezone.localtime(opened).date(), time.min))
+    after = Q(observed_at__gte=opened) | Q(kind__in=dated, observed_at__gte=that_day, added_at__gte=opened)
     candidates = (
-        Evidence.objects.filter(
-            review_id=finding.review_id, category_id=finding.category_id, observed_at__gte=finding.created_at
-        )
+        Evidence.objects.filter(after, review_id=finding.review_id, category_id=finding.category_id)
         .exclude(probe_result__status="fail")
         .select_related(*TYPED_RECORDS)
         .order_by("-observed_at", "-id")
