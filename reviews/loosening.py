@@ -116,24 +116,38 @@ def has_fix_evidence(finding: Finding) -> bool:
         .select_related(*TYPED_RECORDS)
         .order_by("-observed_at", "-id")
     )
-    if finding.evidence_id is not None:
-        failed_kind = Evidence.objects.filter(pk=finding.evidence_id).values_list("kind", flat=True).first()
-        candidates = candidates.exclude(pk=finding.evidence_id)
-        if failed_kind:
-            candidates = candidates.filter(kind=failed_kind)
+    failed = _failed_record(finding)
+    if failed is not None:
+        candidates = candidates.exclude(pk=failed.pk).filter(kind=failed.kind)
     return any(evidence_verdict.of(e).supports for e in candidates[:FIX_CANDIDATES])
+
+
+def _failed_record(finding: Finding) -> Evidence | None:
+    """The record whose failure opened the finding, or opened the finding it was carried from: a carried
+    copy names no record (reviews.carryover), and still needs a record of that kind that passes."""
+    seen = set()
+    while finding is not None and finding.evidence_id is None and finding.pk not in seen:
+        seen.add(finding.pk)
+        origin = finding.carried_from_id
+        finding = (
+            Finding.objects.only("evidence_id", "carried_from_id").filter(pk=origin).first()
+            if origin
+            else None
+        )
+    if finding is None or finding.evidence_id is None:
+        return None
+    return Evidence.objects.filter(pk=finding.evidence_id).first()
 
 
 def fix_evidence_needed(finding: Finding, what: str) -> str:
     """The refusal when `has_fix_evidence` finds none, naming what would do."""
-    if finding.evidence_id is not None:
-        failed = Evidence.objects.filter(pk=finding.evidence_id).first()
-        if failed is not None:
-            return (
-                f"Attach a {failed.get_kind_display().lower()} that passes to {finding.category.name} before "
-                f"resolving {what} as fixed: “{failed.title}” failed, and only a record of the same kind "
-                "that passes shows the fix."
-            )
+    failed = _failed_record(finding)
+    if failed is not None:
+        return (
+            f"Attach a {failed.get_kind_display().lower()} that passes to {finding.category.name} before "
+            f"resolving {what} as fixed: “{failed.title}” failed, and only a record of the same kind "
+            "that passes shows the fix."
+        )
     return (
         f"Attach evidence of the fix to {finding.category.name} (observed after the finding was opened, "
         f"and not itself failing) before resolving {what} as fixed."
