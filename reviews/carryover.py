@@ -24,6 +24,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from evidence import kinds
 from evidence.freshness import fresh_q
 from evidence.models import TYPED_RECORDS, Evidence
 
@@ -196,8 +197,9 @@ def _carry_evidence(*, origin: Review, review: Review, categories: dict[str, Cat
             carried_from=e,
             **{name: getattr(e, name) for name in EVIDENCE_COPY},
         )
+        related = "record" if e.kind in kinds.KINDS else e.kind  # the declared kinds share one table
         for name in TYPED_RECORDS:
-            typed = getattr(e, name, None) if e.kind == name else None
+            typed = getattr(e, name, None) if name == related else None
             if typed is None:
                 continue
             old_pk = typed.pk

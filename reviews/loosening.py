@@ -5,12 +5,15 @@ may act on the team's reviews."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from evidence import kinds
 from evidence import verdict as evidence_verdict
 from evidence.models import TYPED_RECORDS, Evidence
 
@@ -101,32 +104,50 @@ def has_fix_evidence(finding: Finding) -> bool:
     the same kind that passes: a link does not show that a restore now works. Evidence links to a
     review's category, not to a finding; what was observed before the finding existed cannot show that it
     was fixed."""
+    opened = finding.created_at
+    # A record observed on a day (a concurrency test's "ran on") is observed at that day's midnight: one
+    # added after the finding opened and dated its day or later shows the fix, though midnight came first.
+    dated = [kind for kind, spec in kinds.KINDS.items() if spec.observed]
+    that_day = timezone.make_aware(datetime.combine(timezone.localtime(opened).date(), time.min))
+    after = Q(observed_at__gte=opened) | Q(kind__in=dated, observed_at__gte=that_day, added_at__gte=opened)
     candidates = (
-        Evidence.objects.filter(
-            review_id=finding.review_id, category_id=finding.category_id, observed_at__gte=finding.created_at
-        )
+        Evidence.objects.filter(after, review_id=finding.review_id, category_id=finding.category_id)
         .exclude(probe_result__status="fail")
         .select_related(*TYPED_RECORDS)
         .order_by("-observed_at", "-id")
     )
-    if finding.evidence_id is not None:
-        failed_kind = Evidence.objects.filter(pk=finding.evidence_id).values_list("kind", flat=True).first()
-        candidates = candidates.exclude(pk=finding.evidence_id)
-        if failed_kind:
-            candidates = candidates.filter(kind=failed_kind)
+    failed = _failed_record(finding)
+    if failed is not None:
+        candidates = candidates.exclude(pk=failed.pk).filter(kind=failed.kind)
     return any(evidence_verdict.of(e).supports for e in candidates[:FIX_CANDIDATES])
+
+
+def _failed_record(finding: Finding) -> Evidence | None:
+    """The record whose failure opened the finding, or opened the finding it was carried from: a carried
+    copy names no record (reviews.carryover), and still needs a record of that kind that passes."""
+    seen = set()
+    while finding is not None and finding.evidence_id is None and finding.pk not in seen:
+        seen.add(finding.pk)
+        origin = finding.carried_from_id
+        finding = (
+            Finding.objects.only("evidence_id", "carried_from_id").filter(pk=origin).first()
+            if origin
+            else None
+        )
+    if finding is None or finding.evidence_id is None:
+        return None
+    return Evidence.objects.filter(pk=finding.evidence_id).first()
 
 
 def fix_evidence_needed(finding: Finding, what: str) -> str:
     """The refusal when `has_fix_evidence` finds none, naming what would do."""
-    if finding.evidence_id is not None:
-        failed = Evidence.objects.filter(pk=finding.evidence_id).first()
-        if failed is not None:
-            return (
-                f"Attach a {failed.get_kind_display().lower()} that passes to {finding.category.name} before "
-                f"resolving {what} as fixed: “{failed.title}” failed, and only a record of the same kind "
-                "that passes shows the fix."
-            )
+    failed = _failed_record(finding)
+    if failed is not None:
+        return (
+            f"Attach a {failed.get_kind_display().lower()} that passes to {finding.category.name} before "
+            f"resolving {what} as fixed: “{failed.title}” failed, and only a record of the same kind "
+            "that passes shows the fix."
+        )
     return (
         f"Attach evidence of the fix to {finding.category.name} (observed after the finding was opened, "
         f"and not itself failing) before resolving {what} as fixed."

@@ -113,6 +113,11 @@ class Field:
             return "", "Give a full http:// or https:// address."
         if "\x00" in value:
             return "", "Text cannot hold a NUL character."
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): PostgreSQL refuses it
+                return "", "Text must be valid Unicode."
         return value, ""
 
     def _clean_choice(self, value: str) -> tuple[str, str]:
@@ -168,6 +173,8 @@ class Field:
             return raw.date().isoformat(), ""
         if isinstance(raw, date):
             return raw.isoformat(), ""
+        if not isinstance(raw, str):  # 20261120 reads as a date once it is text: a number is not one
+            return None, "Give a date as YYYY-MM-DD."
         try:
             return date.fromisoformat(str(raw).strip()).isoformat(), ""
         except ValueError:
