@@ -296,3 +296,20 @@ def _declared_forms() -> dict[str, type[forms.Form]]:
 
 
 FORMS.update(_declared_forms())
+
+
+class ImportForm(forms.Form):
+    """A spreadsheet of one kind of record (evidence.imports)."""
+
+    kind = forms.ChoiceField(label="The file holds", choices=())
+    file = forms.FileField(
+        label="File",
+        help_text="CSV with a header row, or YAML: a list of rows. At most 1 MB and 2,000 rows.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from . import imports
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", "Choose…"), *imports.importable()]
+        self.fields["file"].widget.attrs["accept"] = ".csv,.yaml,.yml,text/csv"

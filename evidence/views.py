@@ -10,8 +10,8 @@ from reviews import audit, policy
 from reviews.models import Category
 from reviews.views import _apply, _get_review_for_user
 
-from . import kinds, services, typed
-from .forms import FORMS
+from . import imports, kinds, services, typed
+from .forms import FORMS, ImportForm
 from .models import Evidence, EvidenceKind
 
 TITLES = {
@@ -79,6 +79,57 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
             "spec": kinds.get(kind),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def evidence_import(request: HttpRequest, review_id: int) -> HttpResponse:
+    """Rows of a CSV or YAML file as records of one kind: all of them, or none and every error."""
+    review = _get_review_for_user(request, review_id, write=True)
+    form = ImportForm(request.POST or None, request.FILES or None, initial={"kind": request.GET.get("kind")})
+    refused: imports.ImportRefused | None = None
+    if request.method == "POST" and form.is_valid():
+        kind, upload = form.cleaned_data["kind"], form.cleaned_data["file"]
+        try:
+            stored = imports.import_file(
+                review=review,
+                actor=request.user,
+                kind=kind,
+                file_name=upload.name,
+                # One byte past the limit is enough to refuse a larger file without reading it whole.
+                content=upload.read(imports.MAX_BYTES + 1),
+            )
+        except imports.ImportRefused as err:
+            refused = err
+        else:
+            messages.success(request, f"Imported {imports.SHEETS[kind].words(len(stored))}.")
+            return redirect(f"{review.get_absolute_url()}#evidence")
+    return render(
+        request,
+        "evidence/evidence_import.html",
+        {
+            "form": form,
+            "review": review,
+            "system": review.system,
+            "sheets": list(imports.SHEETS.values()),
+            "refused": refused,
+            "file_name": request.FILES["file"].name if refused and "file" in request.FILES else "",
+            "max_rows": imports.MAX_ROWS,
+        },
+    )
+
+
+@login_required
+@require_GET
+def evidence_import_template(request: HttpRequest, review_id: int, sheet: str) -> HttpResponse:
+    """A CSV of one kind to fill in: its header row and one example row, which imports as it is."""
+    _get_review_for_user(request, review_id, write=True)
+    if sheet not in imports.SHEETS:
+        raise Http404
+    # A byte order mark, so a spreadsheet opens the file as UTF-8 (the import reads it either way).
+    response = HttpResponse("\ufeff" + imports.template_csv(sheet), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{imports.SHEETS[sheet].template_name}"'
+    return response
 
 
 @login_required

@@ -43,6 +43,12 @@ urlpatterns = [
         evidence_views.evidence_create,
         name="evidence_create",
     ),
+    path("reviews/<int:review_id>/evidence/import/", evidence_views.evidence_import, name="evidence_import"),
+    path(
+        "reviews/<int:review_id>/evidence/import/template/<slug:sheet>.csv",
+        evidence_views.evidence_import_template,
+        name="evidence_import_template",
+    ),
     path("reviews/<int:review_id>/decide/", views.decision_create, name="decision_create"),
     path("reviews/<int:review_id>/meeting/", meeting.meeting, name="meeting"),
     path("reviews/<int:review_id>/meeting/<int:step>/", meeting.meeting_step, name="meeting_step"),

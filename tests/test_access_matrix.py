@@ -142,6 +142,8 @@ MATRIX: dict[str, Row] = {
     "reviews/<int:review_id>/findings/new/": Row(get=edit, post=edit),
     "reviews/<int:review_id>/claims/new/": Row(get=edit, post=edit),
     "reviews/<int:review_id>/evidence/new/<slug:kind>/": Row(get=edit, post=edit),
+    "reviews/<int:review_id>/evidence/import/": Row(get=edit, post=edit),
+    "reviews/<int:review_id>/evidence/import/template/<slug:sheet>.csv": Row(get=edit),
     "reviews/<int:review_id>/decide/": Row(get=chair, post=chair),
     "reviews/<int:review_id>/meeting/": Row(get=read),
     "reviews/<int:review_id>/meeting/<int:step>/": Row(get=read),
@@ -338,6 +340,7 @@ def build_team_world(team, architect, lead, settings_media, member=None) -> dict
         "code": "backup",
         "item_id": item.pk,
         "kind": "link",
+        "sheet": "invariant",  # a spreadsheet import's template
         "step": 1,
         "finding_id": finding.pk,
         "exception_id": exception.pk,

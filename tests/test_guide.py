@@ -359,6 +359,7 @@ def test_the_pages_of_a_real_review_cite_no_specification_and_link_the_guide(cli
         "decision form": reverse("decision_create", args=[review.pk]),
         "finding form": reverse("finding_create", args=[review.pk]),
         "claim form": reverse("claim_create", args=[review.pk]),
+        "import": reverse("evidence_import", args=[review.pk]),
         "review form": reverse("review_edit", args=[review.pk]),
         "system form": reverse("system_edit", args=[review.system.slug]),
         "portfolio": reverse("portfolio"),

@@ -760,6 +760,22 @@ CASES = [
         [],
     ),
     (
+        "evidence.import",
+        {
+            "after": {"kind": "invariant", "rows": 12, "file": "invariants.csv"},
+            "object_type": "reviews.review",
+            "object_repr": "Ledger 3.0",
+        },
+        "Ada Lovelace imported 12 invariants from the file “invariants.csv”",
+        [],
+    ),
+    (
+        "evidence.import",
+        {"after": {"kind": "runbook", "rows": 1, "file": "runbooks.yaml"}},
+        "Ada Lovelace imported 1 runbook from the file “runbooks.yaml”",
+        [],
+    ),
+    (
         "evidence.record",
         {
             "after": {

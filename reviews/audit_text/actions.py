@@ -91,6 +91,7 @@ ACTION_NAMES = {
     "evidence.migration_rehearsal": "Migration rehearsal recorded",
     "evidence.load_test": "Load test recorded",
     "evidence.record": "Inventory record added",
+    "evidence.import": "Inventory imported from a file",
     "evidence.stale": "Evidence gone stale",
     "evidence.download": "Evidence file downloaded",
     "probe_target.create": "Probe target registered",

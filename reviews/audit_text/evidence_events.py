@@ -1,5 +1,5 @@
-"""Sentences for evidence: links, files, probe results and typed records added, carried, gone stale,
-downloaded."""
+"""Sentences for evidence: links, files, probe results and typed records added, imported, carried, gone
+stale, downloaded."""
 
 from __future__ import annotations
 
@@ -112,6 +112,14 @@ def _declared_record(e: Event) -> Said:
         f"{e.who} recorded the {_kind(e)} {e.quoted(e.repr)}{verdict.get(state, '')}",
         ["kind", "verdict", "why"],
     )
+
+
+@says("evidence.import")
+def _evidence_import(e: Event) -> Said:
+    rows, kind = e.get("rows"), _kind(e)
+    count = f"{rows:,} {kind}{'' if rows == 1 else 's'}" if isinstance(rows, int) else f"{kind} records"
+    file = f" from the file {e.quoted(e.after['file'])}" if e.after.get("file") else ""
+    return said(f"{e.who} imported {count}{file}", ["kind", "rows", "file"])
 
 
 @says("evidence.download")
