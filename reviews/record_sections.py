@@ -1,7 +1,8 @@
 """The sections of a decision record (schema /5 on) that hold what was decided on beyond the scorecard
 and the findings: the claims, the checklist answers with their N/A reasons, the chair's judgement and
 the final questions, the loosening chain of findings, the raises of scores below a minimum (/6 on),
-evidence whose verdict failed, and carried items.
+evidence whose verdict failed, carried items, and the review's depth (/7 on: runbook coverage, the
+concurrency matrix, signals, forecasts and recovery objectives, summed up from the evidence entries).
 
 `add_to` writes them into the record `selectors.decision_record` built, before its digest is computed.
 Each section is a list (the final questions: null when the decision was taken without them) of plain
@@ -13,7 +14,10 @@ from datetime import datetime
 
 from django.db.models import Count
 
+from evidence import kinds
 from evidence import verdict as evidence_verdict
+from evidence.kinds.declared import EXPECTED, FORECASTS, REQUIRED_FORECASTS, SCENARIOS, SIGNAL_AREAS
+from evidence.kinds.runbooks import REQUIRED_RUNBOOKS
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind, RunbookTest
 
 from .judgement import Judgement
@@ -28,13 +32,15 @@ from .models import (
     ScoreRaise,
 )
 
-# The kinds of evidence whose typed record can fail its verdict (evidence.verdict).
+# The kinds of evidence whose typed record can fail its verdict (evidence.verdict), and the kinds declared
+# in evidence.kinds (/7 on), of which only a failing record is listed: an incomplete one shows nothing wrong.
 VERDICT_KINDS = (
     EvidenceKind.RESTORE_DRILL,
     EvidenceKind.RUNBOOK,
     EvidenceKind.RUNBOOK_TEST,
     EvidenceKind.MIGRATION_REHEARSAL,
     EvidenceKind.LOAD_TEST,
+    *kinds.KINDS,
 )
 
 
@@ -60,6 +66,7 @@ def add_to(record: dict, *, review: Review, judgement: Judgement, recorded_at: d
     record["score_raises"] = _score_raises(review)
     record["failed_evidence"] = _failed_evidence(review, recorded_at=recorded_at)
     record["carried"] = _carried(review)
+    record["depth"] = depth(record)
     return record
 
 
@@ -125,7 +132,7 @@ def _failed_evidence(review: Review, *, recorded_at: datetime) -> list[dict]:
     out = []
     for e in evidence:
         verdict = evidence_verdict.of(e, passed_tests=passed_tests.get(e.pk, 0))
-        if not verdict.supports:
+        if not verdict.supports and not verdict.incomplete:
             out.append(
                 {
                     "id": e.pk,
@@ -275,3 +282,157 @@ def _carried(review: Review) -> list[dict]:
             }
         )
     return out
+
+
+# --- The review's depth (/7 on): what an auditor asks of the inventories and plans, summed up from the
+# evidence entries the record already holds (selectors._evidence_entry), so no query is made here.
+
+# The better of two records' verdicts: a complete record of an area covers it whatever else was recorded.
+STATE_RANK = {"complete": 0, "incomplete": 1, "failing": 2}
+MISSING_STATE = "missing"
+
+
+def _entries(record: dict) -> list[dict]:
+    return [e for row in record.get("scorecard", []) for e in row.get("evidence", [])]
+
+
+def _newest(entries: list[dict]) -> dict | None:
+    """The entry observed last (then added last): observed times compared as times, not as text."""
+    if not entries:
+        return None
+    return max(entries, key=lambda e: (datetime.fromisoformat(e["observed_at"]), e["id"]))
+
+
+def _best_state(entries: list[dict]) -> str:
+    states = [e["record"]["verdict"] for e in entries]
+    return min(states, key=lambda s: STATE_RANK.get(s, 9)) if states else MISSING_STATE
+
+
+def _declared(entries: list[dict], kind: str) -> list[dict]:
+    return [e for e in entries if e["kind"] == kind and isinstance(e.get("record"), dict)]
+
+
+def depth(record: dict) -> dict:
+    """The depth section: for each declared kind how many records and of which verdict; the required
+    runbooks (exists, tested, last tested); the concurrency matrix (each required scenario's latest
+    result); signals per area; the required forecasts; the latest recovery objectives."""
+    entries = _entries(record)
+    return {
+        "kinds": [_kind_counts(spec, _declared(entries, spec.kind)) for spec in kinds.KINDS.values()],
+        "runbooks": _runbook_coverage(entries),
+        "other_runbooks": [
+            {"id": e["id"], "name": e["runbook"]["name"], "last_tested": e["runbook"]["last_tested"]}
+            for e in entries
+            if e["kind"] == "runbook"
+            and isinstance(e.get("runbook"), dict)
+            and not e["runbook"].get("covers")
+        ],
+        "concurrency": _concurrency_matrix(entries),
+        "signals": _by_choice(_declared(entries, "signal"), "area", SIGNAL_AREAS),
+        "forecasts": _by_choice(
+            _declared(entries, "forecast"),
+            "subject",
+            [(code, label) for code, label in FORECASTS if code in REQUIRED_FORECASTS],
+        ),
+        "recovery_objectives": _recovery_objectives(_declared(entries, "recovery_objectives")),
+    }
+
+
+def _kind_counts(spec: kinds.Spec, records: list[dict]) -> dict:
+    verdicts = [e["record"]["verdict"] for e in records]
+    return {
+        "kind": spec.kind,
+        "plural": spec.plural,
+        "count": len(records),
+        **{state: verdicts.count(state) for state in ("complete", "incomplete", "failing")},
+    }
+
+
+def _runbook_coverage(entries: list[dict]) -> list[dict]:
+    """Each required runbook: the runbooks covering it, whether one was tested (a last-tested date, or a
+    runbook test of it that passed: evidence.verdict.runbook) and the latest such date."""
+    books = [e for e in entries if e["kind"] == "runbook" and isinstance(e.get("runbook"), dict)]
+    passed_on: dict[int, list[str]] = {}
+    for e in entries:
+        test = e.get("runbook_test") if e["kind"] == "runbook_test" else None
+        if isinstance(test, dict) and test.get("passed") and test.get("runbook_id") is not None:
+            passed_on.setdefault(test["runbook_id"], []).append(test["ended_at"][:10])
+    out = []
+    for code, name in REQUIRED_RUNBOOKS:
+        covering = [e for e in books if e["runbook"].get("covers") == code]
+        dates = [
+            day
+            for e in covering
+            for day in (e["runbook"].get("last_tested"), *passed_on.get(e["id"], []))
+            if day
+        ]
+        out.append(
+            {
+                "code": code,
+                "name": name,
+                "runbooks": [{"id": e["id"], "name": e["runbook"]["name"]} for e in covering],
+                "exists": bool(covering),
+                "tested": bool(dates),
+                "last_tested": max(dates) if dates else None,
+            }
+        )
+    return out
+
+
+def _concurrency_matrix(entries: list[dict]) -> list[dict]:
+    """Each required scenario of the concurrency test matrix with its latest test's result."""
+    tests = _declared(entries, "concurrency_test")
+    out = []
+    for code, label in SCENARIOS:
+        if code not in EXPECTED:
+            continue  # "other" is not a required scenario
+        of_scenario = [e for e in tests if e["record"]["data"].get("scenario") == code]
+        latest = _newest(of_scenario)
+        data = latest["record"]["data"] if latest else {}
+        out.append(
+            {
+                "scenario": code,
+                "label": label,
+                "expected": EXPECTED[code],
+                "tests": len(of_scenario),
+                "latest_id": latest["id"] if latest else None,
+                "write_path": data.get("write_path") or "",
+                "result": data.get("result"),  # passed, failed, not_run; None: never recorded
+                "ran_on": data.get("ran_on"),
+                "verdict": latest["record"]["verdict"] if latest else MISSING_STATE,
+            }
+        )
+    return out
+
+
+def _by_choice(records: list[dict], field: str, choices) -> list[dict]:
+    """One row per choice (signal area, forecast subject): how many records, the best verdict among
+    them (complete, incomplete, failing, or missing when none)."""
+    out = []
+    for code, label in choices:
+        chosen = [e for e in records if e["record"]["data"].get(field) == code]
+        out.append(
+            {
+                field: code,
+                "label": label,
+                "records": len(chosen),
+                "ids": [e["id"] for e in chosen],
+                "verdict": _best_state(chosen),
+            }
+        )
+    return out
+
+
+def _recovery_objectives(records: list[dict]) -> dict | None:
+    """The latest recovery objectives recorded (what restore drills are measured against), or None."""
+    latest = _newest(records)
+    if latest is None:
+        return None
+    return {
+        "id": latest["id"],
+        "observed_at": latest["observed_at"],
+        "data": latest["record"]["data"],
+        "verdict": latest["record"]["verdict"],
+        "why": latest["record"]["why"],
+        "earlier": len(records) - 1,
+    }

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from . import audit, charts
+from . import audit, charts, record_depth
 from .models import Decision, DecisionDocument, Level
 from .services import canonical_json, record_digest
 
@@ -187,6 +187,8 @@ def pdf_context(record: dict, *, digest: str, decision_id: int | None = None) ->
         "final_questions": final_questions,
         "final_counts": _answer_counts(final_questions),
         "checklist_counts": _answer_counts(record.get("checklist") or []),
+        # Schema /7 on: the inventories and plans, and what they cover (reviews.record_depth).
+        "depth": record_depth.view(record),
     }
 
 

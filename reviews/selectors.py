@@ -9,6 +9,7 @@ from django.apps import apps
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from evidence import kinds
 from evidence.models import TYPED_RECORDS, Evidence
 
 from . import gate as gate_rules
@@ -237,11 +238,29 @@ def systems_overview(systems: QuerySet[System]) -> QuerySet[System]:
 # of the system's earlier decisions, for the chart); /5 adds what was decided on (reviews.record_sections:
 # the chair's judgement, final questions, claims, checklist answers, loosening, failed evidence, carried
 # items); /6 adds "score_raises" (raises of scores below a minimum, reviews.score_raise) and each
-# scorecard row's "counted_down" (why the gate believed less than the score). Verification
-# recomputes the digest of the stored record whatever its schema, so older records still verify.
-RECORD_SCHEMA = "readiness.decision/6"
+# scorecard row's "counted_down" (why the gate believed less than the score); /7 adds the review's depth:
+# each evidence entry of a kind declared in evidence.kinds holds its "record" (values as text, verdict,
+# why, summary), runbook entries hold their whole template and the required runbook they cover, runbook
+# tests what they tested, and the "depth" section (reviews.record_sections) sums up runbook coverage,
+# the concurrency matrix, signals, forecasts and recovery objectives. Verification recomputes the digest
+# of the stored record whatever its schema, so older records still verify.
+RECORD_SCHEMA = "readiness.decision/7"
 HISTORY_DECISIONS = (
     39  # earlier decisions frozen into a record's "history" (the chart draws them and this one)
+)
+# The runbook template's texts beyond name, owner, last test and what it covers (evidence.models.Runbook).
+RUNBOOK_TEMPLATE = (
+    "severity",
+    "symptoms",
+    "dashboards",
+    "diagnostic_queries",
+    "immediate_safe_actions",
+    "actions_requiring_approval",
+    "actions_forbidden",
+    "rollback_recovery",
+    "communication",
+    "evidence_to_capture",
+    "postmortem_questions",
 )
 
 
@@ -293,6 +312,31 @@ def _evidence_entry(e: Evidence, recorded_at: datetime) -> dict:
             "name": runbook.name,
             "owner": runbook.owner,
             "last_tested": _iso(runbook.last_tested),
+            "covers": runbook.covers,  # a required runbook's code (/7 on), "" for another
+            **{name: getattr(runbook, name) for name in RUNBOOK_TEMPLATE},
+        }
+    test = getattr(e, "runbook_test", None) if e.kind == "runbook_test" else None
+    if test is not None:  # /7 on: which runbook it exercised and how it went (runbook coverage)
+        entry["runbook_test"] = {
+            "runbook_name": test.runbook_name,
+            "runbook_id": test.runbook.evidence_id if test.runbook is not None else None,
+            "scenario": test.scenario,
+            "environment": test.environment,
+            "started_at": test.started_at.isoformat(),
+            "ended_at": test.ended_at.isoformat(),
+            "passed": test.passed,
+            "issues_found": test.issues_found,
+            "follow_up_owner": test.follow_up_owner,
+        }
+    spec = kinds.get(e.kind)
+    record = getattr(e, "record", None) if spec is not None else None
+    if record is not None:  # a kind declared in evidence.kinds (/7 on): its values as text and its verdict
+        judged = spec.verdict(record.data)
+        entry["record"] = {
+            "data": spec.texts(record.data),
+            "verdict": judged.state,
+            "why": judged.why,
+            "summary": spec.summary(record.data),
         }
     # The inventories and the envelope, as their seed templates name them; numbers and dates as text
     # (the record holds no floats: canonical JSON).
@@ -440,7 +484,7 @@ def decision_record(
     )
     evidence = list(
         Evidence.objects.filter(review=review)
-        .select_related("category", "added_by", *TYPED_RECORDS)
+        .select_related("category", "added_by", *TYPED_RECORDS, "runbook_test__runbook")
         .order_by("category__number", "observed_at", "id")
     )
     by_category: dict[int, list[dict]] = {}

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from readiness import dispatch
 
-from .. import charts, labels, policy, records, selectors, services
+from .. import charts, labels, policy, record_depth, records, selectors, services
 from ..forms import AuditFilterForm, DecisionForm
 from ..models import AuditEvent, Decision, DecisionDocument
 from .access import _apply, _get_decision_for_user, _get_review_for_user, _page
@@ -106,6 +106,7 @@ def decision_detail(request: HttpRequest, decision_id: int) -> HttpResponse:
                 system_id=decision.system_id, previous_digest=decision.digest
             ).first(),
             "evidence_count": sum(len(row.get("evidence", [])) for row in record.get("scorecard", [])),
+            "depth": record_depth.view(record),  # None before schema /7
         },
     )
 

@@ -321,7 +321,7 @@ def decided(review, architect):
 @pytest.mark.django_db
 def test_first_decision_has_no_changes_and_the_next_one_records_them(decided, architect):
     first, new = decided
-    assert first.record["schema"] == "readiness.decision/6" and first.record["changes"] is None
+    assert first.record["schema"] == "readiness.decision/7" and first.record["changes"] is None
     second = services.record_decision(
         review=new, actor=architect, next_review=(datetime.now(UTC) + timedelta(days=90)).date()
     )

@@ -126,7 +126,7 @@ def test_the_final_answers_are_stored_in_the_record_as_asked(review, architect):
         review, architect, final_answers=all_yes(security_legal_hold=("no", "No data under legal hold yet"))
     )
     record = decision.record
-    assert record["schema"] == "readiness.decision/6"
+    assert record["schema"] == "readiness.decision/7"
     assert len(record["final_questions"]) == 26
     first = record["final_questions"][0]
     assert first == {
@@ -312,7 +312,7 @@ def test_an_old_schema_4_record_still_verifies_and_the_chain_links_through_it(sy
     second_review = ReviewFactory(system=system, created_by=architect, chair=architect)
     score_all(second_review, architect)
     second = decide(second_review, architect)
-    assert second.record["schema"] == "readiness.decision/6" and second.previous_digest == old.digest
+    assert second.record["schema"] == "readiness.decision/7" and second.previous_digest == old.digest
     check = records.verify_stored(second)
     assert check.matches and check.chain_ok and check.previous == old
 

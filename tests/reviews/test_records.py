@@ -168,7 +168,7 @@ def walk(value, path=""):
 
 def test_the_record_holds_everything_the_seed_asks_of_a_decision(decided, architect, member, lead):
     record = decided.decision.record
-    assert record["schema"] == "readiness.decision/6"
+    assert record["schema"] == "readiness.decision/7"
     assert record["system"] == {
         "slug": "ledger",
         "name": "Ledger",

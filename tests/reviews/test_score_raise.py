@@ -378,7 +378,7 @@ def test_the_decision_record_holds_the_raises_confirmed_and_pending(backup_at_1,
     ]
     assert (raises[0]["proposed_by"], raises[0]["decided_by"]) == (member.username, lead.username)
     assert "kept its value" in raises[1]["summary"]
-    assert decision.record["schema"] == "readiness.decision/6"
+    assert decision.record["schema"] == "readiness.decision/7"
 
 
 def test_a_reviewed_release_keeps_its_name_so_a_fresh_review_cannot_take_it(review, architect):
