@@ -93,6 +93,8 @@ class ScoreIn:
     # None: not judged, every fresh item supports.
     supporting_count: int | None = None
     failed: tuple[FailedEvidenceIn, ...] = ()  # the records that do not support it, whatever their age
+    # Fresh records that support nothing because they are unfinished (a field they ask for is empty).
+    incomplete: tuple[FailedEvidenceIn, ...] = ()
     # What the fresh, supporting evidence shows (PROOF_ROLES) and whether the score has an owner.
     # None: not judged, so a 3 stays a 3 (as before these rules).
     shows: frozenset[str] | None = None
@@ -237,10 +239,18 @@ def judge(score: ScoreIn) -> tuple[int | None, tuple[str, ...]]:
             why.append("has no evidence")
         elif score.supporting == 0:
             believed = 1
-            if score.failed:
-                failed = "; ".join(f.describe() for f in score.failed)
-                stale = ", and the rest is stale" if score.evidence_count > len(score.failed) else ""
-                why.append(f"its evidence does not support it ({failed}){stale}")
+            if score.failed or score.incomplete:
+                parts = []
+                if score.failed:
+                    parts.append(
+                        f"its evidence does not support it ({'; '.join(f.describe() for f in score.failed)})"
+                    )
+                if score.incomplete:
+                    parts.append(
+                        f"its evidence is incomplete ({'; '.join(f.describe() for f in score.incomplete)})"
+                    )
+                rest = score.evidence_count > len(score.failed) + len(score.incomplete)
+                why.append(" and ".join(parts) + (", and the rest is stale" if rest else ""))
             else:
                 why.append(_stale_note(score))
     if believed == 3 and score.missing_for_three:

@@ -31,6 +31,7 @@ class EvidenceFacts:
     supporting: int = 0  # fresh and supporting readiness
     shows: frozenset[str] = frozenset()  # what the fresh, supporting items show toward a 3
     failed: tuple[gate_rules.FailedEvidenceIn, ...] = ()
+    incomplete: tuple[gate_rules.FailedEvidenceIn, ...] = ()  # fresh records that are unfinished
 
 
 NO_EVIDENCE = EvidenceFacts()
@@ -112,7 +113,7 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
     def slot(key):
         facts = acc.get(key)
         if facts is None:
-            facts = acc[key] = [0, 0, 0, set(), []]
+            facts = acc[key] = [0, 0, 0, set(), [], []]
         return facts
 
     for review_id, category_id, kind, shows, n, fresh in (
@@ -150,12 +151,18 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
         if freshness.is_stale(row["kind"], row["observed_at"], now, table):
             continue
         facts[1] += 1
+        if judged.incomplete:
+            facts[5].append(
+                gate_rules.FailedEvidenceIn(
+                    row["id"], KIND_LABELS.get(row["kind"], row["kind"]), row["title"], judged.why
+                )
+            )
         if judged.supports:
             facts[2] += 1
             facts[3].update(verdict.shows(row["kind"], row["shows"]))
     return {
-        key: EvidenceFacts(count, fresh, supporting, frozenset(shows), tuple(failed))
-        for key, (count, fresh, supporting, shows, failed) in acc.items()
+        key: EvidenceFacts(count, fresh, supporting, frozenset(shows), tuple(failed), tuple(incomplete))
+        for key, (count, fresh, supporting, shows, failed, incomplete) in acc.items()
     }
 
 
@@ -214,6 +221,7 @@ def score_in(
         fresh_evidence_count=evidence.fresh,
         supporting_count=evidence.supporting,
         failed=evidence.failed,
+        incomplete=evidence.incomplete,
         shows=evidence.shows,
         has_owner=has_owner if score is not None else None,
         critical=critical,

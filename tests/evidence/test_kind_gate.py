@@ -166,18 +166,13 @@ def test_an_incomplete_record_counts_for_nothing_and_opens_no_finding(kind, chan
     assert row(scored, spec.category).effective == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reviews/gate.py judge(): a fresh record that is incomplete (supports nothing, fails nothing) "
-    "is described with the stale-evidence sentence",
-)
 def test_the_gate_does_not_call_an_incomplete_record_stale(scored, member):
     only(scored, member, "alert_rule", threshold_basis="static")
     result = review_gate(scored)
     assert result.outcome == GateOutcome.BLOCKED  # observability under 2 with production traffic
     (reason,) = result.blockers
     assert reason.rule == "minimum:observability"
-    assert "stale" not in reason.message
+    assert "stale" not in reason.message and "incomplete" in reason.message, reason.message
 
 
 def test_an_incomplete_alert_rule_leaves_observability_under_its_minimum(scored, member):
