@@ -72,7 +72,7 @@ class Verdict:
 SUPPORTS = Verdict(True)
 
 
-def _duration(value: timedelta) -> str:
+def duration(value: timedelta) -> str:
     minutes = int(value.total_seconds() // 60)
     if minutes < 120:
         return f"{minutes} min"
@@ -96,13 +96,13 @@ def restore_drill(
     failures = []
     if rpo_achieved > timedelta(minutes=rpo_target_minutes):
         failures.append(
-            f"missed its RPO target ({_duration(rpo_achieved)} of data lost, "
-            f"target {_duration(timedelta(minutes=rpo_target_minutes))})"
+            f"missed its RPO target ({duration(rpo_achieved)} of data lost, "
+            f"target {duration(timedelta(minutes=rpo_target_minutes))})"
         )
     if rto_achieved > timedelta(minutes=rto_target_minutes):
         failures.append(
-            f"overran its RTO target (restored in {_duration(rto_achieved)}, "
-            f"target {_duration(timedelta(minutes=rto_target_minutes))})"
+            f"overran its RTO target (restored in {duration(rto_achieved)}, "
+            f"target {duration(timedelta(minutes=rto_target_minutes))})"
         )
     if not validation_passed:
         failures.append("failed validation of the restored data")
