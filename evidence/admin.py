@@ -11,6 +11,7 @@ from .models import (
     Evidence,
     LoadTest,
     MigrationRehearsal,
+    Record,
     RestoreDrill,
     Runbook,
     RunbookTest,
@@ -69,3 +70,15 @@ class CapacityEnvelopeAdmin(ReadOnlyAdmin):
         "target_p95_ms",
         "review_date",
     )
+
+
+@admin.register(Record)
+class RecordAdmin(ReadOnlyAdmin):
+    """The kinds declared in evidence.kinds (invariants, write paths …): their values as JSON."""
+
+    list_display = ("evidence", "kind")
+    list_select_related = ("evidence",)
+
+    @admin.display(description="kind")
+    def kind(self, record: Record) -> str:
+        return record.evidence.get_kind_display()
