@@ -292,7 +292,8 @@ class Spec:
     title: Callable[[dict], str]  # the evidence's title, from stored values
     summary: Callable[[dict], str]  # one line of what it says, from stored values
     judge: Callable[[dict], Verdict] | None = None  # beyond the wanted fields; None: nothing more
-    check: Callable[[dict], dict[str, str]] | None = None  # checks across fields: {field: error}
+    # Checks across fields: {field: error}. They see None (or "") for a value that is empty or in error.
+    check: Callable[[dict], dict[str, str]] | None = None
     max_age_days: int | None = 365
     shows: frozenset[str] = frozenset({"control"})
     failing_level: str | None = None  # the finding a failing record opens; None: it never fails
