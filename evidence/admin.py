@@ -74,7 +74,7 @@ class CapacityEnvelopeAdmin(ReadOnlyAdmin):
 
 @admin.register(Record)
 class RecordAdmin(ReadOnlyAdmin):
-    """The kinds declared in evidence.kinds: their values as stored."""
+    """The kinds declared in evidence.kinds (invariants, write paths …): their values as JSON."""
 
     list_display = ("evidence", "kind")
     list_select_related = ("evidence",)

@@ -4,22 +4,10 @@ The rules are pure functions of (kind, observed_at, now) and a table of maximum 
 (settings.EVIDENCE_MAX_AGE_DAYS, from the environment). `fresh_counts` is the one read the gate's
 selectors need: how many fresh items support each (review, category), in one query.
 
-Defaults and why:
-- restore drill 90 days: seed §11.2 asks that a restore drill "has been performed recently"; a quarter
-  is the common drill cadence.
+Defaults and why: each typed record's kind declares its own (evidence.kinds: Spec.max_age_days, with the
+reasons in evidence.kinds.measured and .declared); besides them:
 - probe result 7 days: probes read live state (locks, bloat, lag) that changes within days; scheduled
   probe runs (ProbeTarget.schedule_hours) keep it fresh.
-- load test 180 days and runbook test 180 days: the issue's numbers; data shape and runbooks drift
-  over a half-year.
-- runbook 180 days: a runbook's age is its last test (seed §18.2 "Last Tested"), the same as a test.
-- migration rehearsal 30 days: a rehearsal measures one migration on the data of its day (seed §10,
-  "runtime on production-like data"); the data grows and the migration changes between releases, so a
-  rehearsal older than a release cycle no longer says how this release's migration behaves.
-- access pattern 180 days and capacity envelope 180 days: both describe the workload (its queries, its
-  growth), which drifts over a half-year like a load test's; an envelope's age is its review date
-  (seed §17.3 "Review date").
-- derived store 365 days: an inventory entry (seed §16.1) changes when the integration does; a yearly
-  look keeps the freshness contract and the rebuild procedure honest.
 - link and file: no expiry unless configured; what they show is not known to the application.
 """
 
@@ -28,26 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+from . import kinds
+
 DEFAULT_MAX_AGE_DAYS: dict[str, int | None] = {
-    "restore_drill": 90,
     "probe_result": 7,
-    "load_test": 180,
-    "runbook_test": 180,
-    "runbook": 180,
-    "migration_rehearsal": 30,
-    "access_pattern": 180,
-    "capacity_envelope": 180,
-    "derived_store": 365,
     "link": None,
     "file": None,
+    **{kind: spec.max_age_days for kind, spec in kinds.ALL.items()},
 }
 
 
 def default_max_ages() -> dict[str, int | None]:
-    """The defaults above and those of the kinds declared in evidence.kinds."""
-    from . import kinds
-
-    return {**DEFAULT_MAX_AGE_DAYS, **{kind: spec.max_age_days for kind, spec in kinds.KINDS.items()}}
+    """The defaults above: those of the kinds declared in evidence.kinds included."""
+    return dict(DEFAULT_MAX_AGE_DAYS)
 
 
 def max_age_table() -> dict[str, int | None]:

@@ -51,18 +51,8 @@ TYPED_RECORDS = (
     "record",  # the kinds declared in evidence.kinds
 )
 
-# The category each typed record is evidence for (catalogue codes).
-KIND_CATEGORY = {
-    EvidenceKind.RESTORE_DRILL: "backup",
-    EvidenceKind.RUNBOOK: "runbooks",
-    EvidenceKind.RUNBOOK_TEST: "runbooks",
-    EvidenceKind.MIGRATION_REHEARSAL: "migration",
-    EvidenceKind.LOAD_TEST: "capacity",
-    EvidenceKind.ACCESS_PATTERN: "query-index",
-    EvidenceKind.DERIVED_STORE: "integration",
-    EvidenceKind.CAPACITY_ENVELOPE: "capacity",
-    **{kind: spec.category for kind, spec in kinds.KINDS.items()},
-}
+# The category each typed record is evidence for (catalogue codes), as each kind declares it.
+KIND_CATEGORY = {kind: spec.category for kind, spec in kinds.ALL.items()}
 
 
 # A stored file's name: "<timestamp>-<name>" must fit one path component (255 bytes on common file

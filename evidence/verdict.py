@@ -30,17 +30,8 @@ SHOWS_CHOICES = (
     (RUNBOOK, "A runbook"),
 )
 
-KIND_SHOWS: dict[str, frozenset[str]] = {
-    "probe_result": frozenset({TEST}),
-    "restore_drill": frozenset({TEST}),
-    "load_test": frozenset({TEST}),
-    "migration_rehearsal": frozenset({TEST}),
-    "runbook": frozenset({RUNBOOK}),
-    "runbook_test": frozenset({RUNBOOK, TEST}),
-    "access_pattern": frozenset({CONTROL}),
-    "derived_store": frozenset({CONTROL}),
-    "capacity_envelope": frozenset({CONTROL}),
-}
+# What each typed record's kind shows is declared with it (evidence.kinds: Spec.shows).
+KIND_SHOWS: dict[str, frozenset[str]] = {"probe_result": frozenset({TEST})}
 
 
 def shows(kind: str, declared: str = "") -> frozenset[str]:
@@ -51,7 +42,7 @@ def shows(kind: str, declared: str = "") -> frozenset[str]:
         return KIND_SHOWS[kind]
     from . import kinds  # the kinds declared there import this module
 
-    spec = kinds.get(kind)
+    spec = kinds.lookup(kind)
     return spec.shows if spec is not None else frozenset()
 
 
@@ -72,7 +63,7 @@ class Verdict:
 SUPPORTS = Verdict(True)
 
 
-def _duration(value: timedelta) -> str:
+def duration(value: timedelta) -> str:
     minutes = int(value.total_seconds() // 60)
     if minutes < 120:
         return f"{minutes} min"
@@ -96,13 +87,13 @@ def restore_drill(
     failures = []
     if rpo_achieved > timedelta(minutes=rpo_target_minutes):
         failures.append(
-            f"missed its RPO target ({_duration(rpo_achieved)} of data lost, "
-            f"target {_duration(timedelta(minutes=rpo_target_minutes))})"
+            f"missed its RPO target ({duration(rpo_achieved)} of data lost, "
+            f"target {duration(timedelta(minutes=rpo_target_minutes))})"
         )
     if rto_achieved > timedelta(minutes=rto_target_minutes):
         failures.append(
-            f"overran its RTO target (restored in {_duration(rto_achieved)}, "
-            f"target {_duration(timedelta(minutes=rto_target_minutes))})"
+            f"overran its RTO target (restored in {duration(rto_achieved)}, "
+            f"target {duration(timedelta(minutes=rto_target_minutes))})"
         )
     if not validation_passed:
         failures.append("failed validation of the restored data")
@@ -139,28 +130,18 @@ def runbook_test(*, passed: bool) -> Verdict:
 def of(evidence, *, passed_tests: int | None = None) -> Verdict:
     """The verdict of an Evidence row whose typed record is loaded (select_related(*TYPED_RECORDS)).
     `passed_tests`: a runbook's passing tests, counted when not given."""
-    kind = evidence.kind
     from . import kinds
 
-    if (spec := kinds.get(kind)) is not None:
-        record = getattr(evidence, "record", None)
-        return spec.verdict(record.data) if record is not None else SUPPORTS
-    if kind == "restore_drill" and (drill := getattr(evidence, "restore_drill", None)) is not None:
-        return restore_drill(
-            rpo_achieved=drill.rpo_achieved,
-            rpo_target_minutes=drill.rpo_target_minutes,
-            rto_achieved=drill.rto_achieved,
-            rto_target_minutes=drill.rto_target_minutes,
-            validation_passed=drill.validation_passed,
-        )
-    if kind == "load_test" and (test := getattr(evidence, "load_test", None)) is not None:
-        return load_test(p95_ms=test.p95_ms, target_p95_ms=test.target_p95_ms)
-    if kind == "migration_rehearsal" and (r := getattr(evidence, "migration_rehearsal", None)) is not None:
-        return migration_rehearsal(validation_passed=r.validation_passed)
-    if kind == "runbook_test" and (t := getattr(evidence, "runbook_test", None)) is not None:
-        return runbook_test(passed=t.passed)
-    if kind == "runbook" and (book := getattr(evidence, "runbook", None)) is not None:
+    spec = kinds.lookup(evidence.kind)
+    if spec is None:
+        return SUPPORTS
+    row = getattr(evidence, spec.model or "record", None)
+    if row is None:
+        return SUPPORTS
+    if spec.stored_in_record:
+        return spec.verdict(row.data)
+    if spec.kind == "runbook":  # not a function of its values alone: its passing tests count too
         if passed_tests is None:
-            passed_tests = book.tests.filter(passed=True).count()
-        return runbook(last_tested=book.last_tested, passed_tests=passed_tests)
-    return SUPPORTS
+            passed_tests = row.tests.filter(passed=True).count()
+        return runbook(last_tested=row.last_tested, passed_tests=passed_tests)
+    return spec.verdict(spec.read(row))

@@ -17,26 +17,7 @@ from .models import Evidence, EvidenceKind
 TITLES = {
     "link": "Attach a link",
     "file": "Upload a file",
-    "restore_drill": "Record a restore drill",
-    "runbook": "Record a runbook",
-    "runbook_test": "Record a runbook test",
-    "migration_rehearsal": "Record a migration rehearsal",
-    "load_test": "Record a load test",
-    "access_pattern": "Record an access pattern",
-    "derived_store": "Record a derived store",
-    "capacity_envelope": "Record the capacity envelope",
-    **{kind: spec.add_title for kind, spec in kinds.KINDS.items()},
-}
-# Typed records whose category is fixed: the form's data goes to the service as it is.
-TYPED_SERVICES = {
-    "restore_drill": services.add_restore_drill,
-    "runbook": services.add_runbook,
-    "runbook_test": services.add_runbook_test,
-    "migration_rehearsal": services.add_migration_rehearsal,
-    "load_test": services.add_load_test,
-    "access_pattern": services.add_access_pattern,
-    "derived_store": services.add_derived_store,
-    "capacity_envelope": services.add_capacity_envelope,
+    **{kind: spec.add_title for kind, spec in kinds.ALL.items()},
 }
 
 
@@ -59,10 +40,8 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
         elif kind == "file":
             upload = data.pop("file")
             add = lambda: services.add_file(review=review, actor=request.user, upload=upload, **data)  # noqa: E731
-        elif kind in kinds.KINDS:
-            add = lambda: typed.add_record(review=review, actor=request.user, kind=kind, **data)  # noqa: E731
         else:
-            add = lambda: TYPED_SERVICES[kind](review=review, actor=request.user, **data)  # noqa: E731
+            add = lambda: typed.add_record(review=review, actor=request.user, kind=kind, **data)  # noqa: E731
         item = _apply(form, add)
         if item:
             messages.success(request, f"Evidence attached to {item.category.name}.")
@@ -76,7 +55,7 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
             "system": review.system,
             "kind": kind,
             "title": TITLES[kind],
-            "spec": kinds.get(kind),
+            "spec": kinds.lookup(kind),
         },
     )
 

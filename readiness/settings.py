@@ -288,24 +288,16 @@ PROBE_TCP_USER_TIMEOUT_MS = env_int("PROBE_TCP_USER_TIMEOUT_MS", 30000)
 # Evidence goes stale: the maximum age in days of each kind of evidence ("never": it does not expire).
 # A score of 2 or 3 supported only by stale evidence counts as if it had no evidence (seed §4).
 EVIDENCE_MAX_AGE_DAYS = {
-    "restore_drill": env_days("EVIDENCE_MAX_AGE_RESTORE_DRILL_DAYS", 90),
     "probe_result": env_days("EVIDENCE_MAX_AGE_PROBE_RESULT_DAYS", 7),
-    "load_test": env_days("EVIDENCE_MAX_AGE_LOAD_TEST_DAYS", 180),
-    "runbook_test": env_days("EVIDENCE_MAX_AGE_RUNBOOK_TEST_DAYS", 180),
-    "runbook": env_days("EVIDENCE_MAX_AGE_RUNBOOK_DAYS", 180),
-    "migration_rehearsal": env_days("EVIDENCE_MAX_AGE_MIGRATION_REHEARSAL_DAYS", 30),
-    "access_pattern": env_days("EVIDENCE_MAX_AGE_ACCESS_PATTERN_DAYS", 180),
-    "capacity_envelope": env_days("EVIDENCE_MAX_AGE_CAPACITY_ENVELOPE_DAYS", 180),
-    "derived_store": env_days("EVIDENCE_MAX_AGE_DERIVED_STORE_DAYS", 365),
     "link": env_days("EVIDENCE_MAX_AGE_LINK_DAYS", None),
     "file": env_days("EVIDENCE_MAX_AGE_FILE_DAYS", None),
 }
-# The kinds declared in evidence.kinds (invariant, write_path, privacy_field …): the same variables,
-# EVIDENCE_MAX_AGE_<KIND>_DAYS, over the age each declares.
+# The typed records (restore_drill, runbook, invariant, privacy_field … as evidence.kinds declares them):
+# EVIDENCE_MAX_AGE_<KIND>_DAYS, e.g. EVIDENCE_MAX_AGE_RESTORE_DRILL_DAYS, over the age each declares.
 EVIDENCE_MAX_AGE_DAYS.update(
     {
         kind: env_days(f"EVIDENCE_MAX_AGE_{kind.upper()}_DAYS", spec.max_age_days)
-        for kind, spec in __import__("evidence.kinds", fromlist=["KINDS"]).KINDS.items()
+        for kind, spec in __import__("evidence.kinds", fromlist=["ALL"]).ALL.items()
     }
 )
 

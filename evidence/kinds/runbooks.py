@@ -40,3 +40,15 @@ DIAGNOSTIC_PROBES: dict[str, tuple[str, ...]] = {
     "cdc_lag": ("replication.inactive-slots", "integration.replica-identity"),
     "failover": ("replication.lag",),
 }
+
+# The runbook template's fields beyond name, severity, symptoms, safe and forbidden actions, owner and
+# last test: all texts.
+RUNBOOK_TEMPLATE_FIELDS = (
+    "dashboards",
+    "diagnostic_queries",
+    "actions_requiring_approval",
+    "rollback_recovery",
+    "communication",
+    "evidence_to_capture",
+    "postmortem_questions",
+)

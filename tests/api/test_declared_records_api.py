@@ -14,9 +14,8 @@ from api import records
 from api.models import IdempotencyRecord
 from evidence import kinds, typed
 from evidence.kinds import spec as s
-from evidence.kinds.runbooks import REQUIRED_RUNBOOKS
+from evidence.kinds.runbooks import REQUIRED_RUNBOOKS, RUNBOOK_TEMPLATE_FIELDS
 from evidence.models import Evidence, Record, Runbook
-from evidence.services import RUNBOOK_TEMPLATE_FIELDS
 from reviews.models import AuditEvent, Finding
 from tests.evidence.declared_samples import SAMPLES
 
