@@ -196,7 +196,10 @@ def judge_record(item: Evidence, *, actor):
     level = spec.failing_level if spec is not None else None  # the level the guide gives a failing one
     if judged.supports or judged.incomplete or level is None:
         return None
-    title = f"{item.get_kind_display()} “{item.title}” {judged.why}"
+    label = item.get_kind_display()
+    # A declared record's title already names its kind ("Concurrency test: Deadlock"), or says what it is.
+    named = item.title.startswith(f"{label}:") or item.kind in kinds.KINDS
+    title = f"{item.title} {judged.why}" if named else f"{label} “{item.title}” {judged.why}"
     # A failed restore drill is "no tested restore path" (P0) unless another drill of the review passed;
     # then it is a serious finding (a missed RTO is a longer outage).
     if item.kind == EvidenceKind.RESTORE_DRILL:
