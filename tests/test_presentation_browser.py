@@ -332,8 +332,8 @@ def test_review_page_puts_findings_near_the_top_is_short_and_says_each_probe_sen
     assert findings_top < 1000, findings_top
     height_px = page.evaluate("document.documentElement.scrollHeight")
     # Before the sections this page was 4,531 px tall at 1440 px wide and 5,885 px at 1024, its findings
-    # starting at 1,086 and 1,316 px.
-    assert height_px < (2900 if width >= 1280 else 3300), height_px
+    # starting at 1,086 and 1,316 px. (+ 60 px: the review depth's section, closed, one line.)
+    assert height_px < (2960 if width >= 1280 else 3360), height_px
     # The gate is in the first screen.
     assert page.locator("#gate-panel").bounding_box()["y"] < height
 

@@ -27,7 +27,7 @@ from evidence import services as evidence_services
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 from readiness import dispatch
 
-from .. import agenda, labels, loosening, policy, score_raise, selectors, services
+from .. import agenda, depth, labels, loosening, policy, score_raise, selectors, services
 from .. import gate as gate_rules
 from ..forms import (
     DecisionForm,
@@ -331,6 +331,8 @@ def meeting_step(request: HttpRequest, review_id: int, step: int) -> HttpRespons
         extra["members"] = board.members()
         if step == 2:
             extra["claims"] = list(review.claims.select_related("category", "evidence"))
+        if step in depth.DEPTH_STEPS:  # the inventories and plans this step walks
+            extra["depth"] = depth.depth_for_review(review, steps=(step,)).step(step)
     elif current.kind == "scoring":
         extra["members"] = board.members()
     elif current.kind == "blockers":

@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from evidence.models import TYPED_RECORDS, Evidence, EvidenceKind
 
-from .. import carryover, loosening, policy, score_raise, selectors, services
+from .. import carryover, depth, loosening, policy, score_raise, selectors, services
 from ..forms import AnswerForm, AnswerUndoForm, ReviewForm, ScoreForm
 from ..models import (
     Category,
@@ -144,6 +144,7 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
         .defer(*Decision.RECORD_FIELDS)
         .first()
     )
+    context["depth"] = depth.depth_for_review(review, summaries=True)
     return render(request, "reviews/review_detail.html", context)
 
 

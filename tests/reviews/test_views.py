@@ -868,7 +868,9 @@ def count_queries(client, url) -> int:
     return len(ctx.captured_queries)
 
 
-REVIEW_PAGE_MAX_QUERIES = 18  # 13; loosenings of findings and scores; critical items, answers, judged records
+# 13; loosenings of findings and scores; critical items, answers, judged records; the review's depth (its
+# records and the PII probe's results: reviews.depth)
+REVIEW_PAGE_MAX_QUERIES = 20
 DASHBOARD_MAX_QUERIES = 25  # + overdue systems, expiring exceptions; + critical items, answers, records;
 # + the "Needs you" panel (at most six lists for an architect or lead) and the menu's count
 
