@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from reviews import audit, policy
@@ -21,10 +22,19 @@ TITLES = {
 }
 
 
+def _back(request: HttpRequest, review) -> str:
+    """Where the form returns: the meeting's step it was opened from (?step=N), else the review's evidence."""
+    step = request.GET.get("step", "")
+    if step.isdigit() and 1 <= int(step) <= 13:
+        return reverse("meeting_step", args=[review.pk, int(step)])
+    return f"{review.get_absolute_url()}#evidence"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResponse:
     review = _get_review_for_user(request, review_id, write=True)
+    back = _back(request, review)
     form_class = FORMS.get(kind)
     if form_class is None:
         raise Http404
@@ -45,7 +55,7 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
         item = _apply(form, add)
         if item:
             messages.success(request, f"Evidence attached to {item.category.name}.")
-            return redirect(f"{review.get_absolute_url()}#evidence")
+            return redirect(back)
     return render(
         request,
         "evidence/evidence_form.html",
@@ -56,6 +66,7 @@ def evidence_create(request: HttpRequest, review_id: int, kind: str) -> HttpResp
             "kind": kind,
             "title": TITLES[kind],
             "spec": kinds.lookup(kind),
+            "back": back,
         },
     )
 

@@ -303,3 +303,17 @@ def test_a_very_long_file_name_is_stored_cut_with_its_extension(client, review, 
     assert (media / item.file.name).read_bytes().startswith(b"pg_restore finished")
     response, body = download(client, item)
     assert response.status_code == 200 and body.startswith(b"pg_restore finished")
+
+
+def test_a_record_added_from_a_meeting_step_returns_to_that_step(client, review, member):
+    client.force_login(member)
+    url = reverse("evidence_create", args=[review.pk, "signal"])
+    page = client.get(f"{url}?step=8")
+    assert reverse("meeting_step", args=[review.pk, 8]) in page.content.decode()  # Cancel goes back too
+    data = {"area": "locking", "signals": "Lock waits", "source": "Prometheus", "owner": "dba"}
+    response = client.post(f"{url}?step=8", data)
+    assert response.status_code == 302 and response.url == reverse("meeting_step", args=[review.pk, 8])
+    assert Evidence.objects.filter(review=review, kind="signal").count() == 1
+    # Anything but a step number goes back to the review's evidence, never elsewhere.
+    response = client.post(f"{url}?step=//evil.example.com", {**data, "area": "query"})
+    assert response.status_code == 302 and response.url == f"{review.get_absolute_url()}#evidence"
