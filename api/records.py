@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, create_model
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, create_model
 from pydantic import Field as PydanticField
 
 from evidence import kinds
@@ -43,6 +43,13 @@ def Required(max_length: int):  # noqa: N802 (a type factory)
     return Annotated[
         Text(max_length), AfterValidator(_not_blank), PydanticField(json_schema_extra={"minLength": 1})
     ]
+
+
+def _not_a_box(value):
+    """true is not a number (pydantic would read it as 1), as Spec.clean says."""
+    if isinstance(value, bool):
+        raise ValueError("Give a number.")
+    return value
 
 
 def _each_once(value: list | None) -> list | None:
@@ -114,9 +121,13 @@ def _annotation(f: kinds.Field) -> Any:
             AfterValidator(_each_once),
         ]
     if f.type == s.INT:
-        return Annotated[int, PydanticField(ge=f.min_value, le=f.max_value)]
+        return Annotated[int, PydanticField(ge=f.min_value, le=f.max_value), BeforeValidator(_not_a_box)]
     if f.type == s.FLOAT:
-        return Annotated[float, PydanticField(ge=f.min_value, le=f.max_value, allow_inf_nan=False)]
+        return Annotated[
+            float,
+            PydanticField(ge=f.min_value, le=f.max_value, allow_inf_nan=False),
+            BeforeValidator(_not_a_box),
+        ]
     if f.type == s.DATE:
         return Day
     if f.type == s.DATETIME:
