@@ -221,10 +221,6 @@ def post_link(
     return _post_evidence(request, review_id, idempotency_key, add)
 
 
-def _add_runbook(*, covers: str | None, **values) -> Evidence:
-    return evidence_services.add_runbook(covers=covers or "", **values)
-
-
 def _guide_text(key: str) -> str:
     """ "Guide: Invariant inventory", or "" while the guide has no such place (it names none then)."""
     try:
@@ -245,73 +241,16 @@ def _description(spec: kinds.Spec) -> str:
     )
 
 
-# Typed records: one operation each, the same shape (validate the payload, call the record's service).
-# (path, operation name, payload schema, service, description)
-TYPED_EVIDENCE = (
-    (
-        "restore-drills",
-        "post_restore_drill",
-        schemas.RestoreDrillIn,
-        evidence_services.add_restore_drill,
-        "A restore drill report: evidence of backup, restore & DR, observed when it ended. "
-        f"{guide_text('restore_drill')}.",
-    ),
-    (
-        "migration-rehearsals",
-        "post_migration_rehearsal",
-        schemas.MigrationRehearsalIn,
-        evidence_services.add_migration_rehearsal,
-        "A migration rehearsal on production-like data: runtime, lock behaviour, validation query. "
-        f"{guide_text('migration_rehearsal')}.",
-    ),
-    (
-        "load-tests",
-        "post_load_test",
-        schemas.LoadTestIn,
-        evidence_services.add_load_test,
-        f"A load test: p50/p95/p99 latency and the saturation point. {guide_text('load_test')}.",
-    ),
-    (
-        "runbook-tests",
-        "post_runbook_test",
-        schemas.RunbookTestIn,
-        evidence_services.add_runbook_test,
-        f"A runbook test: a runbook exercised in a drill or game day. {guide_text('runbook_test')}.",
-    ),
-    (
-        "access-patterns",
-        "post_access_pattern",
-        schemas.AccessPatternIn,
-        evidence_services.add_access_pattern,
-        "An access pattern: an important query, its frequency, predicate, pagination, expected p95 and "
-        f"index; evidence of query & index. {guide_text('access_pattern')}.",
-    ),
-    (
-        "derived-stores",
-        "post_derived_store",
-        schemas.DerivedStoreIn,
-        evidence_services.add_derived_store,
-        "A derived store: its source, freshness contract, rebuild, owner and failure action; evidence of "
-        f"integration & derived data. {guide_text('derived_store')}.",
-    ),
-    (
-        "capacity-envelopes",
-        "post_capacity_envelope",
-        schemas.CapacityEnvelopeIn,
-        evidence_services.add_capacity_envelope,
-        "The capacity envelope: size, peak TPS and p95 now and in 12 months, the saturation trigger and "
-        "the planned mitigation; evidence of capacity, as old as its review date. "
-        f"{guide_text('capacity_envelope')}.",
-    ),
-    (
-        "runbooks",
-        "post_runbook",
-        records.RunbookIn,
-        _add_runbook,
-        "A runbook with its whole template (14 fields) and the required runbook it covers; evidence of "
-        f"runbooks & incident response, as old as its last test. {guide_text('runbook')}.",
-    ),
-)
+def _measured_description(spec: kinds.Spec) -> str:
+    where = _guide_text(spec.guide)
+    age = f", as old as its {spec.by_name[spec.observed].label.lower()}" if spec.observed else ""
+    return (
+        f"{spec.description} Evidence of the `{spec.category}` category{age}. The answer's `{spec.kind}` "
+        "holds what it says."
+        + (" One that shows something wrong opens a finding." if spec.failing_level else "")
+        + " Errors are listed by field; nothing is stored when any is wrong."
+        + (f" {where}." if where else "")
+    )
 
 
 def _typed_operation(name: str, payload_schema, add: Callable[..., Evidence], summary: str):
@@ -335,16 +274,13 @@ def _typed_operation(name: str, payload_schema, add: Callable[..., Evidence], su
     return operation
 
 
-for _path, _name, _schema, _add, _doc in TYPED_EVIDENCE:
-    globals()[_name] = api.post(
-        f"/reviews/{{review_id}}/evidence/{_path}",
-        response={201: schemas.EvidenceOut, **POST_ERRORS},
-        tags=["evidence"],
-    )(_typed_operation(_name, _schema, _add, _doc))
-
-# The kinds declared in evidence.kinds: each payload schema is built from the kind's declaration
-# (api.records), the service is the one every declared kind goes through.
-for _declared in records.DECLARED:
+# Every typed kind (evidence.kinds): its payload schema is built from the kind's description (api.records),
+# and the service is the one every typed kind goes through. The measured kinds (restore drills, runbooks …)
+# answer with their own values (`restore_drill`, `runbook` …), the kinds kept as a Record with `record`.
+for _declared, _doc in (
+    *((d, _measured_description(d.spec)) for d in records.MEASURED),
+    *((d, _description(d.spec)) for d in records.DECLARED),
+):
     globals()[_declared.name] = api.post(
         f"/reviews/{{review_id}}/evidence/{_declared.path}",
         response={201: schemas.EvidenceOut, **POST_ERRORS},
@@ -355,7 +291,7 @@ for _declared in records.DECLARED:
             _declared.name,
             _declared.schema,
             functools.partial(typed.add_record, kind=_declared.spec.kind),
-            _description(_declared.spec),
+            _doc,
         )
     )
 

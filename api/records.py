@@ -1,5 +1,6 @@
-"""The input shapes of records described by declaration: one schema per kind declared in evidence.kinds,
-built from its Spec (never written by hand), and the runbook's 14-field template.
+"""The input shapes of typed records: one schema per kind described in evidence.kinds (the ten kept as a
+Record's JSON and the eight measured kinds kept in models of their own: restore drills, runbooks …), each
+built from its Spec, never written by hand.
 
 What a schema refuses is what the kind's own `Spec.clean` would refuse field by field (wrong type, an
 unknown choice, too long, out of bounds, a required value blank, an unknown field), so a pipeline gets
@@ -11,16 +12,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, create_model
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, create_model
 from pydantic import Field as PydanticField
 
 from evidence import kinds
 from evidence.kinds import spec as s
-from evidence.kinds.runbooks import REQUIRED_RUNBOOKS
 
-from .schemas import Day, Text, Url
-
-RUNBOOK_CODES = tuple(code for code, _ in REQUIRED_RUNBOOKS)
+from .schemas import Day, Text, Url, When
 
 
 def _not_blank(value: str) -> str:
@@ -47,6 +45,13 @@ def Required(max_length: int):  # noqa: N802 (a type factory)
     ]
 
 
+def _not_a_box(value):
+    """true is not a number (pydantic would read it as 1), as Spec.clean says."""
+    if isinstance(value, bool):
+        raise ValueError("Give a number.")
+    return value
+
+
 def _each_once(value: list | None) -> list | None:
     if value and len(set(value)) != len(value):
         raise ValueError("Name each at most once.")
@@ -63,6 +68,11 @@ def _codes(choices) -> str:
     return "; ".join(f"`{code}` ({label})" for code, label in choices)
 
 
+def _figure(value: float) -> str:
+    """0 as "0", 1e12 as "1,000,000,000,000", 99.5 as "99.5"."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
+
+
 def _description(f: kinds.Field) -> str:
     parts = [f.label.rstrip(".") + "."]
     if f.help:
@@ -73,6 +83,12 @@ def _description(f: kinds.Field) -> str:
         parts.append("`yes` or `no`.")
     if f.type == s.DATE:
         parts.append("A date, YYYY-MM-DD.")
+    if f.type == s.DATETIME:
+        parts.append("A time with its offset from UTC, e.g. 2026-03-31T14:30:00+02:00.")
+    if f.type == s.BOOL:
+        parts.append("`true` or `false`." + ("" if f.required else " Left out: false."))
+    if f.type == s.FLOAT:
+        parts.append(f"A number from {_figure(f.min_value)} to {_figure(f.max_value)}.")
     if f.type == s.URL:
         parts.append("A full http:// or https:// address.")
     if f.wanted:
@@ -105,9 +121,19 @@ def _annotation(f: kinds.Field) -> Any:
             AfterValidator(_each_once),
         ]
     if f.type == s.INT:
-        return Annotated[int, PydanticField(ge=f.min_value, le=f.max_value)]
+        return Annotated[int, PydanticField(ge=f.min_value, le=f.max_value), BeforeValidator(_not_a_box)]
+    if f.type == s.FLOAT:
+        return Annotated[
+            float,
+            PydanticField(ge=f.min_value, le=f.max_value, allow_inf_nan=False),
+            BeforeValidator(_not_a_box),
+        ]
     if f.type == s.DATE:
         return Day
+    if f.type == s.DATETIME:
+        return When
+    if f.type == s.BOOL:
+        return bool
     raise ValueError(f"{f.name}: no API type for {f.type!r}")  # pragma: no cover (Field checks types)
 
 
@@ -125,14 +151,26 @@ def schema_name(spec: kinds.Spec) -> str:
 
 
 def input_schema(spec: kinds.Spec) -> type[Schema]:
-    """The kind's payload: its declared fields, and `url` (a link to the record where it lives)."""
-    if "url" in spec.by_name:  # pragma: no cover (a declaration error, caught by the tests at import)
-        raise ValueError(f"{spec.kind}: a field may not be called url; the evidence's own link is")
+    """The kind's payload: its described fields, a `title` where the kind's title may be given
+    (Spec.titled), and `url` (a link to the record where it lives)."""
+    for reserved in ("url", "title"):
+        if reserved in spec.by_name:  # pragma: no cover (a description error, caught by the tests at import)
+            raise ValueError(f"{spec.kind}: a field may not be called {reserved}; the evidence's own is")
     fields = {f.name: _field(f) for f in spec.fields}
+    if spec.titled:
+        fields["title"] = (
+            Text(200) | None,
+            PydanticField(
+                None,
+                title="Title",
+                description=f"The evidence's title, e.g. {spec.label}. Left out or empty: made from "
+                "its values.",
+            ),
+        )
     url_info = {
-        "title": "Link to the record",
-        "description": "Where the record lives (a wiki page, a repository file): a full http:// or "
-        "https:// address." + (" Required." if spec.url_required else ""),
+        "title": spec.url_label if spec.url_label != "Link" else "Link to the record",
+        "description": "Where the record lives (a wiki page, a repository file, a report): a full http:// "
+        "or https:// address." + (" Required." if spec.url_required else ""),
     }
     fields["url"] = (
         (Link, PydanticField(..., min_length=1, **url_info))
@@ -164,48 +202,13 @@ DECLARED: tuple[Declared, ...] = tuple(
 )
 
 
-# --- Runbooks: a fixed template (the pages' RunbookForm, evidence.services.add_runbook), written once here.
+# The kinds kept in models of their own (restore drills, runbooks, load tests …), from the same descriptions.
+MEASURED: tuple[Declared, ...] = tuple(
+    Declared(spec, path_of(spec), f"post_{spec.kind}", input_schema(spec)) for spec in kinds.MEASURED.values()
+)
+SCHEMAS: dict[str, type[Schema]] = {d.spec.kind: d.schema for d in (*MEASURED, *DECLARED)}
+# The runbook with its whole template (14 fields) and the required runbook it covers.
+RunbookIn = SCHEMAS["runbook"]
 
 
-def _runbook_text(description: str, max_length: int = 5000) -> Any:
-    return Annotated[Text(max_length), PydanticField(description=description)]
-
-
-class RunbookIn(StrictIn):
-    """A runbook with its whole template: the 14 fields (name, severity, symptoms, dashboards,
-    diagnostic queries, immediate safe actions, actions requiring approval, actions forbidden, rollback or
-    recovery, communication, evidence to capture, postmortem questions, owner, last tested) and which
-    required runbook it covers. Evidence of runbooks & incident response, as old as its last test."""
-
-    name: Required(200) = PydanticField(description="Its name, e.g. Lock storm.")
-    covers: Literal[RUNBOOK_CODES] | None = PydanticField(
-        None,
-        description="The required runbook it is, if it is one. One of: "
-        + _codes(REQUIRED_RUNBOOKS)
-        + ". Leave it out for another runbook.",
-    )
-    severity: _runbook_text("Severity, e.g. SEV2.", 40) = ""
-    symptoms: _runbook_text("What on-call sees first.") = ""
-    dashboards: _runbook_text("The dashboards to open.") = ""
-    diagnostic_queries: _runbook_text("The queries to run first.", 20000) = ""
-    immediate_safe_actions: _runbook_text("What anyone on call may do at once.") = ""
-    actions_requiring_approval: _runbook_text("What needs someone's approval, and whose.") = ""
-    actions_forbidden: _runbook_text("What must never be done.") = ""
-    rollback_recovery: _runbook_text("Rollback or recovery.") = ""
-    communication: _runbook_text("Customer and stakeholder communication.") = ""
-    evidence_to_capture: _runbook_text("What to capture for the postmortem.") = ""
-    postmortem_questions: _runbook_text("The questions the postmortem answers.") = ""
-    owner: Required(120) = PydanticField(description="Who keeps it current.")
-    last_tested: Day | None = PydanticField(
-        None,
-        description="When it was last exercised (YYYY-MM-DD), not in the future. Never tested (and no "
-        "passing runbook test of it): it supports no score and opens a P2 finding.",
-    )
-    url: Link = PydanticField(
-        "",
-        title="Link to the runbook",
-        description="Where the runbook lives: a full http:// or https:// address.",
-    )
-
-
-__all__ = ["DECLARED", "RunbookIn", "input_schema", "path_of", "schema_name"]
+__all__ = ["DECLARED", "MEASURED", "SCHEMAS", "RunbookIn", "input_schema", "path_of", "schema_name"]

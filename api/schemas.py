@@ -14,8 +14,6 @@ from evidence import kinds
 from evidence.models import EvidenceKind
 
 MAX_ID = 2**63 - 1
-MAX_INT = 2_147_483_647
-MAX_MEASUREMENT = 1e12
 
 
 def _clean_text(value: str) -> str:
@@ -48,13 +46,9 @@ def Text(max_length: int, *, min_length: int = 0):  # noqa: N802 (a type factory
 
 Title = Text(200, min_length=1)
 Name = Text(200, min_length=1)
-Short = Text(200)
-LongText = Text(20000)
 Url = Text(500)
 When = Annotated[AwareDatetime, AfterValidator(_sane_time)]
 Day = Annotated[date, AfterValidator(_sane_date)]
-Minutes = Annotated[int, Field(ge=0, le=10_000_000)]
-Measurement = Annotated[float, Field(ge=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,40}$")]
 EvidenceKindCode = Literal[tuple(EvidenceKind.values)]
 
@@ -337,132 +331,6 @@ class LinkIn(Schema):
     url: Url
     notes: Text(5000) = ""
     observed_at: When | None = Field(None, description="When what the link shows happened; default now.")
-
-
-class RestoreDrillIn(Schema):
-    """A restore drill: what was restored, from where, how much data was lost, how long it took, and how it
-    was validated."""
-
-    title: Title = "Restore drill"
-    database: Name
-    backup_source: Name
-    target_environment: Name
-    requested_recovery_point: When
-    actual_recovery_point: When
-    started_at: When
-    ended_at: When
-    rpo_target_minutes: Minutes
-    rto_target_minutes: Minutes
-    validation_queries: Text(20000, min_length=1)
-    validation_passed: bool
-    validation_result: Text(10000) = ""
-    issues_found: Text(10000) = ""
-    follow_up_owner: Text(120) = ""
-    next_drill_date: Day | None = None
-    url: Url = ""
-
-
-class MigrationRehearsalIn(Schema):
-    """A migration rehearsed on production-like data."""
-
-    title: Short = ""
-    migration: Name
-    phase: Literal["expand", "migrate", "contract"]
-    environment: Name
-    dataset: Text(300, min_length=1)
-    started_at: When
-    ended_at: When
-    lock_behaviour: Text(5000, min_length=1)
-    longest_lock_ms: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
-    validation_query: Text(20000, min_length=1)
-    validation_passed: bool
-    validation_result: Text(10000) = ""
-    rollback_rehearsed: bool = False
-    issues_found: Text(10000) = ""
-    url: Url = ""
-
-
-class LoadTestIn(Schema):
-    """A production-like load test."""
-
-    title: Short = ""
-    scenario: Name
-    environment: Name
-    tool: Text(80) = ""
-    data_shape: Text(5000) = ""
-    started_at: When
-    ended_at: When
-    peak_concurrency: Annotated[int, Field(ge=0, le=MAX_INT)] | None = None
-    throughput_per_s: Measurement
-    p50_ms: Measurement
-    p95_ms: Measurement
-    p99_ms: Measurement
-    error_rate_percent: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
-    target_p95_ms: Measurement | None = None
-    saturation_point: Text(5000, min_length=1)
-    saturation_throughput_per_s: Measurement | None = None
-    bottleneck: Short = ""
-    url: Url = ""
-
-
-class RunbookTestIn(Schema):
-    """A runbook exercised in a drill or game day."""
-
-    title: Short = ""
-    runbook_name: Name
-    scenario: Text(5000, min_length=1)
-    environment: Name
-    started_at: When
-    ended_at: When
-    passed: bool
-    issues_found: Text(10000) = ""
-    follow_up_owner: Text(120) = ""
-    url: Url = ""
-
-
-class AccessPatternIn(Schema):
-    """One important query of the workload."""
-
-    query_name: Name
-    actor_name: Text(120, min_length=1) = Field(description="Who runs the query, e.g. investigator.")
-    frequency: Text(120, min_length=1)
-    freshness: Short = ""
-    predicate: Text(5000, min_length=1)
-    sort: Short = ""
-    pagination: Literal["keyset", "offset", "none"]
-    expected_p95_ms: Annotated[float, Field(gt=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
-    index: Text(5000, min_length=1)
-    plan_evidence: Text(50000) = ""
-    url: Url = ""
-
-
-class DerivedStoreIn(Schema):
-    """A store derived from the system of record."""
-
-    store: Name
-    source: Name
-    freshness: Name = Field(description="The freshness contract, e.g. < 30 s.")
-    rebuild: Text(5000, min_length=1)
-    owner: Text(120, min_length=1)
-    failure_action: Text(5000, min_length=1)
-    url: Url = ""
-
-
-class CapacityEnvelopeIn(Schema):
-    """The capacity envelope; its review date is its age."""
-
-    current_data_size: Text(80, min_length=1)
-    projected_data_size: Text(80, min_length=1)
-    current_peak_tps: Measurement
-    projected_peak_tps: Measurement
-    current_p95_ms: Measurement
-    target_p95_ms: Annotated[float, Field(gt=0, le=MAX_MEASUREMENT, allow_inf_nan=False)]
-    known_bottleneck: Text(5000) = ""
-    saturation_trigger: Text(5000, min_length=1)
-    planned_mitigation: Text(5000, min_length=1)
-    owner: Text(120, min_length=1)
-    review_date: Day
-    url: Url = ""
 
 
 # --- Probes

@@ -4,8 +4,10 @@ number of queries. The gate is the review pages' gate, with evidence freshness c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -273,76 +275,12 @@ def evidence_entry(item: Evidence, *, now: datetime | None = None) -> dict:
         "stale": freshness.is_stale(item.kind, item.observed_at, now),
         "stale_at": freshness.stale_at(item.kind, item.observed_at),
     }
-    drill = _related(item, "restore_drill")
-    if drill is not None:
-        entry["restore_drill"] = {
-            "database": drill.database,
-            "backup_source": drill.backup_source,
-            "target_environment": drill.target_environment,
-            "requested_recovery_point": drill.requested_recovery_point,
-            "actual_recovery_point": drill.actual_recovery_point,
-            "started_at": drill.started_at,
-            "ended_at": drill.ended_at,
-            "rpo_target_minutes": drill.rpo_target_minutes,
-            "rto_target_minutes": drill.rto_target_minutes,
-            "rpo_achieved_seconds": int(drill.rpo_achieved.total_seconds()),
-            "rto_achieved_seconds": int(drill.rto_achieved.total_seconds()),
-            "validation_passed": drill.validation_passed,
-            "passed": drill.passed,
-        }
-    rehearsal = _related(item, "migration_rehearsal")
-    if rehearsal is not None:
-        entry["migration_rehearsal"] = {
-            "migration": rehearsal.migration,
-            "phase": rehearsal.phase,
-            "environment": rehearsal.environment,
-            "dataset": rehearsal.dataset,
-            "runtime_seconds": int(rehearsal.runtime.total_seconds()),
-            "lock_behaviour": rehearsal.lock_behaviour,
-            "longest_lock_ms": rehearsal.longest_lock_ms,
-            "validation_query": rehearsal.validation_query,
-            "validation_passed": rehearsal.validation_passed,
-            "rollback_rehearsed": rehearsal.rollback_rehearsed,
-        }
-    load = _related(item, "load_test")
-    if load is not None:
-        entry["load_test"] = {
-            "scenario": load.scenario,
-            "environment": load.environment,
-            "throughput_per_s": load.throughput_per_s,
-            "p50_ms": load.p50_ms,
-            "p95_ms": load.p95_ms,
-            "p99_ms": load.p99_ms,
-            "target_p95_ms": load.target_p95_ms,
-            "saturation_point": load.saturation_point,
-            "saturation_throughput_per_s": load.saturation_throughput_per_s,
-            "passed": load.passed,
-        }
-    for name in ("access_pattern", "derived_store", "capacity_envelope"):
-        record = _related(item, name)
-        if record is not None:
-            entry[name] = record.data()
-    test = _related(item, "runbook_test")
-    if test is not None:
-        entry["runbook_test"] = {
-            "runbook_name": test.runbook_name,
-            "runbook_linked": test.runbook_id is not None,
-            "scenario": test.scenario,
-            "environment": test.environment,
-            "started_at": test.started_at,
-            "ended_at": test.ended_at,
-            "passed": test.passed,
-        }
-    book = _related(item, "runbook")
-    if book is not None:
-        entry["runbook"] = {
-            "name": book.name,
-            "covers": book.covers,
-            "covers_name": REQUIRED_NAMES.get(book.covers, ""),
-            **{name: getattr(book, name) for name in RUNBOOK_TEXTS},
-            "owner": book.owner,
-            "last_tested": book.last_tested,
-        }
+    spec = kinds.MEASURED.get(item.kind)
+    row = getattr(item, spec.model, None) if spec is not None else None
+    if row is not None:
+        # Its values as its description reads them (EvidenceOut's `<kind>` keeps the ones it names), and
+        # what is computed from them.
+        entry[item.kind] = {**spec.read(row), **COMPUTED.get(item.kind, _nothing)(row)}
     record = getattr(item, "record", None) if item.kind in kinds.KINDS else None
     if record is not None:
         judged = record.judged
@@ -356,26 +294,28 @@ def evidence_entry(item: Evidence, *, now: datetime | None = None) -> dict:
     return entry
 
 
-RUNBOOK_TEXTS = (
-    "severity",
-    "symptoms",
-    "dashboards",
-    "diagnostic_queries",
-    "immediate_safe_actions",
-    "actions_requiring_approval",
-    "actions_forbidden",
-    "rollback_recovery",
-    "communication",
-    "evidence_to_capture",
-    "postmortem_questions",
-)
+def _nothing(row) -> dict:
+    return {}
 
 
-def _related(item: Evidence, name: str):
-    """A typed record of the item, if it has that kind (no query for the other kinds)."""
-    if item.kind != name:
-        return None
-    return getattr(item, name, None)
+def _seconds(span) -> int:
+    return int(span.total_seconds())
+
+
+# What the API says of a measured record beyond its values (evidence.kinds.measured).
+COMPUTED: dict[str, Callable[[Any], dict]] = {
+    "restore_drill": lambda drill: {
+        "rpo_achieved_seconds": _seconds(drill.rpo_achieved),
+        "rto_achieved_seconds": _seconds(drill.rto_achieved),
+        "passed": drill.passed,
+    },
+    "migration_rehearsal": lambda rehearsal: {"runtime_seconds": _seconds(rehearsal.runtime)},
+    "load_test": lambda load: {"passed": load.passed},
+    "access_pattern": lambda pattern: {"actor": pattern.actor},
+    "capacity_envelope": lambda envelope: {"within_target": envelope.within_target},
+    "runbook_test": lambda test: {"runbook_linked": test.runbook_id is not None},
+    "runbook": lambda book: {"covers_name": REQUIRED_NAMES.get(book.covers, "")},
+}
 
 
 def evidence_list(
