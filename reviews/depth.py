@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Case, CharField, JSONField, OuterRef, Subquery, Value, When
-from django.db.models.functions import Cast, Concat, Lower
+from django.db.models import Case, CharField, F, JSONField, OuterRef, Subquery, Value, When, Window
+from django.db.models.functions import Cast, Concat, Lower, RowNumber
 
 from evidence import kinds
 from evidence.kinds import declared
@@ -416,6 +416,14 @@ def _entries(review: Review, steps: Iterable[int]) -> dict[str, list]:
     return by_kind
 
 
+def _latest_first(*partition: str) -> Window:
+    """1 for the newest result of each partition: portable where DISTINCT ON is PostgreSQL's own (the
+    quick start runs on SQLite)."""
+    return Window(
+        RowNumber(), partition_by=[F(p) for p in partition], order_by=[F("created_at").desc(), F("id").desc()]
+    )
+
+
 def _latest_results(review: Review, probe_ids: Iterable[str], *, with_details: Iterable[str] = ()) -> list:
     """The latest result of each probe on each target of the review's system: one query."""
     from probes.models import ProbeResult  # probes builds on reviews, not the reverse
@@ -431,8 +439,9 @@ def _latest_results(review: Review, probe_ids: Iterable[str], *, with_details: I
                 When(probe_id__in=details, then="details"), default=Value(None), output_field=JSONField()
             )
         )
-        .order_by("run__target_id", "probe_id", "-created_at", "-id")
-        .distinct("run__target_id", "probe_id")
+        .annotate(_rank=_latest_first("run__target_id", "probe_id"))
+        .filter(_rank=1)
+        .order_by("run__target_id", "probe_id")
         .values(
             "probe_id", "status", "summary", "created_at", "run_id", "run__target__name", "wanted_details"
         )
@@ -720,8 +729,9 @@ def _pii_results(review: Review) -> list:
 
     return list(
         ProbeResult.objects.filter(run__review=review, probe_id=PII_PROBE)
-        .order_by("run__target_id", "-created_at", "-id")
-        .distinct("run__target_id")
+        .annotate(_rank=_latest_first("run__target_id"))
+        .filter(_rank=1)
+        .order_by("run__target_id")
         .values("status", "summary", "created_at", "run_id", "run__target__name", "details")
     )
 
