@@ -132,7 +132,7 @@ def test_the_meeting_walks_the_records_at_steps_3_4_and_6(page, live_server, dee
     first.locator("summary", has_text="All fields").click()
     expect(first.locator("dd", has_text="Concurrent transition test")).to_be_visible()
     expect(step3.get_by_role("link", name="Record an invariant")).to_have_attribute(
-        "href", f"/reviews/{review.pk}/evidence/new/invariant/"
+        "href", f"/reviews/{review.pk}/evidence/new/invariant/?step=3"
     )
 
     # Step 4 by the keyboard, as the chair walks it: the write paths and the matrix.

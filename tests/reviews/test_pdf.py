@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
+from kombu import pools
 from pypdf import PdfReader
 
 from readiness import dispatch
@@ -341,6 +342,9 @@ def test_the_decision_page_offers_the_pdf_and_says_when_it_is_ready(client, deci
 
 
 def _reset_broker_connections():
+    """Forget every pooled connection and producer: kombu keeps producer pools per broker URL, and a
+    closed one left behind fails the next test that sends a message ("Acquire on closed pool")."""
+    pools.reset()
     pool = getattr(app, "_pool", None)
     if pool is not None:
         pool.force_close_all()
