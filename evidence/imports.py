@@ -22,8 +22,7 @@ from reviews.models import Review
 from reviews.services import ServiceError
 
 from . import kinds, services, typed
-from .kinds.runbooks import REQUIRED_RUNBOOKS
-from .kinds.spec import CHOICE, DATE, INT, LINE, MULTI, TEXT, URL, YESNO, Field
+from .kinds.spec import CHOICE, DATE, INT, MULTI, URL, YESNO, Field
 from .models import Evidence
 
 MAX_BYTES = 1_000_000
@@ -31,26 +30,6 @@ MAX_ROWS = 2_000
 FORMATS = {".csv": "csv", ".yaml": "yaml", ".yml": "yaml"}
 
 RUNBOOK = "runbook"
-# The runbook template's columns, in the order of the page that records one (evidence.forms.RunbookForm);
-# evidence.services.add_runbook takes the same names.
-RUNBOOK_COLUMNS = (
-    Field("name", "Name", LINE, max_length=200),
-    Field("covers", "Required runbook it covers", CHOICE, required=False, choices=REQUIRED_RUNBOOKS),
-    Field("severity", "Severity", LINE, required=False, max_length=40),
-    Field("symptoms", "Symptoms", TEXT, required=False),
-    Field("dashboards", "Dashboards", TEXT, required=False),
-    Field("diagnostic_queries", "Diagnostic queries", TEXT, required=False, max_length=20000),
-    Field("immediate_safe_actions", "Immediate safe actions", TEXT, required=False),
-    Field("actions_requiring_approval", "Actions requiring approval", TEXT, required=False),
-    Field("actions_forbidden", "Actions forbidden", TEXT, required=False),
-    Field("rollback_recovery", "Rollback or recovery", TEXT, required=False),
-    Field("communication", "Customer and stakeholder communication", TEXT, required=False),
-    Field("evidence_to_capture", "Evidence to capture", TEXT, required=False),
-    Field("postmortem_questions", "Postmortem questions", TEXT, required=False),
-    Field("owner", "Owner", LINE, max_length=120),
-    Field("last_tested", "Last tested", DATE, required=False, help="YYYY-MM-DD"),
-    Field("url", "Link to the runbook", URL, required=False),
-)
 
 
 @dataclass(frozen=True)
@@ -116,13 +95,12 @@ def _normal(header: str) -> str:
 
 
 def _declared_sheet(spec: kinds.Spec) -> Sheet:
-    url = Field("url", "Link", URL, required=spec.url_required, help="Where the record lives.")
+    url = Field("url", spec.url_label or "Link", URL, required=spec.url_required, help="Where it lives.")
     return Sheet(spec.kind, spec.label, (*spec.fields, url), spec.key, spec.guide)
 
 
 SHEETS: dict[str, Sheet] = {
-    **{kind: _declared_sheet(spec) for kind, spec in kinds.KINDS.items() if spec.importable},
-    RUNBOOK: Sheet(RUNBOOK, "Runbook", RUNBOOK_COLUMNS, ("name",), "runbook"),
+    kind: _declared_sheet(spec) for kind, spec in kinds.ALL.items() if spec.importable
 }
 
 
@@ -414,16 +392,7 @@ def _clean(sheet: Sheet, raw: dict) -> tuple[dict, dict[str, str]]:
 
 
 def _store(*, review: Review, actor, sheet: Sheet, clean: dict, raw: dict) -> Evidence:
-    # Each service runs in a savepoint of the import's transaction: a row it refuses leaves nothing behind.
-    if sheet.kind == RUNBOOK:
-        values = dict(clean)
-        tested = values.pop("last_tested")
-        return services.add_runbook(
-            review=review,
-            actor=actor,
-            last_tested=date.fromisoformat(tested) if tested else None,
-            **values,
-        )
+    # The service runs in a savepoint of the import's transaction: a row it refuses leaves nothing behind.
     values = {name: value for name, value in raw.items() if name != "url"}
     return typed.add_record(review=review, actor=actor, kind=sheet.kind, url=clean["url"], **values)
 

@@ -208,6 +208,7 @@ RUNBOOK = Spec(
     observed="last_tested",
     future="The last test cannot be in the future.",
     url_label="Link to the runbook",
+    importable=True,
     key=("name",),
     model="runbook",
     audit="",
