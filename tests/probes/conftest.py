@@ -234,19 +234,29 @@ def _wait_for(condition, what: str, timeout: float = 10.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# How many session fixtures hold the role: modules outside tests/probes import `probe_role`, which makes
+# pytest set it up once more in the same process, while the first one's databases still depend on it.
+_role_holders = 0
+
+
 @pytest.fixture(scope="session", autouse=True)
 def probe_role():
     """The least-privilege role every probe test connects as (created once per test process)."""
-    with connect() as admin:
-        admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
-        create = sql.SQL("create role {} login password {}")
-        admin.execute(create.format(_ident(PROBE_USER), sql.Literal(PROBE_PASSWORD)))
-        admin.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(_ident(PROBE_USER)))
+    global _role_holders
+    if _role_holders == 0:
+        with connect() as admin:
+            admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
+            create = sql.SQL("create role {} login password {}")
+            admin.execute(create.format(_ident(PROBE_USER), sql.Literal(PROBE_PASSWORD)))
+            admin.execute(sql.SQL("grant pg_monitor, pg_read_all_data to {}").format(_ident(PROBE_USER)))
+    _role_holders += 1
     try:
         yield PROBE_USER
     finally:
-        with connect() as admin:
-            admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
+        _role_holders -= 1
+        if _role_holders == 0:
+            with connect() as admin:
+                admin.execute(sql.SQL("drop role if exists {}").format(_ident(PROBE_USER)))
 
 
 @pytest.fixture(scope="session")
