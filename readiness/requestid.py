@@ -59,11 +59,14 @@ class RequestIdMiddleware:
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every record (empty outside a request or task)."""
+    """Adds `request_id` to every record (empty outside a request or task). Django logs an error answer
+    (django.request: "Not Found", "Internal Server Error") after the middleware returned, with the request
+    on the record: its id is taken from there."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "request_id", None):
-            record.request_id = current()
+            request = getattr(record, "request", None)
+            record.request_id = current() or getattr(request, "request_id", "") or ""
         return True
 
 
