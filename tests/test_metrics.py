@@ -286,3 +286,45 @@ def test_a_task_started_by_a_request_logs_on_a_real_worker_with_the_requests_id(
     assert [(r.getMessage(), r.request_id) for r in collect.records] == [
         ("task says from a request", "trace-7f3a")
     ]
+
+
+# Multiprocess mode (several gunicorn workers, or web and workers sharing PROMETHEUS_MULTIPROC_DIR): what
+# one process observed is in another process's scrape.
+OBSERVE_SCRIPT = """
+import django
+django.setup()
+from readiness import metrics
+metrics.observe_probe_run("done", 2.0)
+metrics.observe_probe_run("done", 3.0)
+"""
+SCRAPE_SCRIPT = """
+import os
+import django
+django.setup()
+from django.test import Client
+response = Client().get("/metrics", headers={"Authorization": "Bearer " + os.environ["METRICS_TOKEN"]})
+assert response.status_code == 200, response.status_code
+print(response.content.decode())
+"""
+
+
+def test_in_multiprocess_mode_a_scrape_adds_up_every_process(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "readiness.settings_test",
+        "ALLOWED_HOSTS": "testserver",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "METRICS_TOKEN": TOKEN,
+    }
+    for _ in range(2):  # two processes, one after the other, each observing two runs
+        subprocess.run([sys.executable, "-c", OBSERVE_SCRIPT], env=env, check=True, timeout=60)
+    assert any(path.name.startswith("histogram_") for path in tmp_path.iterdir())
+    scraped = subprocess.run(
+        [sys.executable, "-c", SCRAPE_SCRIPT], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    samples = {}
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    assert value(samples, "readiness_probe_runs_total", outcome="done") == 4
+    assert value(samples, "readiness_probe_run_duration_seconds_sum", outcome="done") == 10.0
