@@ -33,38 +33,33 @@ def _reset_broker_connections():
 
 
 @pytest.fixture
-def queues(settings):
-    """Queues (and so heartbeat keys) of this test alone: a suite running next to it never interferes."""
-    suffix = uuid.uuid4().hex[:10]
-    settings.CELERY_TASK_DEFAULT_QUEUE = f"health-default-{suffix}"
-    settings.PROBE_QUEUE = f"health-probes-{suffix}"
-    names = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.PROBE_QUEUE]
-    yield names
-    client = redis.Redis.from_url(REDIS_URL)
-    client.delete(*[health.HEARTBEAT_KEY.format(queue=q) for q in names], *names)
-    for key in client.keys(f"*{suffix}*"):
-        client.delete(key)
-    client.close()
-
-
-@pytest.fixture
-def broker(settings, queues):
-    """Celery on the real Redis, sending for real (not eagerly)."""
+def broker(settings):
+    """Celery on the real Redis, sending for real (not eagerly), with queues (and so heartbeat keys) of
+    this test alone: a suite running next to it never interferes. app.conf reads the Django settings
+    live: it is saved before any setting changes, so the test's queues never outlive the test."""
     keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
     saved = {key: app.conf[key] for key in keys}
+    suffix = uuid.uuid4().hex[:10]
+    names = [f"health-default-{suffix}", f"health-probes-{suffix}"]
+    settings.CELERY_TASK_DEFAULT_QUEUE, settings.PROBE_QUEUE = names
     settings.CELERY_BROKER_URL = REDIS_URL
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(
         broker_url=REDIS_URL,
         task_always_eager=False,
-        task_default_queue=queues[0],
+        task_default_queue=names[0],
         task_routes={},
         result_backend=None,
     )
     _reset_broker_connections()
-    yield queues
+    yield names
     app.conf.update(saved)
     _reset_broker_connections()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*[health.HEARTBEAT_KEY.format(queue=q) for q in names], *names)
+    for key in client.keys(f"*{suffix}*"):
+        client.delete(key)
+    client.close()
 
 
 def _fresh_heartbeats(queues, *, age: float = 0.0):
