@@ -43,7 +43,7 @@ RUN pip install --no-deps . \
 RUN SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
 
 # Writable state only: var/ (media uploads, beat schedule). Code and static stay root-owned.
-RUN mkdir -p /app/var/media && chown -R readiness:readiness /app/var
+RUN mkdir -p /app/var/media /app/var/metrics && chown -R readiness:readiness /app/var
 ENV MEDIA_ROOT=/app/var/media
 
 USER readiness

@@ -1,5 +1,7 @@
 """Celery tasks of the probe engine. They take ids, never passwords or objects; the work is in services."""
 
+import time
+
 from celery import shared_task
 from django.conf import settings
 
@@ -21,7 +23,12 @@ from . import services
 def run_probe_run(run_id: int) -> str:
     """Run one probe run. Idempotent: it claims the run atomically and stores each result once, so a
     redelivered message (acks_late) does nothing twice."""
-    return services.execute_run(run_id)
+    from readiness import metrics
+
+    started = time.perf_counter()
+    outcome = services.execute_run(run_id)
+    metrics.observe_probe_run(outcome, time.perf_counter() - started)
+    return outcome
 
 
 @shared_task(ignore_result=True)

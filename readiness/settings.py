@@ -50,9 +50,13 @@ INSTALLED_APPS = [
     "schedules",
     "reminders",
     "guide",
+    "readiness.apps.ReadinessOpsConfig",  # health, metrics, the workers' heartbeat (readiness.tasks)
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware, the view and their log lines see the request id and are timed.
+    "readiness.requestid.RequestIdMiddleware",
+    "readiness.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -232,6 +236,27 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Watching it run (readiness.health, readiness.metrics, readiness.requestid).
+# /health/ reports a queue's workers unavailable when none of them ran the heartbeat task, which beat sends
+# to each queue every HEALTH_HEARTBEAT_EVERY_S, for HEALTH_HEARTBEAT_STALE_S.
+HEALTH_HEARTBEAT_EVERY_S = env_int("HEALTH_HEARTBEAT_EVERY_S", 30)
+HEALTH_HEARTBEAT_STALE_S = env_int("HEALTH_HEARTBEAT_STALE_S", 120)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"heartbeat-{queue}": {
+            "task": "readiness.tasks.record_heartbeat",
+            "schedule": float(HEALTH_HEARTBEAT_EVERY_S),
+            "args": (queue,),
+            # A heartbeat nobody took within its interval is worthless: it expires instead of piling up.
+            "options": {"queue": queue, "expires": float(HEALTH_HEARTBEAT_EVERY_S)},
+        }
+        for queue in (CELERY_TASK_DEFAULT_QUEUE, PROBE_QUEUE)
+    }
+)
+# /metrics (Prometheus) answers only a scraper sending "Authorization: Bearer <METRICS_TOKEN>"; without a
+# token set it does not exist (404). Several processes: set PROMETHEUS_MULTIPROC_DIR (readiness.metrics).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 # Email (reminders). The console backend prints mail in the quick start; set EMAIL_BACKEND to
 # django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST etc. for real delivery.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -310,10 +335,22 @@ API_TOKEN_LAST_USED_EVERY_S = env_int("API_TOKEN_LAST_USED_EVERY_S", 60)
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 90)
 PAGE_SIZE = env_int("PAGE_SIZE", 25)
 
+# LOG_FORMAT=json: one JSON object a line (time, level, logger, message, request_id). Otherwise plain
+# lines, which carry the request id too.
+LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "readiness.requestid.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "readiness.requestid.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # WeasyPrint and fontTools narrate every rendering step at INFO.
     "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "fontTools")},

@@ -5,12 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from evidence import views as evidence_views
+from readiness import health, metrics
 from reviews import views
 from reviews.views import history, loosening, meeting, portfolio
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("health/", views.health, name="health"),
+    path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registration/login.html"),

@@ -125,6 +125,8 @@ class Row:
 MATRIX: dict[str, Row] = {
     "": Row(get=signed_in),
     "health/": Row(get=public),
+    # Prometheus: no session opens it; without METRICS_TOKEN it does not exist (tests/test_metrics.py).
+    "metrics": Row(get=lambda role, own: "404"),
     "login/": Row(get=public, post=public),
     "logout/": Row(post=lambda role, own: LOGIN),  # signed out, and sent to the login page
     "systems/new/": Row(get=chairs_somewhere, post=chairs_somewhere),
