@@ -30,4 +30,4 @@ from .review import (  # noqa: F401
     review_edit,
     score_edit,
 )
-from .systems import dashboard, health, system_create, system_detail, system_edit  # noqa: F401
+from .systems import dashboard, system_create, system_detail, system_edit  # noqa: F401

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -16,16 +15,9 @@ from ..forms import SystemForm
 from ..models import Decision, Review, Team
 from .access import _apply, _get_system_for_user, _page
 
-# --- Health and dashboard
+# --- Dashboard
 
 ATTENTION_LIMIT = 50  # rows per "needs attention" list on the dashboard
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 @login_required
