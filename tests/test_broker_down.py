@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from kombu import pools
 
 from probes import services as probe_services
 from probes.models import ProbeRun, RunState
@@ -17,19 +16,10 @@ from readiness.celery import app
 from reviews import services
 from reviews.models import AuditEvent, Decision, ReviewState
 from tests.api.conftest import Api
+from tests.brokers import reset_broker_connections
 from tests.factories import score_all
 
 CLOSED_PORT = "redis://127.0.0.1:1/0"
-
-
-def _reset_broker_connections():
-    """Forget every pooled connection and producer (kombu keeps producer pools per broker URL)."""
-    pools.reset()
-    pool = getattr(app, "_pool", None)
-    if pool is not None:
-        pool.force_close_all()
-        app._pool = None
-    app.__dict__.pop("amqp", None)
 
 
 @pytest.fixture
@@ -45,10 +35,10 @@ def broker_down(settings):
         broker_connection_timeout=1,
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
     )
-    _reset_broker_connections()
+    reset_broker_connections()
     yield
     app.conf.update(saved)
-    _reset_broker_connections()
+    reset_broker_connections()
 
 
 @pytest.fixture

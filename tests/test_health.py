@@ -12,24 +12,14 @@ from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
 from django.urls import reverse
-from kombu import pools
 
 from readiness import health
 from readiness import tasks as readiness_tasks
 from readiness.celery import app
+from tests.brokers import reset_broker_connections
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 CLOSED_PORT = "redis://127.0.0.1:1/0"
-
-
-def _reset_broker_connections():
-    """Forget every pooled connection and producer (kombu keeps producer pools per broker URL)."""
-    pools.reset()
-    pool = getattr(app, "_pool", None)
-    if pool is not None:
-        pool.force_close_all()
-        app._pool = None
-    app.__dict__.pop("amqp", None)
 
 
 @pytest.fixture
@@ -51,10 +41,10 @@ def broker(settings):
         task_routes={},
         result_backend=None,
     )
-    _reset_broker_connections()
+    reset_broker_connections()
     yield names
     app.conf.update(saved)
-    _reset_broker_connections()
+    reset_broker_connections()
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(*[health.HEARTBEAT_KEY.format(queue=q) for q in names], *names)
     for key in client.keys(f"*{suffix}*"):
@@ -120,7 +110,7 @@ def test_a_broker_on_a_closed_port_is_unhealthy_then_healthy_when_back(client, b
 
     settings.CELERY_BROKER_URL = CLOSED_PORT
     app.conf.broker_url = CLOSED_PORT
-    _reset_broker_connections()
+    reset_broker_connections()
     started = time.monotonic()
     response = client.get(reverse("health"))
     assert time.monotonic() - started < 5  # a load balancer's check must not hang
@@ -134,7 +124,7 @@ def test_a_broker_on_a_closed_port_is_unhealthy_then_healthy_when_back(client, b
 
     settings.CELERY_BROKER_URL = REDIS_URL
     app.conf.broker_url = REDIS_URL
-    _reset_broker_connections()
+    reset_broker_connections()
     assert client.get(reverse("health")).status_code == 200
 
 

@@ -21,7 +21,6 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
-from kombu import pools
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes import services as probe_services
@@ -30,6 +29,7 @@ from probes.models import ProbeRun
 from readiness import requestid
 from readiness.celery import app
 from reviews import records, services
+from tests.brokers import reset_broker_connections
 
 TOKEN = "scrape-token-" + "x" * 20
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -129,15 +129,6 @@ def test_a_rendered_decision_pdf_is_timed(
     assert added == pytest.approx(document.render_ms / 1000)
 
 
-def _reset_broker_connections():
-    pools.reset()
-    pool = getattr(app, "_pool", None)
-    if pool is not None:
-        pool.force_close_all()
-        app._pool = None
-    app.__dict__.pop("amqp", None)
-
-
 @pytest.fixture
 def broker(settings):
     """Celery on the real Redis, with a default queue of this test alone."""
@@ -154,10 +145,10 @@ def broker(settings):
         task_routes={},
         result_backend=None,
     )
-    _reset_broker_connections()
+    reset_broker_connections()
     yield queue
     app.conf.update(saved)
-    _reset_broker_connections()
+    reset_broker_connections()
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.keys(f"*{queue}*"):
         client.delete(key)

@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
-from kombu import pools
 from pypdf import PdfReader
 
 from readiness import dispatch
@@ -23,6 +22,7 @@ from readiness.celery import app
 from reviews import records, services, tasks
 from reviews.models import AuditEvent, ChecklistAnswer, DecisionDocument, Level
 from reviews.views import decisions as decision_views
+from tests.brokers import reset_broker_connections
 from tests.factories import category, score_all
 
 from .test_records import build_decided
@@ -341,17 +341,6 @@ def test_the_decision_page_offers_the_pdf_and_says_when_it_is_ready(client, deci
 # --- through a real worker --------------------------------------------------------------------------
 
 
-def _reset_broker_connections():
-    """Forget every pooled connection and producer: kombu keeps producer pools per broker URL, and a
-    closed one left behind fails the next test that sends a message ("Acquire on closed pool")."""
-    pools.reset()
-    pool = getattr(app, "_pool", None)
-    if pool is not None:
-        pool.force_close_all()
-        app._pool = None
-    app.__dict__.pop("amqp", None)
-
-
 @pytest.fixture
 def broker(settings):
     queue = f"readiness-pdf-test-{uuid.uuid4().hex[:12]}"
@@ -362,10 +351,10 @@ def broker(settings):
     app.conf.update(
         broker_url=REDIS_URL, task_always_eager=False, task_default_queue=queue, result_backend=None
     )
-    _reset_broker_connections()
+    reset_broker_connections()
     yield queue
     app.conf.update(saved)
-    _reset_broker_connections()
+    reset_broker_connections()
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(queue)
     client.close()
