@@ -2,6 +2,7 @@
 flow with PKCE lands signed in with the mapped role; another browser's callback (login CSRF) is refused."""
 
 from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
