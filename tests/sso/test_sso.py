@@ -197,3 +197,9 @@ def test_roles_from_groups_take_the_strongest_role_per_team_and_name_every_gover
     assert wanted_roles({"dba", "dba-leads"}, mappings) == {1: "lead", 2: None}
     assert wanted_roles({"arch", "dba", "ops"}, mappings) == {1: "architect", 2: "member"}
     assert wanted_roles(set(), mappings) == {1: None, 2: None}
+
+
+def test_the_guide_says_how_this_installation_signs_in(client, sso):
+    client.force_login(UserFactory(username="mia"))
+    page = client.get("/guide/signing-in/").content.decode()
+    assert "you sign in with <strong>Acme ID</strong>" in page and "Passwords are turned off" in page
