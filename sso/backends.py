@@ -52,6 +52,13 @@ class CompanyBackend(OIDCAuthenticationBackend):
     """Users by the username claim, created at their first sign-on; team roles from the groups claim at
     every sign-on (sso.services.sync_memberships)."""
 
+    def authenticate(self, request, **kwargs):
+        # Only the callback view (sso.views.Callback) signs on, with the nonce and PKCE verifier it kept
+        # in the session; a `code` and `state` in the query of a password sign-in are ignored.
+        if "nonce" not in kwargs or "code_verifier" not in kwargs or "password" in kwargs:
+            return None
+        return super().authenticate(request, **kwargs)
+
     def _verify_jws(self, payload, key):
         try:
             header = jwt.get_unverified_header(payload)

@@ -38,9 +38,10 @@ def wanted_roles(groups: Iterable[str], mappings: Iterable[tuple[str, int, str]]
     return wanted
 
 
+@transaction.atomic
 def set_role_from_claim(*, user, team_id: int, role: str | None, groups: Iterable[str]) -> str | None:
     """Give `user` `role` in the team (None: no role), with its audit record; returns what changed
-    ("create", "update", "delete") or None. Call inside a transaction."""
+    ("create", "update", "delete") or None."""
     membership = Membership.objects.select_for_update().filter(user=user, team_id=team_id).first()
     via = {"via": "groups claim", "groups": sorted(groups)}
     if membership is None and role is None:

@@ -167,6 +167,14 @@ def test_local_sign_in_off_refuses_a_password_but_the_break_glass_admin_signs_in
     assert response.status_code == 302 and signed_in_as(client) == "root"
 
 
+def test_a_code_and_state_in_a_password_sign_in_are_not_taken_for_a_sign_on(client, sso, settings):
+    settings.LOCAL_LOGIN = True
+    UserFactory(username="mia")
+    response = client.post("/login/?code=stolen&state=any", {"username": "mia", "password": "wrong"})
+    assert response.status_code == 200 and "Please enter a correct username" in response.content.decode()
+    assert signed_in_as(client) is None
+
+
 def test_local_sign_in_can_stay_on_next_to_single_sign_on(client, sso, settings):
     settings.LOCAL_LOGIN = True
     UserFactory(username="mia")
