@@ -28,7 +28,9 @@ def webhook_settings(settings):
     return settings
 
 
-def subscribe(url: str, *, events=tuple(Event.values), teams=(), fmt=Format.GENERIC, name="Receiver") -> Subscription:
+def subscribe(
+    url: str, *, events=tuple(Event.values), teams=(), fmt=Format.GENERIC, name="Receiver"
+) -> Subscription:
     sub = Subscription(name=name, url=url, format=fmt, events=list(events))
     services.set_new_secret(sub)
     sub.save()

@@ -123,7 +123,11 @@ def test_teams_sends_an_adaptive_card_with_facts_and_an_open_url_action():
         "facts": [{"title": "System", "value": "Ledger"}, {"title": "Outcome", "value": "Approved"}],
     }
     assert card["actions"] == [
-        {"type": "Action.OpenUrl", "title": "Open in Readiness", "url": "https://readiness.example/decisions/7/"}
+        {
+            "type": "Action.OpenUrl",
+            "title": "Open in Readiness",
+            "url": "https://readiness.example/decisions/7/",
+        }
     ]
 
 
