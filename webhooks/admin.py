@@ -3,6 +3,8 @@ with every attempt, from which a delivery is replayed (audited)."""
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.validators import URLValidator
@@ -67,7 +69,7 @@ class SubscriptionAdmin(AuditedAdmin):
     def signing_secret(self, obj: Subscription) -> str:
         return format_html(
             "<code>{}</code><br>The receiver checks each request's Readiness-Signature with it "
-            "(see the user guide, “Notifications”).",
+            "(the user guide: “Notifications to other tools”).",
             services.secret_of(obj),
         )
 
@@ -135,9 +137,13 @@ class DeliveryAdmin(admin.ModelAdmin):
         "last_error",
         "created_at",
         "delivered_at",
-        "payload",
+        "payload_json",
     )
     readonly_fields = fields
+
+    @admin.display(description="Payload")
+    def payload_json(self, obj: Delivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
 
     def has_add_permission(self, request):
         return False

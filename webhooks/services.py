@@ -225,13 +225,15 @@ def attempt(delivery_id: int) -> str:
     if not subscription.active:
         answer = Answer(error="the subscription is turned off")
         return _settle(delivery, answer, started=now, duration_ms=0, final=True)
+    try:
+        secret = secret_of(subscription)
+    except crypto.InvalidToken:
+        answer = Answer(error="its signing secret no longer decrypts (were PROBE_ENCRYPTION_KEYS changed?)")
+        return _settle(delivery, answer, started=now, duration_ms=0, final=True)
     body = bodies.render(subscription.format, delivery.payload)
     started = time.monotonic()
     answer = post(
-        subscription.url,
-        body,
-        headers_for(delivery, secret_of(subscription), body),
-        timeout=settings.WEBHOOK_TIMEOUT_S,
+        subscription.url, body, headers_for(delivery, secret, body), timeout=settings.WEBHOOK_TIMEOUT_S
     )
     return _settle(delivery, answer, started=now, duration_ms=int((time.monotonic() - started) * 1000))
 

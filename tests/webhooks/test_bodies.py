@@ -136,3 +136,16 @@ def test_every_event_has_a_title_in_every_format(event):
     for fmt in Format.values:
         assert json.loads(bodies.render(fmt, envelope(event=event)))
     assert bodies.title(envelope(event=event)) == Event(event).label
+
+
+def test_the_guide_shows_the_same_recipe_as_the_readme_and_the_numbers_in_force(settings):
+    import html
+
+    from guide import content, sections
+
+    settings.WEBHOOK_MAX_ATTEMPTS, settings.WEBHOOK_EXPIRING_WITHIN_DAYS = 6, 11
+    (section,) = [s for s in sections.SECTIONS if s.slug == "notifications"]
+    page = html.unescape(content.render(section))
+    recipe = re.search(r"<!-- signature-recipe -->\s*```python\n(.*?)```", README.read_text(), re.S).group(1)
+    assert recipe.strip() in page
+    assert "up to 6 attempts" in page and "within 11 days" in page

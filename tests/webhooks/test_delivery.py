@@ -455,3 +455,15 @@ def test_the_sweeper_takes_back_a_delivery_whose_worker_died_and_resends_lost_me
     assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
     assert len(receiver.accepted) == 2
     assert services.sweep() == {"released": 0, "failed": 0, "resent": 0}
+
+
+def test_a_secret_that_no_longer_decrypts_fails_the_delivery_with_the_reason(
+    receiver, webhook_settings, review, member
+):
+    sub = subscribe(receiver.url)
+    Subscription.objects.filter(pk=sub.pk).update(secret_encrypted="gAAAA-not-a-token")
+    request_p1_exception(review, member)
+    delivery = Delivery.objects.get()
+    assert services.attempt(delivery.pk) == "failed"
+    delivery.refresh_from_db()
+    assert "no longer decrypts" in delivery.last_error and not receiver.requests

@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from readiness.celery import app
 from reviews import services as review_services
+from reviews.models import Decision
 from tests.brokers import reset_broker_connections
 from tests.factories import score_all
+from tests.reviews.test_judgement import all_yes_post
 from tests.test_metrics import TOKEN, scrape, value
 from webhooks import services, tasks
 from webhooks.models import Delivery, DeliveryState
@@ -100,6 +102,19 @@ def record_decision(review, architect, member):
     )
 
 
+def record_decision_on_the_page(client, review, architect, member):
+    """As the chair does it: the decision form, posted."""
+    score_all(review, member)
+    client.force_login(architect)
+    response = client.post(
+        reverse("decision_create", args=[review.pk]),
+        {"next_review": (timezone.localdate() + timedelta(days=90)).isoformat(), **all_yes_post()},
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    client.logout()
+    return Decision.objects.get(review=review)
+
+
 def test_a_decision_reaches_a_receiver_that_was_down_exactly_once_signed(
     client, worker, webhook_settings, review, architect, member
 ):
@@ -107,7 +122,7 @@ def test_a_decision_reaches_a_receiver_that_was_down_exactly_once_signed(
     webhook_settings.METRICS_TOKEN = TOKEN
     before = scrape(client)
     sub = subscribe(f"http://127.0.0.1:{DOWN_PORT}/hook")
-    decision = record_decision(review, architect, member)
+    decision = record_decision_on_the_page(client, review, architect, member)
 
     # Down: the worker tries, fails to connect, and retries with backoff.
     wait_for(lambda: delivery_in(DeliveryState.PENDING, min_attempts=2))
@@ -169,3 +184,33 @@ def test_a_receiver_answering_500_is_given_up_on_counted_and_reached_by_a_replay
     delivered = wait_for(lambda: delivery_in(DeliveryState.DELIVERED))
     assert delivered.attempts == 4 and [r.answered for r in receiver.requests] == [500, 500, 500, 204]
     assert len({r.headers["Readiness-Delivery"] for r in receiver.requests}) == 1
+
+
+def test_a_decision_recorded_while_the_broker_is_down_is_delivered_once_when_it_is_back(
+    client, broker, finished_tasks, receiver, webhook_settings, review, architect, member
+):
+    webhook_settings.WEBHOOK_REQUEUE_AFTER_S = 0
+    sub = subscribe(receiver.url)
+    keys = ("broker_url", "broker_connection_timeout", "task_publish_retry_policy")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(
+        broker_url="redis://127.0.0.1:1/0",  # nobody listens: the message cannot be sent
+        broker_connection_timeout=1,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+    )
+    reset_broker_connections()
+    try:
+        record_decision_on_the_page(client, review, architect, member)  # the page still answers
+    finally:
+        app.conf.update(saved)
+        reset_broker_connections()
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+
+    with start_worker(
+        app, pool="threads", concurrency=1, perform_ping_check=False, queues=[broker], shutdown_timeout=60
+    ):
+        assert services.sweep()["resent"] == 1  # what beat's sweep_deliveries does
+        wait_for(lambda: delivery_in(DeliveryState.DELIVERED))
+    (got,) = receiver.requests
+    assert documented_recipe()(services.secret_of(sub), got.body, got.headers["Readiness-Signature"])
