@@ -296,9 +296,12 @@ WEBHOOK_REQUEUE_AFTER_S = env_int("WEBHOOK_REQUEUE_AFTER_S", 120)
 # "An exception expiring within N days" is sent once per exception and expiry date.
 WEBHOOK_EXPIRING_WITHIN_DAYS = env_int("WEBHOOK_EXPIRING_WITHIN_DAYS", 7)
 WEBHOOK_BASE_URL = env_str("WEBHOOK_BASE_URL", REMINDER_BASE_URL).rstrip("/")
+# The delivery log keeps delivered and failed deliveries this long.
+WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 90)
 CELERY_BEAT_SCHEDULE.update(
     {
         "sweep-webhook-deliveries": {"task": "webhooks.tasks.sweep_deliveries", "schedule": 60.0},
+        "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_deliveries", "schedule": 86400.0},
         "notify-expiring-exceptions": {
             "task": "webhooks.tasks.notify_expiring_exceptions",
             "schedule": 3600.0,

@@ -350,3 +350,13 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         if dispatch.send(deliver, delivery_id).sent:
             counts["resent"] += 1
     return counts
+
+
+def prune(*, now: datetime | None = None) -> int:
+    """Beat, daily: delivered and failed deliveries older than WEBHOOK_KEEP_DAYS go, with their attempts.
+    Their events are not emitted again (each is emitted when it happens, or within days of an expiry)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_KEEP_DAYS)
+    old = Delivery.objects.filter(
+        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED], created_at__lt=cutoff
+    )
+    return old.delete()[1].get(Delivery._meta.label, 0)

@@ -17,6 +17,11 @@ def sweep_deliveries() -> dict[str, int]:
     return services.sweep()
 
 
+@shared_task(name="webhooks.tasks.prune_deliveries", ignore_result=True)
+def prune_deliveries() -> int:
+    return services.prune()
+
+
 @shared_task(name="webhooks.tasks.notify_expiring_exceptions", ignore_result=True)
 def notify_expiring_exceptions() -> int:
     return events.notify_expiring_exceptions()

@@ -467,3 +467,19 @@ def test_a_secret_that_no_longer_decrypts_fails_the_delivery_with_the_reason(
     assert services.attempt(delivery.pk) == "failed"
     delivery.refresh_from_db()
     assert "no longer decrypts" in delivery.last_error and not receiver.requests
+
+
+def test_the_log_keeps_settled_deliveries_for_keep_days_and_never_prunes_waiting_ones(
+    webhook_settings, review, member
+):
+    webhook_settings.WEBHOOK_KEEP_DAYS = 30
+    subscribe("http://127.0.0.1:1/")
+    for _ in range(4):
+        request_p1_exception(review, member)
+    old, recent, waiting, failed = Delivery.objects.order_by("pk")
+    long_ago = timezone.now() - timedelta(days=31)
+    Delivery.objects.filter(pk__in=[old.pk, waiting.pk, failed.pk]).update(created_at=long_ago)
+    Delivery.objects.filter(pk__in=[old.pk, recent.pk]).update(state=DeliveryState.DELIVERED)
+    Delivery.objects.filter(pk=failed.pk).update(state=DeliveryState.FAILED)
+    assert services.prune() == 2
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
