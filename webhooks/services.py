@@ -57,7 +57,7 @@ def rotate_secret(*, subscription: Subscription, actor) -> Subscription:
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     set_new_secret(subscription)
     subscription.save(update_fields=["secret_encrypted"])
-    audit.record(actor=actor, action="webhook_subscription.rotate_secret", obj=subscription)
+    audit.record(actor=actor, action="subscription.rotate_secret", obj=subscription)
     return subscription
 
 

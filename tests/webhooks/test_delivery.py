@@ -312,7 +312,7 @@ def test_a_subscription_added_in_the_admin_gets_a_secret_shown_on_its_page_and_i
         {"action": "rotate_secrets", "_selected_action": [sub.pk]},
     )
     assert services.secret_of(Subscription.objects.get()) != secret
-    assert AuditEvent.objects.filter(action="webhook_subscription.rotate_secret").count() == 1
+    assert AuditEvent.objects.filter(action="subscription.rotate_secret").count() == 1
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example/x", "file:///etc/passwd", "not a url"])
