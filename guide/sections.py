@@ -71,6 +71,12 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section(
+        "notifications",
+        "Notifications to other tools",
+        RUNNING,
+        anchors=(("verifying-a-notification", "Verifying a notification"),),
+    ),
+    Section(
         "evidence",
         "Evidence, verdicts and freshness",
         EVIDENCE,
