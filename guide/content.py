@@ -27,6 +27,8 @@ def context() -> dict:
             "provider": settings.SSO_PROVIDER_NAME,
             "local": settings.LOCAL_LOGIN,
         },
+        "webhook_expiring_days": settings.WEBHOOK_EXPIRING_WITHIN_DAYS,
+        "webhook_max_attempts": settings.WEBHOOK_MAX_ATTEMPTS,
         "max_ages": [(label, table.get(value)) for value, label in EvidenceKind.choices],
         "steps": agenda.STEPS,
         "final_sections": [

@@ -72,6 +72,12 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section("signing-in", "Signing in and team roles", RUNNING),
     Section(
+        "notifications",
+        "Notifications to other tools",
+        RUNNING,
+        anchors=(("verifying-a-notification", "Verifying a notification"),),
+    ),
+    Section(
         "evidence",
         "Evidence, verdicts and freshness",
         EVIDENCE,

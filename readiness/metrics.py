@@ -8,7 +8,10 @@ What is measured, in the process that does the work:
 - readiness_probe_run_duration_seconds{outcome} and readiness_probe_runs_total{outcome}: probe runs that
   finished ("done" or "failed"), where the worker runs them (probes.tasks.run_probe_run);
 - readiness_pdf_render_duration_seconds: decision PDFs rendered (from each stored DecisionDocument);
-- readiness_celery_queue_depth{queue}: messages waiting in each queue, read from Redis at scrape time.
+- readiness_celery_queue_depth{queue}: messages waiting in each queue, read from Redis at scrape time;
+- readiness_webhook_attempts_total{event,outcome}: webhook POSTs ("delivered", or "error": down, slow,
+  not 2xx) and readiness_webhook_failures_total{event}: deliveries given up after their last attempt,
+  where the worker sends them (webhooks.services).
 
 Several processes (gunicorn workers, Celery's prefork children, web and workers on one host): set
 PROMETHEUS_MULTIPROC_DIR to an empty directory that all of them share, emptied before they start; each
@@ -63,6 +66,14 @@ PDF_RENDER = Histogram(
     "Time to render a decision record's PDF.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "readiness_webhook_attempts",
+    "Webhook POSTs, by event and whether the receiver took it.",
+    ["event", "outcome"],
+)
+WEBHOOK_FAILURES = Counter(
+    "readiness_webhook_failures", "Webhook deliveries given up on after their last attempt.", ["event"]
+)
 
 # Outcomes of probes.services.execute_run that are a finished run ("not claimed" and "lost claim" are a
 # duplicate delivery doing nothing).
@@ -73,6 +84,12 @@ def observe_probe_run(outcome: str, seconds: float) -> None:
     if outcome in FINISHED:
         PROBE_RUN_DURATION.labels(outcome=outcome).observe(seconds)
         PROBE_RUNS.labels(outcome=outcome).inc()
+
+
+def observe_webhook_attempt(*, event: str, delivered: bool, gave_up: bool) -> None:
+    WEBHOOK_ATTEMPTS.labels(event=event, outcome="delivered" if delivered else "error").inc()
+    if gave_up:
+        WEBHOOK_FAILURES.labels(event=event).inc()
 
 
 def _pdf_stored(sender, instance, created, **kwargs) -> None:

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "schedules",
     "reminders",
     "guide",
+    "webhooks",
     "sso",
     "readiness.apps.ReadinessOpsConfig",  # health, metrics, the workers' heartbeat (readiness.tasks)
 ]
@@ -320,6 +321,34 @@ REMINDER_LOOKBACK_DAYS = env_int("REMINDER_LOOKBACK_DAYS", 7)
 REMINDER_BASE_URL = env_str("REMINDER_BASE_URL", "http://localhost:8000").rstrip("/")
 # What each scheduled task did (schedules.ScheduleRun, in the admin) is kept this long.
 SCHEDULE_RUN_KEEP_DAYS = env_int("SCHEDULE_RUN_KEEP_DAYS", 30)
+
+# Outgoing notifications (webhooks app): signed POSTs to the receivers the admin subscribes, sent by the
+# default queue's workers. An attempt waits WEBHOOK_TIMEOUT_S for an answer; a failed one is retried after
+# WEBHOOK_RETRY_BASE_S, doubling up to WEBHOOK_RETRY_MAX_S, until WEBHOOK_MAX_ATTEMPTS, then it is failed
+# (the admin may replay it). Links in messages start with WEBHOOK_BASE_URL.
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_S = env_int("WEBHOOK_RETRY_BASE_S", 30)
+WEBHOOK_RETRY_MAX_S = env_int("WEBHOOK_RETRY_MAX_S", 3600)
+# A delivery still "sending" this long after its timeout lost its worker; one due this long ago lost its
+# message (a broker down): the sweeper sends both again.
+WEBHOOK_LEASE_GRACE_S = env_int("WEBHOOK_LEASE_GRACE_S", 60)
+WEBHOOK_REQUEUE_AFTER_S = env_int("WEBHOOK_REQUEUE_AFTER_S", 120)
+# "An exception expiring within N days" is sent once per exception and expiry date.
+WEBHOOK_EXPIRING_WITHIN_DAYS = env_int("WEBHOOK_EXPIRING_WITHIN_DAYS", 7)
+WEBHOOK_BASE_URL = env_str("WEBHOOK_BASE_URL", REMINDER_BASE_URL).rstrip("/")
+# The delivery log keeps delivered and failed deliveries this long.
+WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 90)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "sweep-webhook-deliveries": {"task": "webhooks.tasks.sweep_deliveries", "schedule": 60.0},
+        "prune-webhook-deliveries": {"task": "webhooks.tasks.prune_deliveries", "schedule": 86400.0},
+        "notify-expiring-exceptions": {
+            "task": "webhooks.tasks.notify_expiring_exceptions",
+            "schedule": 3600.0,
+        },
+    }
+)
 
 # Probe target DSNs are encrypted at rest with Fernet. The first key encrypts; every key decrypts,
 # so a new key is put first and `manage.py rotate_probe_secrets` re-encrypts (key rotation).
