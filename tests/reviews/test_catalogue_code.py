@@ -241,6 +241,8 @@ def test_an_organisation_category_is_numbered_after_the_built_in_ones_and_scored
     page = client.get(reverse("review_checklist", args=[review.pk, "vendor-risk"]))
     assert page.status_code == 200 and "An exit plan from the vendor exists." in page.content.decode()
     assert "Vendor risk" in client.get(review.get_absolute_url()).content.decode()
+    scoring_step = client.get(reverse("meeting_step", args=[review.pk, 11]))
+    assert scoring_step.status_code == 200 and "Vendor risk" in scoring_step.content.decode()
 
     gate = selectors.review_gate(review)
     assert "16 categories unscored" in " ".join(r.message for r in gate.reasons)
@@ -444,3 +446,52 @@ def test_the_command_line_exports_checks_imports_and_compares(admin, tmp_path):
     assert f"added    item     {NEW_ITEM['code']}" in out.getvalue()
     with pytest.raises(CommandError, match="not an installation admin"):
         call_command("catalogue", "import", str(path), "--as", "nobody")
+
+
+def test_a_decision_record_and_its_pdf_hold_an_organisation_category(admin, system, architect, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from pypdf import PdfReader
+
+    from reviews import records
+
+    data = exported()
+    data["categories"].append(
+        {
+            "code": "vendor-risk",
+            "name": "Vendor risk",
+            "minimum": {"score": 2, "when": "always"},
+            "items": [{"code": "vendor-risk.exit-plan", "text": "An exit plan from the vendor exists."}],
+        }
+    )
+    catalogue_services.import_catalogue(text=dump(data), publish=True, actor=admin)
+    review = start(system, architect, "Decided with our category")
+    score_all(review, architect, value=2)
+    decision = services.record_decision(
+        review=review, actor=architect, next_review=timezone.localdate() + timedelta(days=90)
+    )
+    scorecard = {row["category"]: row for row in decision.record["scorecard"]}
+    assert len(scorecard) == 15 and scorecard["vendor-risk"]["score"] == 2
+    assert any(r["rule"] == "minimum:vendor-risk" for r in decision.record["reasons"])
+    document = records.store_decision_pdf(decision.pk)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(bytes(document.pdf))).pages)
+    assert "Vendor risk" in text
+    client.force_login(architect)
+    assert "Vendor risk" in client.get(reverse("decision_detail", args=[decision.pk])).content.decode()
+
+
+def test_the_catalogue_page_reads_the_same_number_of_queries_whatever_the_number_of_versions(admin, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(admin)
+    client.get(reverse("catalogue"))  # warm: the session, the menu
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("catalogue")).status_code == 200
+    for _ in range(3):
+        catalogue_services.import_catalogue(text=dump(edited()), publish=True, actor=admin)
+    with CaptureQueriesContext(connection) as four:
+        page = client.get(reverse("catalogue")).content.decode()
+    assert "v4" in page and "Changes from v3" in page
+    assert len(four.captured_queries) == len(one.captured_queries) <= 12
