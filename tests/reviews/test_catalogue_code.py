@@ -495,3 +495,53 @@ def test_the_catalogue_page_reads_the_same_number_of_queries_whatever_the_number
         page = client.get(reverse("catalogue")).content.decode()
     assert "v4" in page and "Changes from v3" in page
     assert len(four.captured_queries) == len(one.captured_queries) <= 12
+
+
+def test_raising_an_organisation_category_above_its_minimum_needs_a_second_person(admin, system, architect):
+    data = exported()
+    data["categories"].append(
+        {
+            "code": "vendor-risk",
+            "name": "Vendor risk",
+            "minimum": {"score": 2, "when": "always"},
+            "items": [{"code": "vendor-risk.exit-plan", "text": "An exit plan from the vendor exists."}],
+        }
+    )
+    catalogue_services.import_catalogue(text=dump(data), publish=True, actor=admin)
+    review = start(system, architect, "Raise")
+    vendor = Category.objects.get(version=review.catalogue, code="vendor-risk")
+    no_minimum = Category.objects.get(version=review.catalogue, code="schema")  # no minimum
+    for category in (vendor, no_minimum):
+        services.set_score(review=review, category=category, score=1, actor=architect)
+        attach(review, category.code, architect)
+    services.set_score(review=review, category=no_minimum, score=2, actor=architect)  # no minimum: direct
+    with pytest.raises(services.ServiceError, match="needs a second person"):
+        services.set_score(review=review, category=vendor, score=2, actor=architect)
+
+
+def test_the_pure_gate_follows_the_minimums_it_is_given_and_version_1s_without_them():
+    from datetime import UTC, datetime
+
+    def gate(scores):
+        return gate_rules.evaluate(
+            gate_rules.GateInput(
+                schema_changing=False,
+                production_traffic=False,
+                scores=scores,
+                findings=(),
+                now=datetime.now(UTC),
+            )
+        )
+
+    built_in = (gate_rules.ScoreIn("backup", "Backup", 1), gate_rules.ScoreIn("cost", "Cost", 1))
+    assert [r.rule for r in gate(built_in).blockers] == ["minimum:backup"]
+    assert "minimum:security" in {r.rule for r in gate(built_in).pending}  # said though not given
+    given = (
+        gate_rules.ScoreIn("backup", "Backup", 1, minimum=None),
+        gate_rules.ScoreIn("cost", "Cost", 1, minimum=gate_rules.MinimumIn(2)),
+        gate_rules.ScoreIn("docs", "Docs", 2, minimum=gate_rules.MinimumIn(3, "schema_changing")),
+    )
+    result = gate(given)
+    assert [r.rule for r in result.blockers] == ["minimum:cost"]
+    assert "Cost scores 1; it needs at least 2" in result.blockers[0].message
+    assert not any(r.rule.startswith("minimum:") and r.rule != "minimum:cost" for r in result.reasons)
