@@ -55,9 +55,7 @@ def test_an_admin_imports_an_edited_catalogue_after_fixing_every_problem(page, l
     page.get_by_label("Or paste the YAML").fill(good)
     page.get_by_role("button", name="Import as a new version").click()
     page.wait_for_url("**/catalogue/diff/?from=1&to=2")
-    expect(page.locator(".messages")).to_contain_text(
-        "Imported as version 2 (2027.1 (our edits)), published"
-    )
+    expect(page.locator(".messages")).to_contain_text("Imported as version 2 (2027.1 (our edits)), published")
     expect(page.get_by_role("cell", name="backup.other-region")).to_be_visible()
     expect(page.get_by_text("ordinary → critical (P0)")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "catalogue-diff.png"), full_page=True)
