@@ -125,7 +125,10 @@ SECTIONS: tuple[Section, ...] = (
         "checklists",
         "Checklists and critical items",
         EVIDENCE,
-        anchors=(("critical-items", "Critical checklist items"),),
+        anchors=(
+            ("critical-items", "Critical checklist items"),
+            ("catalogue-as-code", "Editing the catalogue"),
+        ),
     ),
     Section("claims", "Claims", EVIDENCE),
     Section(

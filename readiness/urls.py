@@ -111,6 +111,7 @@ urlpatterns = [
     path("", include("probes.urls")),
     path("", include("reminders.urls")),  # /actions/: open actions and reminder choice
     path("", include("guide.urls")),  # /guide/: the review guide
+    path("", include("reviews.catalogue.urls")),  # /catalogue/: the checklist catalogue as code
     path("", include("api.urls")),  # /api/ (JSON, docs at /api/docs) and /api-tokens/
     path("admin/", admin.site.urls),
 ]

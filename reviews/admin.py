@@ -117,6 +117,8 @@ class ItemInline(admin.TabularInline):
 
 @admin.register(CatalogueVersion)
 class CatalogueVersionAdmin(AuditedAdmin):
+    """Versions are best made on the Catalogue page (/catalogue/: export, edit, import, compare)."""
+
     list_display = ("number", "label", "published", "created_at")
     audit_fields = ("number", "label", "published")
 
@@ -133,7 +135,16 @@ class CategoryAdmin(AuditedAdmin):
     list_display = ("number", "name", "code", "version")
     list_filter = ("version",)
     inlines = [ItemInline]
-    audit_fields = ("version", "code", "number", "name", "section", "description")
+    audit_fields = (
+        "version",
+        "code",
+        "number",
+        "name",
+        "section",
+        "description",
+        "minimum_score",
+        "minimum_when",
+    )
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and not (obj and obj.version.reviews.exists())
@@ -147,7 +158,7 @@ class ChecklistItemAdmin(AuditedAdmin):
     list_display = ("code", "category", "section")
     list_filter = ("category__version", "category__number")
     search_fields = ("code", "text")
-    audit_fields = ("category", "code", "section", "text", "guidance", "position")
+    audit_fields = ("category", "code", "section", "text", "guidance", "position", "critical_level")
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and not (

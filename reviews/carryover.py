@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.utils import timezone
 
 from evidence import kinds
 from evidence.freshness import fresh_q
 from evidence.models import TYPED_RECORDS, Evidence
 
-from . import audit, gate
+from . import audit
 from .models import (
     Category,
     CategoryScore,
@@ -142,16 +142,15 @@ def carry_over(*, review: Review, actor, now: datetime | None = None) -> dict[st
     return counts
 
 
-# The categories with a gate minimum (reviews.gate): a score the last decision left below it is carried,
-# so that lifting it in the next review is a raise a second person confirms (reviews.score_raise), not a
-# first score anyone may give. Carried whatever the new review's release flags say: a flag can change.
-MINIMUM_CATEGORIES = (gate.BACKUP, gate.SECURITY, gate.MIGRATION, gate.OBSERVABILITY)
+# The categories with a gate minimum (Category.minimum_score): a score the last decision left below it is
+# carried, so that lifting it in the next review is a raise a second person confirms (reviews.score_raise),
+# not a first score anyone may give. Carried whatever the new review's release flags say: a flag can change.
 
 
 def _carry_low_scores(*, origin: Review, review: Review, categories: dict[str, Category], actor) -> int:
     n = 0
     low = CategoryScore.objects.filter(
-        review=origin, category__code__in=MINIMUM_CATEGORIES, score__lt=gate.MINIMUM_SCORE
+        review=origin, category__minimum_score__isnull=False, score__lt=F("category__minimum_score")
     ).select_related("category")
     for old in low:
         category = categories.get(old.category.code)

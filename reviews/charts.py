@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -140,7 +141,7 @@ def score_chart_svg(
     *,
     minimums: Mapping[str, int] | None = None,
     colours: Mapping[int, str] = SCORE_COLOURS,
-    title: str = "Scores of the 14 readiness categories (0–3)",
+    title: str = "Scores of the readiness categories (0–3)",
     width: int = 640,
     row_height: int = 22,
     **size,
@@ -163,10 +164,14 @@ def score_chart_svg(
 
 
 def minimums_from_reasons(reasons: Sequence[Mapping], minimum: int = 2) -> dict[str, int]:
-    """The categories the gate held to a minimum score, from a record's "reasons" ("minimum:<code>")."""
-    return {
-        r["rule"].split(":", 1)[1]: minimum for r in reasons if str(r.get("rule", "")).startswith("minimum:")
-    }
+    """The categories the gate held to a minimum score, from a record's "reasons" ("minimum:<code>"), each
+    with the minimum its message says ("at least 3": a catalogue version may set other minimums than 2)."""
+    found = {}
+    for r in reasons:
+        if str(r.get("rule", "")).startswith("minimum:"):
+            said = re.search(r"at least (\d)", str(r.get("message", "")))
+            found[r["rule"].split(":", 1)[1]] = int(said.group(1)) if said else minimum
+    return found
 
 
 # Outcome colours of static/css/app.css (--approved, --exceptions, --blocked).

@@ -37,6 +37,30 @@ class ReasonStatus(StrEnum):
 # The category minimums of seed §4: (category code, minimum score, when it applies).
 BACKUP, SECURITY, MIGRATION, OBSERVABILITY = "backup", "security", "migration", "observability"
 MINIMUM_SCORE = 2
+
+
+@dataclass(frozen=True)
+class MinimumIn:
+    """A category's minimum in the gate (Category.minimum_score/minimum_when): at least `score`, always
+    or when the release flag `when` ("schema_changing", "production_traffic") is yes."""
+
+    score: int
+    when: str = "always"
+
+
+# Catalogue version 1's minimums, which a ScoreIn built without its catalogue's (minimum=BUILT_IN) follows.
+BUILT_IN = "built-in"
+BUILT_IN_MINIMUMS = {
+    BACKUP: MinimumIn(MINIMUM_SCORE),
+    SECURITY: MinimumIn(MINIMUM_SCORE),
+    MIGRATION: MinimumIn(MINIMUM_SCORE, "schema_changing"),
+    OBSERVABILITY: MinimumIn(MINIMUM_SCORE, "production_traffic"),
+}
+WHEN_LABELS = {
+    "always": "always",
+    "schema_changing": "schema-changing release",
+    "production_traffic": "production traffic",
+}
 # A score at or above this needs evidence to count (DESIGN.md: "2 or 3 with no evidence is not accepted").
 EVIDENCE_REQUIRED_FROM = 2
 # What a 3 is (seed §4): "control, automated test or monitoring, runbook, and owner". Each piece of
@@ -100,6 +124,8 @@ class ScoreIn:
     shows: frozenset[str] | None = None
     has_owner: bool | None = None
     critical: tuple[CriticalItemIn, ...] = ()  # the category's critical checklist items
+    # The category's minimum in its catalogue version; None: none. BUILT_IN: version 1's rule for the code.
+    minimum: MinimumIn | None | str = BUILT_IN
 
     @property
     def only_stale_evidence(self) -> bool:
@@ -281,13 +307,21 @@ def _stale_note(score: ScoreIn) -> str:
     return f"its {'only evidence is' if n == 1 else f'{n} evidence items are all'} stale"
 
 
-def _minimum_rules(gate: GateInput) -> list[tuple[str, str]]:
-    rules = [(BACKUP, "always"), (SECURITY, "always")]
-    if gate.schema_changing:
-        rules.append((MIGRATION, "schema-changing release"))
-    if gate.production_traffic:
-        rules.append((OBSERVABILITY, "production traffic"))
-    return rules
+def _minimum_rules(gate: GateInput) -> list[tuple[str, int, str]]:
+    """(code, minimum, when) of the minimums that apply: always ones first, then the release flags'."""
+    if all(s.minimum == BUILT_IN for s in gate.scores):
+        declared = list(BUILT_IN_MINIMUMS.items())  # said even of a category missing from the scores
+    else:
+        declared = [
+            (s.category_code, BUILT_IN_MINIMUMS.get(s.category_code) if s.minimum == BUILT_IN else s.minimum)
+            for s in gate.scores
+        ]
+    rules = [
+        (code, m.score, m.when)
+        for code, m in declared
+        if m is not None and (m.when == "always" or getattr(gate, m.when))
+    ]
+    return sorted(rules, key=lambda rule: list(WHEN_LABELS).index(rule[2]))  # stable: catalogue order
 
 
 RELEASE_FLAGS = (
@@ -360,27 +394,30 @@ def evaluate(gate: GateInput) -> GateResult:
 
     by_code = {s.category_code: s for s in gate.scores}
     minimum_codes = set()
-    for code, when in _minimum_rules(gate):
+    for code, minimum, when in _minimum_rules(gate):
         minimum_codes.add(code)
         score = by_code.get(code)
         name = score.category_name if score else code
         rule = f"minimum:{code}"
-        condition = "" if when == "always" else f" ({when})"
+        condition = "" if when == "always" else f" ({WHEN_LABELS[when]})"
         if score is None or score.score is None:
             reasons.append(
                 Reason(
-                    rule, ReasonStatus.PENDING, f"{name} is not scored; it needs at least 2{condition}", code
+                    rule,
+                    ReasonStatus.PENDING,
+                    f"{name} is not scored; it needs at least {minimum}{condition}",
+                    code,
                 )
             )
             continue
         believed, why = judge(score)
-        if believed >= MINIMUM_SCORE:
+        if believed >= minimum:
             counted = f" (counts as {believed}: {'; '.join(why)})" if why else ""
             reasons.append(
                 Reason(
                     rule,
                     ReasonStatus.MET,
-                    f"{name} scores {score.score}{counted}, at least 2{condition}",
+                    f"{name} scores {score.score}{counted}, at least {minimum}{condition}",
                     code,
                 )
             )
@@ -390,7 +427,7 @@ def evaluate(gate: GateInput) -> GateResult:
                     rule,
                     ReasonStatus.BLOCKS,
                     f"{name} scores {score.score} but {'; '.join(why)}, so it counts as {believed}; "
-                    f"it needs at least 2{condition}",
+                    f"it needs at least {minimum}{condition}",
                     code,
                 )
             )
@@ -399,7 +436,7 @@ def evaluate(gate: GateInput) -> GateResult:
                 Reason(
                     rule,
                     ReasonStatus.BLOCKS,
-                    f"{name} scores {score.score}; it needs at least 2{condition}",
+                    f"{name} scores {score.score}; it needs at least {minimum}{condition}",
                     code,
                 )
             )

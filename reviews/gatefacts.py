@@ -204,6 +204,13 @@ def critical_items(
     return result
 
 
+def minimum_of(category) -> gate_rules.MinimumIn | None:
+    """The gate's minimum a Category carries in its catalogue version (None: none)."""
+    if category.minimum_score is None:
+        return None
+    return gate_rules.MinimumIn(category.minimum_score, category.minimum_when or "always")
+
+
 def score_in(
     *,
     code: str,
@@ -212,6 +219,7 @@ def score_in(
     has_owner: bool,
     evidence: EvidenceFacts,
     critical: tuple[gate_rules.CriticalItemIn, ...],
+    minimum: gate_rules.MinimumIn | None | str = gate_rules.BUILT_IN,
 ) -> gate_rules.ScoreIn:
     return gate_rules.ScoreIn(
         category_code=code,
@@ -225,4 +233,5 @@ def score_in(
         shows=evidence.shows,
         has_owner=has_owner if score is not None else None,
         critical=critical,
+        minimum=minimum,
     )

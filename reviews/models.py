@@ -98,6 +98,15 @@ class CatalogueVersion(models.Model):
         return f"v{self.number} · {self.label}"
 
 
+# When a category's gate minimum applies: always, or when the review's release flag of that name is yes.
+MINIMUM_WHEN = [
+    ("always", "Always"),
+    ("schema_changing", "Schema-changing release"),
+    ("production_traffic", "Production traffic"),
+]
+BUILT_IN_CATEGORIES = 14  # numbers 1–14; an organisation's own categories are numbered from 15
+
+
 class Category(models.Model):
     version = models.ForeignKey(CatalogueVersion, on_delete=models.PROTECT, related_name="categories")
     code = models.SlugField(max_length=40)
@@ -107,6 +116,11 @@ class Category(models.Model):
         max_length=10, help_text="For engineers: the part of the source checklist it was written from."
     )
     description = models.TextField(blank=True)
+    # The gate's minimum for this category (reviews.gate): at least `minimum_score`, always or only when
+    # the release flag `minimum_when` is yes. Null: no minimum. Version 1: backup and security always,
+    # migration on schema-changing releases, observability under production traffic, each at least 2.
+    minimum_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    minimum_when = models.CharField(max_length=20, choices=MINIMUM_WHEN, blank=True)
 
     class Meta:
         ordering = ["version", "number"]
@@ -114,8 +128,16 @@ class Category(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "code"], name="category_code_unique_per_version"),
             models.UniqueConstraint(fields=["version", "number"], name="category_number_unique_per_version"),
+            # 1–14: the built-in categories; an organisation's own categories follow from 15.
+            models.CheckConstraint(condition=Q(number__gte=1), name="category_number_positive"),
             models.CheckConstraint(
-                condition=Q(number__gte=1) & Q(number__lte=14), name="category_number_1_to_14"
+                condition=(Q(minimum_score__isnull=True) & Q(minimum_when=""))
+                | (
+                    Q(minimum_score__gte=1)
+                    & Q(minimum_score__lte=3)
+                    & Q(minimum_when__in=[w for w, _ in MINIMUM_WHEN])
+                ),
+                name="category_minimum_valid",
             ),
         ]
 

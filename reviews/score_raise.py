@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import audit, loosening, policy
-from .gate import BACKUP, EVIDENCE_REQUIRED_FROM, MIGRATION, MINIMUM_SCORE, OBSERVABILITY, SECURITY
+from .gate import EVIDENCE_REQUIRED_FROM, MINIMUM_SCORE
 from .models import AuditEvent, Category, CategoryScore, LooseningState, Review, ReviewState, ScoreRaise
 
 FIELDS = ("from_score", "to_score", "reason", "proposed_by", "state", "decided_by", "decision_note")
@@ -31,19 +31,16 @@ def _name(user) -> str:
     return user.get_full_name() or user.username
 
 
-CONDITIONAL = {MIGRATION: "schema_changing", OBSERVABILITY: "production_traffic"}
-
-
 def has_minimum(review: Review, category: Category) -> bool:
-    """Whether the gate's minimum may apply to this category in this review. A conditional minimum guards
-    while its release flag is yes or unanswered, and also once the flag is no if it was ever yes or
-    unanswered in this review: else saying "no", raising the score and saying "yes" again would lift
-    the minimum alone."""
-    if category.code in (BACKUP, SECURITY):
-        return True
-    flag = CONDITIONAL.get(category.code)
-    if flag is None:
+    """Whether the gate's minimum may apply to this category in this review (its catalogue version says
+    which categories have one, Category.minimum_score). A conditional minimum guards while its release
+    flag is yes or unanswered, and also once the flag is no if it was ever yes or unanswered in this
+    review: else saying "no", raising the score and saying "yes" again would lift the minimum alone."""
+    if category.minimum_score is None:
         return False
+    flag = category.minimum_when
+    if flag in ("", "always"):
+        return True
     if getattr(review, flag) is not False:
         return True
     return (
@@ -53,9 +50,13 @@ def has_minimum(review: Review, category: Category) -> bool:
     )
 
 
+def _minimum(category: Category) -> int:
+    return category.minimum_score if category.minimum_score is not None else MINIMUM_SCORE
+
+
 def is_guarded(review: Review, category: Category, current: int | None, new: int) -> bool:
     """Raising `current` (None: unscored) to `new` reopens a score below the minimum."""
-    return current is not None and current < MINIMUM_SCORE <= new and has_minimum(review, category)
+    return current is not None and current < _minimum(category) <= new and has_minimum(review, category)
 
 
 def refusal(category: Category, current: int, new: int) -> str:
@@ -74,7 +75,7 @@ def check_direct(*, review: Review, category: Category, current: int | None, new
 def check_clear(*, review: Review, category: Category, current: int) -> None:
     """Taking a score below the minimum away would leave the category unscored, and its next score a first
     one that nobody confirms: refused like a raise."""
-    if current < MINIMUM_SCORE and has_minimum(review, category):
+    if current < _minimum(category) and has_minimum(review, category):
         raise _error(
             {
                 "score": f"{category.name} scores {current}, below its minimum: taking the score away would "

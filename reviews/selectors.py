@@ -65,6 +65,7 @@ class ScorecardRow:
                 evidence_count=self.evidence_count,
                 fresh_evidence_count=self.fresh_evidence_count,
                 critical=self.critical,
+                minimum=gatefacts.minimum_of(self.category),
             )
         return gatefacts.score_in(
             code=self.category.code,
@@ -73,6 +74,7 @@ class ScorecardRow:
             has_owner=bool(self.score and self.score.owner_id),
             evidence=self.evidence,
             critical=self.critical,
+            minimum=gatefacts.minimum_of(self.category),
         )
 
     @property

@@ -114,6 +114,11 @@ def team_tokens(role: str, own: bool) -> str:
     return OK if role in CHAIRS else "403"
 
 
+def installation_admins(role: str, own: bool) -> str:
+    """The checklist catalogue: installation admins (is_staff) only, none of the roles here."""
+    return LOGIN if role == "anonymous" else "403"
+
+
 @dataclass(frozen=True)
 class Row:
     get: object | None = None  # a rule, or None: GET is not allowed (405 for a signed-in user)
@@ -214,6 +219,14 @@ MATRIX: dict[str, Row] = {
     # The review guide: for anyone signed in, like every page of the app (it names no team's data).
     "guide/": Row(get=signed_in),
     "guide/<slug:section>/": Row(get=signed_in),
+    # The checklist catalogue as code (tests/reviews/test_catalogue_code.py covers the admins); its JSON
+    # Schema is public, for editors, and holds no data.
+    "catalogue/": Row(get=installation_admins),
+    "catalogue/schema.json": Row(get=public),
+    "catalogue/import/": Row(post=installation_admins),
+    "catalogue/diff/": Row(get=installation_admins),
+    "catalogue/v<int:number>.yaml": Row(get=installation_admins),
+    "catalogue/v<int:number>/publish/": Row(post=installation_admins),
 }
 
 # The JSON API under /api/: every operation answers 401 JSON without a bearer token, session or not.
@@ -359,6 +372,7 @@ def build_team_world(team, architect, lead, settings_media, member=None) -> dict
         "run_id": run.pk,
         "token_id": token.pk,
         "section": "backup-and-restore",  # a section of the guide, the same for both teams
+        "number": 1,  # a catalogue version: the installation's, the same for both teams
     }
 
 

@@ -287,6 +287,7 @@ def _gate(f: _Facts, categories: list[Category], score_ins: dict, now: datetime)
                 has_owner=f.owned[i],
                 evidence=f.judged[i],
                 critical=f.critical[i],
+                minimum=gatefacts.minimum_of(c),
             )
         scores.append(score_in)
     return gate_rules.evaluate(
