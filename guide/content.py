@@ -22,6 +22,11 @@ def context() -> dict:
     return {
         "in_guide": True,  # links between sections say the section's name alone (templatetags.guide)
         "exception_max_days": settings.EXCEPTION_MAX_DAYS,
+        "sso": {
+            "on": settings.SSO_ENABLED,
+            "provider": settings.SSO_PROVIDER_NAME,
+            "local": settings.LOCAL_LOGIN,
+        },
         "webhook_expiring_days": settings.WEBHOOK_EXPIRING_WITHIN_DAYS,
         "webhook_max_attempts": settings.WEBHOOK_MAX_ATTEMPTS,
         "max_ages": [(label, table.get(value)) for value, label in EvidenceKind.choices],

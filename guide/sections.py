@@ -70,6 +70,7 @@ SECTIONS: tuple[Section, ...] = (
             ("carry-over", "What carries into the next review"),
         ),
     ),
+    Section("signing-in", "Signing in and team roles", RUNNING),
     Section(
         "notifications",
         "Notifications to other tools",

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "reminders",
     "guide",
     "webhooks",
+    "sso",
     "readiness.apps.ReadinessOpsConfig",  # health, metrics, the workers' heartbeat (readiness.tasks)
 ]
 
@@ -170,7 +171,7 @@ LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 15 * 60)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: a locked-out sign-in never reaches the password check
-    "django.contrib.auth.backends.ModelBackend",
+    "sso.backends.PasswordBackend",  # Django's, refused while LOCAL_LOGIN is off (break-glass users excepted)
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = LOGIN_MAX_FAILURES
@@ -186,6 +187,46 @@ CACHES = (
     if env_str("CACHE_URL")
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
+
+# Single sign-on with OpenID Connect (sso app, mozilla-django-oidc): off unless OIDC_RP_CLIENT_ID is set.
+# Code flow with PKCE; the ID token is checked (RS256, by the provider's JWKS) for issuer, audience, expiry
+# and nonce. Endpoints come from OIDC_OP_ISSUER's /.well-known/openid-configuration at start unless all
+# four are set. Users are created at their first sign-on (username from OIDC_USERNAME_CLAIM); team roles
+# follow the groups claim (OIDC_GROUPS_CLAIM) by the mappings edited in the admin (sso.GroupRoleMapping).
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER").rstrip("/")
+SSO_PROVIDER_NAME = env_str("SSO_PROVIDER_NAME", "your company account")  # "Sign in with <name>"
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_S", 10)
+if SSO_ENABLED and not all(
+    (OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT)
+):
+    from sso.discovery import discover
+
+    _found = discover(OIDC_OP_ISSUER, timeout=OIDC_TIMEOUT)
+    OIDC_OP_AUTHORIZATION_ENDPOINT = OIDC_OP_AUTHORIZATION_ENDPOINT or _found["authorization_endpoint"]
+    OIDC_OP_TOKEN_ENDPOINT = OIDC_OP_TOKEN_ENDPOINT or _found["token_endpoint"]
+    OIDC_OP_USER_ENDPOINT = OIDC_OP_USER_ENDPOINT or _found["userinfo_endpoint"]
+    OIDC_OP_JWKS_ENDPOINT = OIDC_OP_JWKS_ENDPOINT or _found["jwks_uri"]
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_CLOCK_SKEW_S = env_int("OIDC_CLOCK_SKEW_S", 30)
+OIDC_CALLBACK_CLASS = "sso.views.Callback"
+OIDC_AUTHENTICATE_CLASS = "sso.views.Authenticate"
+# Password sign-in: on by default without single sign-on, off with it. While off, only the users named in
+# BREAK_GLASS_USERNAMES may sign in with a password, at /login/?local=1 (and the admin's sign-in).
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", not SSO_ENABLED)
+BREAK_GLASS_USERNAMES = env_list("BREAK_GLASS_USERNAMES", [])
+if SSO_ENABLED:
+    AUTHENTICATION_BACKENDS.append("sso.backends.CompanyBackend")
 
 # Celery: without a broker, tasks run in-process (the quick start); with one, on real workers.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")

@@ -8,16 +8,14 @@ from evidence import views as evidence_views
 from readiness import health, metrics
 from reviews import views
 from reviews.views import history, loosening, meeting, portfolio
+from sso import views as sso_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", health.health, name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
-        name="login",
-    ),
+    path("login/", sso_views.LoginView.as_view(), name="login"),
+    path("", include("sso.urls")),  # /oidc/authenticate/ and /oidc/callback/: 404 while SSO is off
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("portfolio/", portfolio.portfolio, name="portfolio"),
     path("systems/new/", views.system_create, name="system_create"),

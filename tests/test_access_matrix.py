@@ -134,6 +134,9 @@ MATRIX: dict[str, Row] = {
     "metrics": Row(get=lambda role, own: "404"),
     "login/": Row(get=public, post=public),
     "logout/": Row(post=lambda role, own: LOGIN),  # signed out, and sent to the login page
+    # Single sign-on: without OIDC_RP_CLIENT_ID it does not exist (with it: tests/sso/).
+    "oidc/authenticate/": Row(get=lambda role, own: "404"),
+    "oidc/callback/": Row(get=lambda role, own: "404"),
     "systems/new/": Row(get=chairs_somewhere, post=chairs_somewhere),
     "systems/<slug:slug>/": Row(get=read),
     "systems/<slug:slug>/edit/": Row(get=chair, post=chair),

@@ -964,6 +964,38 @@ CASES = [
         [],
     ),
     (
+        "membership.update",
+        {
+            "before": {"user": 3, "team": 1, "role": "member"},
+            "after": {"user": 3, "team": 1, "role": "lead", "via": "groups claim", "groups": ["dba-leads"]},
+            "actor": None,
+        },
+        "Readiness changed the role of Mia Hamm in Payments: Member → Team lead, from the groups the "
+        "single sign-on provider sent",
+        ["groups: — → dba-leads"],
+    ),
+    (
+        "grouprolemapping.create",
+        {"after": {"group": "dba-leads", "team": 1, "role": "lead"}},
+        "Ada Lovelace mapped the group “dba-leads” to Team lead of Payments",
+        [],
+    ),
+    (
+        "grouprolemapping.update",
+        {
+            "before": {"group": "dba-leads", "team": 1, "role": "lead"},
+            "after": {"group": "dba-leads", "team": 1, "role": "member"},
+        },
+        "Ada Lovelace edited the single sign-on mapping of the group “dba-leads”",
+        ["role: Team lead → Member"],
+    ),
+    (
+        "grouprolemapping.delete",
+        {"before": {"group": "dba-leads", "team": 1, "role": "lead"}},
+        "Ada Lovelace deleted the single sign-on mapping of the group “dba-leads” to Payments",
+        [],
+    ),
+    (
         "installationauditor.create",
         {"after": {"user": 4, "granted_at": "2026-12-03T10:00:00Z"}},
         "Ada Lovelace made grace an installation-wide auditor",

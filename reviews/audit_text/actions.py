@@ -40,6 +40,7 @@ GROUP_NAMES = {
     "team": "Teams",
     "membership": "Memberships",
     "installationauditor": "Installation-wide auditors",
+    "grouprolemapping": "Single sign-on group mappings",
 }
 
 # Every action the app records, as the trail's filter names it.
@@ -120,4 +121,7 @@ ACTION_NAMES = {
     "membership.delete": "Member removed from a team",
     "installationauditor.create": "Installation-wide auditor added",
     "installationauditor.delete": "Installation-wide auditor removed",
+    "grouprolemapping.create": "Group mapping added",
+    "grouprolemapping.update": "Group mapping edited",
+    "grouprolemapping.delete": "Group mapping deleted",
 }

@@ -20,6 +20,7 @@ OBJECT_NAMES = {
     "reviews.team": "team",
     "reviews.membership": "membership",
     "reviews.installationauditor": "installation-wide auditor",
+    "sso.grouprolemapping": "group role mapping",
     "reviews.system": "system",
     "reviews.catalogueversion": "catalogue version",
     "reviews.category": "category",
@@ -137,13 +138,26 @@ def _api_token(e: Event) -> Said:
 @says("membership.create", "membership.update", "membership.delete")
 def _membership(e: Event) -> Said:
     user, team = e.text("user"), e.text("team")
+    # A role set at single sign-on from the provider's groups claim (sso.services) says so.
+    via = ", from the groups the single sign-on provider sent" if e.get("via") == "groups claim" else ""
+    told = ["user", "team", "role", "via"]
     if e.ev.action.endswith("delete"):
-        return said(f"{e.who} removed {user} from {team}", ["user", "team", "role"])
+        return said(f"{e.who} removed {user} from {team}{via}", told)
     role = e.text("role")
     if e.ev.action.endswith("update") and e.before.get("role") != e.after.get("role"):
         was = value_text("role", e.before.get("role"))
-        return said(f"{e.who} changed the role of {user} in {team}: {was} → {role}", ["user", "team", "role"])
-    return said(f"{e.who} made {user} {role} of {team}", ["user", "team", "role"])
+        return said(f"{e.who} changed the role of {user} in {team}: {was} → {role}{via}", told)
+    return said(f"{e.who} made {user} {role} of {team}{via}", told)
+
+
+@says("grouprolemapping.create", "grouprolemapping.update", "grouprolemapping.delete")
+def _group_role_mapping(e: Event) -> Said:
+    group, team = e.quoted(str(e.get("group") or "")), e.text("team")
+    if e.ev.action.endswith("delete"):
+        return said(f"{e.who} deleted the single sign-on mapping of the group {group} to {team}", ["group"])
+    if e.ev.action.endswith("update"):
+        return said(f"{e.who} edited the single sign-on mapping of the group {group}")
+    return said(f"{e.who} mapped the group {group} to {e.text('role')} of {team}", ["group", "team", "role"])
 
 
 @says("installationauditor.create", "installationauditor.delete")
