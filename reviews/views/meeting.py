@@ -100,22 +100,21 @@ def _gate_findings(review: Review, now) -> tuple[tuple[gate_rules.FindingIn, ...
     active = Exists(
         RiskException.objects.filter(finding=OuterRef("pk"), state=ExceptionState.SIGNED, expires_at__gt=now)
     )
-    counts = (
-        Finding.objects.filter(review=review)
-        .order_by()
-        .alias(
-            active=active,
-            covered=Exists(RiskException.objects.filter(finding=OuterRef("pk"), state__in=PENDING_OR_SIGNED)),
-        )
-        .aggregate(
-            unresolved=Count("pk", filter=unresolved),
-            unresolved_p0=Count("pk", filter=Q(level=Level.P0) & unresolved),
-            p1_exception=Count("pk", filter=p1 & Q(active=True)),
-            p1_blocking=Count("pk", filter=p1 & Q(active=False)),
-            p1_without_exception=Count("pk", filter=p1 & Q(covered=False)),
-            open_without_owner=Count("pk", filter=unresolved & Q(owner__isnull=True)),
-        )
+    # Joined, not one subquery per finding: the exceptions are few and the findings may be thousands.
+    counts = Finding.objects.filter(review=review).aggregate(
+        unresolved=Count("pk", distinct=True, filter=unresolved),
+        unresolved_p0=Count("pk", distinct=True, filter=Q(level=Level.P0) & unresolved),
+        unresolved_p1=Count("pk", distinct=True, filter=p1),
+        p1_exception=Count(
+            "pk",
+            distinct=True,
+            filter=p1 & Q(exceptions__state=ExceptionState.SIGNED, exceptions__expires_at__gt=now),
+        ),
+        p1_covered=Count("pk", distinct=True, filter=p1 & Q(exceptions__state__in=PENDING_OR_SIGNED)),
+        open_without_owner=Count("pk", distinct=True, filter=unresolved & Q(owner__isnull=True)),
     )
+    counts["p1_blocking"] = counts["unresolved_p1"] - counts["p1_exception"]
+    counts["p1_without_exception"] = counts["unresolved_p1"] - counts["p1_covered"]
     verdict = Case(
         When(level=Level.P0, then=Value("p0")),
         When(active=True, then=Value("p1x")),
@@ -326,20 +325,26 @@ def _shown_step(request: HttpRequest) -> int | None:
 
 
 def _step_evidence(review: Review, row: selectors.ScorecardRow) -> dict:
-    """A category's evidence on a step, newest first, in one query: the first EVIDENCE_SHOWN, how many
-    more, and how many probe results, which the step shows by run rather than once more here."""
-    items = list(
+    """A category's evidence on a step, newest first: the first EVIDENCE_SHOWN, how many more, and how
+    many probe results, which the step shows by run rather than once more here. Two queries: the rows
+    shown and the count from the evidence alone, then their typed records for those rows only."""
+    listed = list(
         Evidence.objects.filter(review=review, category=row.category)
         .exclude(kind=EvidenceKind.PROBE_RESULT)
-        .select_related(*TYPED_RECORDS)
         .annotate(listed=Window(Count("id")))
-        .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
+        .order_by("-observed_at", "-id")
+        .values_list("pk", "listed")[:EVIDENCE_SHOWN]
     )
-    listed = items[0].listed if items else 0
+    items = list(
+        Evidence.objects.filter(pk__in=[pk for pk, _ in listed] or [0])  # [0]: the query runs all the same
+        .select_related(*TYPED_RECORDS)
+        .order_by("-observed_at", "-id")
+    )
+    count = listed[0][1] if listed else 0
     return {
         "evidence": items,
-        "more_evidence": max(0, listed - len(items)),
-        "probe_evidence": max(0, row.evidence_count - listed),
+        "more_evidence": max(0, count - len(items)),
+        "probe_evidence": max(0, row.evidence_count - count),
     }
 
 
