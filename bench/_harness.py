@@ -75,5 +75,10 @@ def timed(fn, runs: int) -> tuple[float, float]:
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
+    return percentiles(samples)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p95 of timings."""
+    samples = sorted(samples)
     return statistics.median(samples), samples[max(int(len(samples) * 0.95) - 1, 0)]

@@ -5,6 +5,7 @@ It knows nothing of the database; `selectors.gate_input_for` builds its input fr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -212,6 +213,9 @@ class GateResult:
     outcome: GateOutcome
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
     notes: tuple[Note, ...] = field(default_factory=tuple)
+    # How many findings of a rule and status there are when the input held only the first few of them
+    # (the meeting counts the rest in SQL): {(rule, status): total}. Empty: the reasons name them all.
+    finding_totals: Mapping[tuple[str, ReasonStatus], int] = field(default_factory=dict, compare=False)
 
     @property
     def blockers(self) -> tuple[Reason, ...]:
@@ -242,7 +246,7 @@ class GateResult:
                     continue
             shown.append(reason)
         for (rule, status), index in sorted(tail.items(), key=lambda kv: -kv[1]):
-            more = seen[(rule, status)] - per_rule
+            more = self.finding_totals.get((rule, status), seen[(rule, status)]) - per_rule
             what = "P0 blockers" if rule == "p0" else "P1 findings"
             shown[index] = Reason(rule, status, f"… and {more} more {what} like these")
         return shown

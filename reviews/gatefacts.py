@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q
 
 from evidence import freshness, kinds, verdict
 from evidence.freshness import fresh_q as freshness_q
@@ -104,9 +104,33 @@ for _kind in JUDGED_KINDS:
     JUDGED |= Q(kind=_kind, **{f"{_kind}__isnull": False})
 
 
+# The judged items of the built-in kinds whose verdict (evidence.verdict) SQL decides as well, when they
+# support readiness: counted in SQL with the kinds that cannot fail, so that only the items that fail, and
+# those of the kinds whose verdict only Python knows, are read row by row. Each branch is `_verdict`'s
+# for that kind, read as "supports"; tests/reviews/test_gate_facts.py holds them to verdict.of.
+SUPPORTS_IN_SQL = (
+    Q(kind=EvidenceKind.LOAD_TEST, load_test__isnull=False)
+    & (Q(load_test__target_p95_ms__isnull=True) | Q(load_test__p95_ms__lte=F("load_test__target_p95_ms")))
+    | Q(kind=EvidenceKind.MIGRATION_REHEARSAL, migration_rehearsal__isnull=False)
+    & (
+        Q(migration_rehearsal__validation_passed=True)
+        | Q(migration_rehearsal__validation_passed__isnull=True)
+    )
+    | Q(kind=EvidenceKind.RUNBOOK_TEST, runbook_test__isnull=False)
+    & (Q(runbook_test__passed=True) | Q(runbook_test__passed__isnull=True))
+    | Q(kind=EvidenceKind.RUNBOOK, runbook__isnull=False)
+    & (
+        Q(runbook__last_tested__isnull=False)
+        | Exists(RunbookTest.objects.filter(runbook_id=OuterRef("runbook__id"), passed=True))
+    )
+)
+
+
 def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, int], EvidenceFacts]:
-    """{(review_id, category_id): EvidenceFacts} in two queries: the kinds that cannot fail counted in
-    SQL (links and files are most of a portfolio's evidence), the judged kinds read row by row."""
+    """{(review_id, category_id): EvidenceFacts} in two queries: counted in SQL the kinds that cannot
+    fail (links and files are most of a portfolio's evidence) and the judged items SQL knows support
+    readiness (SUPPORTS_IN_SQL), the other judged items read row by row: so the rows read grow with the
+    records that fail, not with the evidence."""
     table = freshness.max_age_table()
     acc: dict[tuple[int, int], list] = {}
 
@@ -118,7 +142,8 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
 
     for review_id, category_id, kind, shows, n, fresh in (
         Evidence.objects.filter(review_id__in=review_ids)
-        .exclude(JUDGED)
+        .alias(counted=ExpressionWrapper(~JUDGED | SUPPORTS_IN_SQL, output_field=BooleanField()))
+        .filter(counted=True)
         .order_by()
         .values_list("review_id", "category_id", "kind", "shows")
         .annotate(n=Count("id"), fresh=Count("id", filter=freshness_q(now)))
@@ -132,6 +157,8 @@ def evidence_facts(review_ids: list[int], *, now: datetime) -> dict[tuple[int, i
             facts[3].update(verdict.shows(kind, shows))
     rows = (
         Evidence.objects.filter(JUDGED, review_id__in=review_ids)
+        .alias(counted=ExpressionWrapper(SUPPORTS_IN_SQL, output_field=BooleanField()))
+        .filter(counted=False)
         .annotate(
             runbook_tested=Exists(RunbookTest.objects.filter(runbook_id=OuterRef("runbook__id"), passed=True))
         )

@@ -7,13 +7,14 @@ gate panel and the agenda out of band. Every form also works as a plain POST tha
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Window
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When, Window
 from django.db.models.fields.json import KT
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
@@ -58,7 +59,11 @@ from ..models import (
 from .access import _apply, _get_finding_for_user, _get_review_for_user, _next_or
 
 EVIDENCE_SHOWN = 8  # per category on a step; the review page lists them all
-TRIAGE_PAGE = 40  # findings listed at step 13
+TRIAGE_PAGE = 40  # findings listed at steps 12 and 13
+FINDINGS_SHOWN = 10  # per category on a step; the review page lists them all
+# Open findings per gate verdict the meeting's gate reads: one more than its panel names (summarized).
+GATE_SAMPLE = 7
+FINDING_ORDER = [F("level").asc(), F("created_at").desc(), F("id").desc()]  # Finding.Meta.ordering
 PENDING_OR_SIGNED = (ExceptionState.REQUESTED, ExceptionState.SIGNED)
 JUST_RECORDED = "meeting-just-recorded"  # session key: the decision the chair's last POST recorded
 # What update_review takes; the meeting's forms change some of them.
@@ -83,39 +88,63 @@ def _step_url(review: Review, step: int | str) -> str:
     return reverse("meeting_step", args=[review.pk, step])
 
 
-@dataclass(frozen=True)
-class Light:
-    """A finding as the gate and the agenda see it: no model instance, no template work."""
-
-    id: int
-    category_id: int
-    level: str
-    status: str
-    owner_id: int | None
-    gate: gate_rules.FindingIn
-
-
-def _light_findings(review: Review) -> list[Light]:
-    """Every finding of the review in two flat queries: a page's gate panel needs all of them."""
-    exceptions: dict[int, list[gate_rules.ExceptionIn]] = defaultdict(list)
-    for finding_id, state, expires_at in RiskException.objects.filter(finding__review=review).values_list(
-        "finding_id", "state", "expires_at"
-    ):
-        exceptions[finding_id].append(gate_rules.ExceptionIn(state, expires_at))
-    rows = Finding.objects.filter(review=review).values_list(
-        "id", "category_id", "category__code", "title", "level", "status", "owner_id", "checklist_item_id"
+def _gate_findings(review: Review, now) -> tuple[tuple[gate_rules.FindingIn, ...], dict]:
+    """What the gate and the agenda need of the review's findings, in a fixed number of queries whatever
+    their number: the counts in one aggregate, and for the gate only the first GATE_SAMPLE open findings
+    of each of its verdicts (P0 blocks; P1 ships on a signed exception; P1 blocks), with their
+    exceptions. The gate's outcome depends on which verdicts occur, its panel names the first few of
+    each and counts the rest (GateResult.finding_totals), so a sample in the gate's own order decides
+    and reads exactly as all of them would."""
+    unresolved = ~Q(status=FindingStatus.RESOLVED)
+    p1 = Q(level=Level.P1) & unresolved
+    active = Exists(
+        RiskException.objects.filter(finding=OuterRef("pk"), state=ExceptionState.SIGNED, expires_at__gt=now)
     )
-    return [
-        Light(
-            pk,
-            category_id,
-            level,
-            status,
-            owner_id,
-            gate_rules.FindingIn(pk, title, level, status, code, tuple(exceptions[pk]), item_id),
+    # Joined, not one subquery per finding: the exceptions are few and the findings may be thousands.
+    counts = Finding.objects.filter(review=review).aggregate(
+        unresolved=Count("pk", distinct=True, filter=unresolved),
+        unresolved_p0=Count("pk", distinct=True, filter=Q(level=Level.P0) & unresolved),
+        unresolved_p1=Count("pk", distinct=True, filter=p1),
+        p1_exception=Count(
+            "pk",
+            distinct=True,
+            filter=p1 & Q(exceptions__state=ExceptionState.SIGNED, exceptions__expires_at__gt=now),
+        ),
+        p1_covered=Count("pk", distinct=True, filter=p1 & Q(exceptions__state__in=PENDING_OR_SIGNED)),
+        open_without_owner=Count("pk", distinct=True, filter=unresolved & Q(owner__isnull=True)),
+    )
+    counts["p1_blocking"] = counts["unresolved_p1"] - counts["p1_exception"]
+    counts["p1_without_exception"] = counts["unresolved_p1"] - counts["p1_covered"]
+    verdict = Case(
+        When(level=Level.P0, then=Value("p0")),
+        When(active=True, then=Value("p1x")),
+        default=Value("p1"),
+    )
+    rows = list(
+        Finding.objects.filter(review=review, level__in=(Level.P0, Level.P1))
+        .exclude(status=FindingStatus.RESOLVED)
+        .alias(active=active)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[verdict],
+                order_by=FINDING_ORDER,
+            )
         )
-        for pk, category_id, code, title, level, status, owner_id, item_id in rows
-    ]
+        .filter(rank__lte=GATE_SAMPLE)
+        .order_by("level", "-created_at", "-id")
+        .values_list("id", "category__code", "title", "level", "status", "checklist_item_id")
+    )
+    exceptions: dict[int, list[gate_rules.ExceptionIn]] = defaultdict(list)
+    for finding_id, state, expires_at in RiskException.objects.filter(
+        finding_id__in=[r[0] for r in rows]
+    ).values_list("finding_id", "state", "expires_at"):
+        exceptions[finding_id].append(gate_rules.ExceptionIn(state, expires_at))
+    findings = tuple(
+        gate_rules.FindingIn(pk, title, level, status, code, tuple(exceptions[pk]), item_id)
+        for pk, code, title, level, status, item_id in rows
+    )
+    return findings, counts
 
 
 class Board:
@@ -125,12 +154,19 @@ class Board:
     def __init__(self, request: HttpRequest, review: Review):
         self.request = request
         self.review = review
-        self.rows = selectors.scorecard(review)
-        self.light = _light_findings(review)
-        self.gate = gate_rules.evaluate(
-            selectors.gate_input_of(
-                review, rows=self.rows, findings=tuple(f.gate for f in self.light), now=timezone.now()
-            )
+        now = timezone.now()
+        self.rows = selectors.scorecard(review, now=now)
+        findings, self.finding_counts = _gate_findings(review, now)
+        gate = gate_rules.evaluate(
+            selectors.gate_input_of(review, rows=self.rows, findings=findings, now=now)
+        )
+        self.gate = replace(
+            gate,
+            finding_totals={
+                ("p0", gate_rules.ReasonStatus.BLOCKS): self.finding_counts["unresolved_p0"],
+                ("p1", gate_rules.ReasonStatus.EXCEPTION): self.finding_counts["p1_exception"],
+                ("p1", gate_rules.ReasonStatus.BLOCKS): self.finding_counts["p1_blocking"],
+            },
         )
         self.by_code = {r.category.code: r for r in self.rows}
         user = request.user
@@ -146,6 +182,21 @@ class Board:
         loosening.attach(findings, self.chains)
         return findings
 
+    def first_findings(self, category_ids: list[int]) -> list[Finding]:
+        """The first FINDINGS_SHOWN findings of each category (in the findings' order), each with
+        `listed`, how many its category has: one query and the prefetch, whatever their number."""
+        findings = list(
+            selectors.findings_with_exceptions(self.review)
+            .filter(category_id__in=category_ids)
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("category_id")], order_by=FINDING_ORDER),
+                listed=Window(Count("id"), partition_by=[F("category_id")]),
+            )
+            .filter(rank__lte=FINDINGS_SHOWN)
+        )
+        loosening.attach(findings, self.chains)
+        return findings
+
     @cached_property
     def chains(self) -> dict:
         return loosening.review_chains(self.review)
@@ -158,22 +209,15 @@ class Board:
         return chains
 
     def facts(self) -> agenda.Facts:
-        unresolved = [f for f in self.light if f.status != FindingStatus.RESOLVED]
+        counts = self.finding_counts
         return agenda.Facts(
             release_scope=self.review.release_scope,
             source_of_truth=self.review.system.source_of_truth,
             scored=frozenset(r.category.code for r in self.rows if r.score is not None),
             category_count=len(self.rows),
-            unresolved_p0=sum(1 for f in unresolved if f.level == Level.P0),
-            p1_without_exception=sum(
-                1
-                for f in unresolved
-                if f.level == Level.P1
-                and not any(
-                    e.state in (ExceptionState.REQUESTED, ExceptionState.SIGNED) for e in f.gate.exceptions
-                )
-            ),
-            open_without_owner=sum(1 for f in unresolved if f.owner_id is None),
+            unresolved_p0=counts["unresolved_p0"],
+            p1_without_exception=counts["p1_without_exception"],
+            open_without_owner=counts["open_without_owner"],
             next_review_date_set=self.review.next_review_date is not None,
             decided=self.review.is_frozen,
         )
@@ -236,7 +280,7 @@ class Board:
             .annotate(n=Count("id"))
             .values_list("item__category_id", "n")
         )
-        findings = self.findings(category_id__in=ids)
+        findings = self.first_findings(ids)
         from probes.selectors import latest_review_results  # probes builds on reviews, not the reverse
 
         run, results = latest_review_results(self.review, [r.category.code for r in rows])
@@ -248,13 +292,19 @@ class Board:
                     "category": row.category,
                     "item_count": item_counts.get(row.category.pk, 0),
                     "answered": answered.get(row.category.pk, 0),
-                    "findings": [f for f in findings if f.category_id == row.category.pk],
+                    **_listed(findings, row.category.pk),
                     **_step_evidence(self.review, row),
                     "probe_run": run,
                     "probe_results": [r for r in results if r.category == row.category.code],
                 }
             )
         return blocks
+
+
+def _listed(findings: list[Finding], category_id: int) -> dict:
+    """A category's share of Board.first_findings: the findings shown and how many more it has."""
+    shown = [f for f in findings if f.category_id == category_id]
+    return {"findings": shown, "more_findings": shown[0].listed - len(shown) if shown else 0}
 
 
 def _shown_step(request: HttpRequest) -> int | None:
@@ -275,20 +325,26 @@ def _shown_step(request: HttpRequest) -> int | None:
 
 
 def _step_evidence(review: Review, row: selectors.ScorecardRow) -> dict:
-    """A category's evidence on a step, newest first, in one query: the first EVIDENCE_SHOWN, how many
-    more, and how many probe results, which the step shows by run rather than once more here."""
-    items = list(
+    """A category's evidence on a step, newest first: the first EVIDENCE_SHOWN, how many more, and how
+    many probe results, which the step shows by run rather than once more here. Two queries: the rows
+    shown and the count from the evidence alone, then their typed records for those rows only."""
+    listed = list(
         Evidence.objects.filter(review=review, category=row.category)
         .exclude(kind=EvidenceKind.PROBE_RESULT)
-        .select_related(*TYPED_RECORDS)
         .annotate(listed=Window(Count("id")))
-        .order_by("-observed_at", "-id")[:EVIDENCE_SHOWN]
+        .order_by("-observed_at", "-id")
+        .values_list("pk", "listed")[:EVIDENCE_SHOWN]
     )
-    listed = items[0].listed if items else 0
+    items = list(
+        Evidence.objects.filter(pk__in=[pk for pk, _ in listed] or [0])  # [0]: the query runs all the same
+        .select_related(*TYPED_RECORDS)
+        .order_by("-observed_at", "-id")
+    )
+    count = listed[0][1] if listed else 0
     return {
         "evidence": items,
-        "more_evidence": max(0, listed - len(items)),
-        "probe_evidence": max(0, row.evidence_count - listed),
+        "more_evidence": max(0, count - len(items)),
+        "probe_evidence": max(0, row.evidence_count - count),
     }
 
 
@@ -336,17 +392,16 @@ def meeting_step(request: HttpRequest, review_id: int, step: int) -> HttpRespons
     elif current.kind == "scoring":
         extra["members"] = board.members()
     elif current.kind == "blockers":
-        blocking = [
-            f for f in board.light if f.level in (Level.P0, Level.P1) and f.status != FindingStatus.RESOLVED
-        ]
+        counts = board.finding_counts
         extra["blocking"] = list(
             selectors.findings_with_exceptions(review)
             .filter(level__in=[Level.P0, Level.P1])
             .exclude(status=FindingStatus.RESOLVED)[:TRIAGE_PAGE]
         )
-        extra["blocking_more"] = max(0, len(blocking) - TRIAGE_PAGE)
+        blocking = counts["unresolved_p0"] + counts["p1_exception"] + counts["p1_blocking"]
+        extra["blocking_more"] = max(0, blocking - TRIAGE_PAGE)
     elif current.kind == "owners":
-        open_count = sum(1 for f in board.light if f.status != FindingStatus.RESOLVED)
+        open_count = board.finding_counts["unresolved"]
         extra["triage"] = list(
             selectors.findings_with_exceptions(review).exclude(status=FindingStatus.RESOLVED)[:TRIAGE_PAGE]
         )
@@ -640,14 +695,13 @@ def meeting_add_finding(request: HttpRequest, review_id: int, code: str) -> Http
         _flash(request, form, "Finding recorded.")
         return redirect(_next_or(request, _step_url(review, 12)))
     board = Board(request, review)
-    findings = board.findings(category=category)
     return _oob(
         request,
         board,
         "reviews/meeting/_findings.html",
         {
             "category": category,
-            "findings": findings,
+            **_listed(board.first_findings([category.pk]), category.pk),
             "members": board.members(),
             "finding_form": None if saved else form,
             "saved": bool(saved),

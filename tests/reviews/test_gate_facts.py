@@ -404,3 +404,126 @@ def test_a_passing_drill_after_the_finding_is_its_fix(approved, member):
     _future_drill(approved, member, valid=True, lost=timedelta(minutes=5), title="Drill after the fix")
     fixed = _resolve(opened, member)
     assert fixed.status == "resolved" and fixed.resolution == "fixed"
+
+
+def _judged_mix(review, actor):
+    """Items of every judged built-in kind, passing and failing, fresh and stale, beside links: written
+    straight to the tables (no findings opened), as the counting of gatefacts.evidence_facts sees them."""
+    from evidence.models import Evidence, LoadTest, MigrationRehearsal, Runbook, RunbookTest
+
+    now = timezone.now()
+    cats = list(review.catalogue.categories.order_by("number")[:3])
+
+    def item(kind, n, days):
+        return Evidence.objects.create(
+            review=review,
+            category=cats[n % 3],
+            kind=kind,
+            title=f"{kind} {n}",
+            url="https://ci.example.com/x" if kind == EvidenceKind.LINK else "",
+            shows="test" if kind == EvidenceKind.LINK and n % 2 else "",
+            added_by=actor,
+            observed_at=now - timedelta(days=days),
+        )
+
+    for n, (p95, target, days) in enumerate(
+        [(80, 100, 1), (400, 100, 1), (80, None, 1), (100, 100, 2), (400, 100, 400), (80, 100, 400)]
+    ):
+        LoadTest.objects.create(
+            evidence=item(EvidenceKind.LOAD_TEST, n, days),
+            scenario="s",
+            environment="e",
+            started_at=now - timedelta(hours=2),
+            ended_at=now - timedelta(hours=1),
+            throughput_per_s=10,
+            p50_ms=10,
+            p95_ms=p95,
+            p99_ms=500,
+            target_p95_ms=target,
+            saturation_point="CPU",
+        )
+    for n, (valid, days) in enumerate([(True, 1), (False, 1), (True, 900)]):
+        MigrationRehearsal.objects.create(
+            evidence=item(EvidenceKind.MIGRATION_REHEARSAL, n, days),
+            migration="0042",
+            phase="expand",
+            environment="e",
+            started_at=now - timedelta(hours=2),
+            ended_at=now - timedelta(hours=1),
+            lock_behaviour="none",
+            validation_query="select 1",
+            validation_passed=valid,
+        )
+    runbooks = [
+        Runbook.objects.create(
+            evidence=item(EvidenceKind.RUNBOOK, n, days), name=f"rb {n}", owner="dba", last_tested=tested
+        )
+        for n, (tested, days) in enumerate([(now.date(), 1), (None, 1), (None, 2), (None, 3), (None, 900)])
+    ]
+    for n, (runbook, passed) in enumerate([(runbooks[2], True), (runbooks[3], False), (None, False)]):
+        RunbookTest.objects.create(
+            evidence=item(EvidenceKind.RUNBOOK_TEST, n, 1),
+            runbook=runbook,
+            runbook_name="rb",
+            scenario="s",
+            environment="e",
+            started_at=now - timedelta(hours=2),
+            ended_at=now - timedelta(hours=1),
+            passed=passed,
+        )
+    for n in range(4):
+        item(EvidenceKind.LINK, n, n * 300)
+    drill(review, actor)  # failed, through the service: restore drills are read row by row
+
+
+def test_evidence_facts_counted_in_sql_are_those_of_each_items_own_verdict(review, member):
+    """The judged items that support readiness are counted in SQL (SUPPORTS_IN_SQL), the others read row
+    by row: together the facts of every item's verdict.of, read one by one."""
+    from evidence import freshness, verdict
+    from evidence.models import TYPED_RECORDS, Evidence
+    from reviews import gatefacts
+
+    _judged_mix(review, member)
+    now = timezone.now()
+    expected: dict = {}
+    for e in (
+        Evidence.objects.filter(review=review).select_related(*TYPED_RECORDS).order_by("observed_at", "id")
+    ):
+        count, fresh, supporting, shows, failed, incomplete = expected.setdefault(
+            e.category_id, [0, 0, 0, set(), [], []]
+        )
+        judged = verdict.of(e)
+        described = (e.pk, judged.why)
+        if not judged.supports and not judged.incomplete:
+            failed.append(described)
+        stale = freshness.is_stale(e.kind, e.observed_at, now)
+        slot = expected[e.category_id]
+        slot[0] += 1
+        if not stale:
+            slot[1] += 1
+            if judged.incomplete:
+                incomplete.append(described)
+            if judged.supports:
+                slot[2] += 1
+                shows.update(verdict.shows(e.kind, e.shows))
+    facts = gatefacts.evidence_facts([review.pk], now=now)
+    got = {
+        category_id: [
+            f.count,
+            f.fresh,
+            f.supporting,
+            set(f.shows),
+            [(x.evidence_id, x.why) for x in f.failed],
+            [(x.evidence_id, x.why) for x in f.incomplete],
+        ]
+        for (review_id, category_id), f in facts.items()
+    }
+    assert got == expected
+    assert sum(len(v[4]) for v in got.values()) == 9  # the mix has failures for the test to see
+    # And SQL counts exactly the items of those kinds that support readiness (so only failures are read).
+    sql_kinds = [EvidenceKind.LOAD_TEST, EvidenceKind.MIGRATION_REHEARSAL, EvidenceKind.RUNBOOK]
+    sql_kinds.append(EvidenceKind.RUNBOOK_TEST)
+    judged = Evidence.objects.filter(review=review, kind__in=sql_kinds).select_related(*TYPED_RECORDS)
+    assert set(
+        Evidence.objects.filter(gatefacts.SUPPORTS_IN_SQL, review=review).values_list("pk", flat=True)
+    ) == {e.pk for e in judged if verdict.of(e).supports}

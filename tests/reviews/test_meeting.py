@@ -261,11 +261,57 @@ def _load(review, member, findings, evidence):
     attach(review, "backup", member, n=evidence)
 
 
-@pytest.mark.parametrize("step", [2, 3, 7, 9, 11, 12, 13])
+def _bulk(review, member, findings, evidence):
+    """Rows written straight to the tables, more than any list of the meeting shows (10 findings of a
+    category, 8 evidence items, 40 findings at steps 12 and 13, 7 per gate verdict): P0, P1 (every
+    other one with a signed exception) and P3 findings and links spread over three categories."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviews.models import ExceptionState, RiskException
+    from tests.factories import UserFactory
+
+    cats = [category(review, code) for code in ("backup", "security", "runbooks")]
+    made = Finding.objects.bulk_create(
+        Finding(
+            review=review,
+            category=cats[(i // 3) % 3],
+            title=f"Bulk finding {i}",
+            level=["P0", "P1", "P3"][i % 3],
+            created_by=member,
+        )
+        for i in range(findings)
+    )
+    signer = UserFactory()
+    RiskException.objects.bulk_create(
+        RiskException(
+            finding=f,
+            justification="j",
+            compensating_control="c",
+            state=ExceptionState.SIGNED,
+            requested_by=member,
+            signer=signer,
+            signed_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+        for f in made[1::9]
+    )
+    Evidence.objects.bulk_create(
+        Evidence(
+            review=review, category=cats[i % 3], kind="link", title=f"Link {i}", url="https://x.example/"
+        )
+        for i in range(evidence)
+    )
+
+
+@pytest.mark.parametrize("step", range(1, 14))
 def test_page_queries_do_not_grow_with_findings_and_evidence(
     client, member, review, step, django_assert_max_num_queries
 ):
-    _load(review, member, findings=2, evidence=1)
+    # Some findings in each of the three categories: a category without any skips the prefetch of its
+    # findings' exceptions (one query fewer for an empty list, whatever the review's size).
+    _load(review, member, findings=3, evidence=1)
     client.force_login(member)
     url = reverse("meeting_step", args=[review.pk, step])
     client.get(url)  # warm the session
@@ -274,14 +320,48 @@ def test_page_queries_do_not_grow_with_findings_and_evidence(
 
     with CaptureQueriesContext(connection) as small:
         client.get(url)
-    _load(review, member, findings=30, evidence=40)
+    _bulk(review, member, findings=150, evidence=120)
     with CaptureQueriesContext(connection) as large:
-        assert client.get(url).status_code == 200
+        page = client.get(url)
+    assert page.status_code == 200
     assert len(large.captured_queries) == len(small.captured_queries)
     # + critical items, answers, judged records; + loosenings, raises; + what the review holds for steps 3–10
-    # (reviews.depth: its records, and at most the invariant checks and the probes' latest results)
-    with django_assert_max_num_queries(26):
+    # (reviews.depth: its records, and at most the invariant checks and the probes' latest results); the
+    # evidence of a step's category and its typed records are two queries each
+    with django_assert_max_num_queries(28):
         client.get(url)
+
+
+def test_lists_on_a_large_review_show_the_first_rows_and_count_the_rest(client, member, review):
+    _bulk(review, member, findings=150, evidence=120)
+    client.force_login(member)
+    backup = client.get(reverse("meeting_step", args=[review.pk, 7])).content.decode()
+    # 51 findings and 40 links in backup: 10 and 8 shown, the rest counted
+    assert backup.count('class="finding status-') == 10 and "41 more on" in backup
+    assert "32 more on" in backup
+    blockers = client.get(reverse("meeting_step", args=[review.pk, 12])).content.decode()
+    # 50 P0 and 50 P1, 17 of them on a signed exception: the gate names 6 of each and counts the rest
+    assert "… and 44 more P0 blockers like these" in blockers
+    assert "… and 27 more P1 findings like these" in blockers
+    assert "… and 11 more P1 findings like these" in blockers  # the exceptions, in the panel
+    assert blockers.count("Open P0 blocker:") == 12  # 6 on the step, 6 in the panel
+    assert "60 more on" in blockers  # 100 open P0/P1, 40 listed
+
+
+def test_htmx_score_change_queries_do_not_grow_with_findings_and_evidence(client, member, review):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _load(review, member, findings=2, evidence=1)
+    client.force_login(member)
+    url = reverse("meeting_score", args=[review.pk, "backup"])
+    client.post(url, {"score": "2", "version": "0"}, **HX)
+    with CaptureQueriesContext(connection) as small:
+        assert client.post(url, {"score": "3", "version": "1"}, **HX).status_code == 200
+    _bulk(review, member, findings=150, evidence=120)
+    with CaptureQueriesContext(connection) as large:
+        assert client.post(url, {"score": "2", "version": "2"}, **HX).status_code == 200
+    assert len(large.captured_queries) == len(small.captured_queries)
 
 
 def test_htmx_score_change_has_a_small_fixed_query_budget(
@@ -292,7 +372,8 @@ def test_htmx_score_change_has_a_small_fixed_query_budget(
     url = reverse("meeting_score", args=[review.pk, "backup"])
     client.post(url, {"score": "2", "version": "0"}, **HX)
     version = CategoryScore.objects.get(review=review, category__code="backup").version
-    with django_assert_max_num_queries(30):
+    # the gate's findings: their counts, the first of each verdict and those findings' exceptions
+    with django_assert_max_num_queries(31):
         assert client.post(url, {"score": "3", "version": str(version)}, **HX).status_code == 200
 
 
