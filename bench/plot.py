@@ -6,7 +6,8 @@ a legend. No fonts, scripts or styles from outside; every point carries its valu
     .venv/bin/python bench/plot.py bench/results/load.json  # just these
 
 A results file: {"benchmark", "title"?, "series": [{"label", "x_label", "y_label", "points": [[x, y], ...],
-"scale"?: "log"}], "ratios": [...], ...}. A panel is drawn on a log scale when one of its series says so.
+"scale"?: "log", "dashed"?: true}], "ratios": [...], ...}. x is a number, or a name (a run, a machine)
+spread evenly in order. A panel is drawn on a log scale when one of its series says so.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WIDTH = 640
+WIDTH = 720
 PANEL_HEIGHT = 200
-LEFT, RIGHT = 64, 190  # room for the y ticks, and for the legend
+LEFT, RIGHT = 64, 230  # room for the y ticks, and for the legend
 TOP, GAP, BOTTOM = 36, 56, 44
 # Okabe–Ito: told apart with the common colour-vision deficiencies.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -102,11 +103,20 @@ def render(result: dict) -> str:
     for p, (unit, members) in enumerate(panels):
         top = TOP + p * (PANEL_HEIGHT + GAP)
         bottom = top + PANEL_HEIGHT
-        xs = [float(x) for _, s in members for x, _ in s["points"]]
+        # Named x values (runs, machines) are spread evenly in the order they first appear.
+        names = [x for _, s in members for x, _ in s["points"] if isinstance(x, str)]
+        places = {name: float(i) for i, name in enumerate(dict.fromkeys(names))}
+        xs = [places.get(x, x) for _, s in members for x, _ in s["points"]]
+        xs = [float(x) for x in xs]
         ys = [float(y) for _, s in members for _, y in s["points"]]
         log = any(s.get("scale") == "log" for _, s in members) and min(ys) > 0
-        x_ticks = nice_ticks(min(xs), max(xs)) if len(set(xs)) > 1 else [xs[0] - 1, xs[0], xs[0] + 1]
-        x_lo, x_hi = x_ticks[0], x_ticks[-1]
+        if places:
+            x_ticks = list(places.values())
+            x_lo, x_hi = -0.5, len(places) - 0.5
+        else:
+            x_ticks = nice_ticks(min(xs), max(xs)) if len(set(xs)) > 1 else [xs[0] - 1, xs[0], xs[0] + 1]
+            x_lo, x_hi = x_ticks[0], x_ticks[-1]
+        tick_names = {v: k for k, v in places.items()}
         if log:
             y_ticks = log_ticks(min(ys), max(ys))
             y_lo, y_hi = math.log10(y_ticks[0]), math.log10(y_ticks[-1])
@@ -132,7 +142,8 @@ def render(result: dict) -> str:
             x = sx(t)
             out.append(
                 f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#333333"/>'
-                f'<text class="x-tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{fmt(t)}</text>'
+                f'<text class="x-tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
+                f"{escape(tick_names.get(t, fmt(t)))}</text>"
             )
         out.append(
             f'<path d="M{LEFT},{top} V{bottom} H{LEFT + plot_w}" fill="none" stroke="#333333"/>'
@@ -143,18 +154,23 @@ def render(result: dict) -> str:
         )
         for n, (index, one) in enumerate(members):
             colour, shape = COLOURS[index % len(COLOURS)], MARKERS[index // len(COLOURS) % len(MARKERS)]
-            points = sorted((float(x), float(y)) for x, y in one["points"])
+            points = sorted((float(places.get(x, x)), float(y)) for x, y in one["points"])
             label = one["label"]
+            dash = ' stroke-dasharray="6 4"' if one.get("dashed") else ""
             out.append(f'<g class="series" data-label={quoteattr(label)}>')
             if len(points) > 1:
                 path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
-                out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+                out.append(
+                    f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
+                )
             for x, y in points:
-                out.append(_marker(shape, sx(x), sy(y), colour, f"{label}: {fmt(x)} → {fmt(y)} {unit}"))
+                where = tick_names.get(x, fmt(x))
+                out.append(_marker(shape, sx(x), sy(y), colour, f"{label}: {where} → {fmt(y)} {unit}"))
             ly = top + 8 + n * 16
             lx = LEFT + plot_w + 16
             out.append(
-                f'<line x1="{lx}" y1="{ly}" x2="{lx + 18}" y2="{ly}" stroke="{colour}" stroke-width="2"/>'
+                f'<line x1="{lx}" y1="{ly}" x2="{lx + 18}" y2="{ly}" stroke="{colour}" '
+                f'stroke-width="2"{dash}/>'
                 + _marker(shape, lx + 9, ly, colour, label)
                 + f'<text class="legend" x="{lx + 24}" y="{ly + 4}">{escape(label)}</text>'
             )
