@@ -324,19 +324,40 @@ def report(runs: list[dict], *, command: str, workers: int, run_time: int, facts
     for r in runs:
         ratios.append(
             {
-                "label": f"error rate at {r['users']} users (version conflicts apart)",
+                "name": f"error rate at {r['users']} users (version conflicts apart)",
                 "target": "0",
-                "measured": f"{r['error_rate']:.2%} ({r['failures']} of {r['requests']}; "
+                "value": f"{r['error_rate']:.2%} ({r['failures']} of {r['requests']}; "
                 f"{r['conflicts']} conflicts)",
                 "met": r["failures"] == 0,
             }
         )
+    first, last = runs[0], runs[-1]
+    if len(runs) > 1 and first["rps"]:
+        ratios.append(
+            {
+                "name": f"throughput, {last['users']} users / {first['users']}",
+                "target": f"≈ {last['users'] / first['users']:.0f}× while not saturated",
+                "value": f"{last['rps'] / first['rps']:.1f}×",
+                "met": None,
+            }
+        )
+        for kind in ("review page", "score change", "login"):
+            if kind in first["kinds"] and kind in last["kinds"] and first["kinds"][kind]["p95"]:
+                grew = last["kinds"][kind]["p95"] / first["kinds"][kind]["p95"]
+                ratios.append(
+                    {
+                        "name": f"{kind} p95, {last['users']} users / {first['users']}",
+                        "target": "–",
+                        "value": f"{grew:.1f}×",
+                        "met": None,
+                    }
+                )
     if facts.get("ran"):
         ratios.append(
             {
-                "label": "check_gate_facts after the load",
+                "name": "check_gate_facts after the load",
                 "target": "no difference",
-                "measured": "none" if facts["exit_code"] == 0 else f"exit {facts['exit_code']}",
+                "value": "none" if facts["exit_code"] == 0 else f"exit {facts['exit_code']}",
                 "met": facts["exit_code"] == 0,
             }
         )
@@ -388,6 +409,10 @@ def write_markdown(result: dict, path: Path) -> None:
             cells.append(f"{k['p50']:.0f} / {k['p95']:.0f} / {k['p99']:.0f} ({k['rps']:.1f}/s)" if k else "–")
         if any(c != "–" for c in cells):
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | target | value | met |", "| --- | --- | --- | --- |"]
+    for ratio in result["ratios"]:
+        met = {True: "yes", False: "**no**", None: "–"}[ratio["met"]]
+        lines.append(f"| {ratio['name']} | {ratio['target']} | {ratio['value']} | {met} |")
     errors = [f for r in runs for f in r["failure_list"]]
     if errors:
         lines += ["", "Errors:", ""] + [f"- {e['kind']}: {e['error']} × {e['count']}" for e in errors]

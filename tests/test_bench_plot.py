@@ -37,7 +37,7 @@ LOAD = {
             "points": [[10, 40], [30, 110], [50, 300]],
         },
     ],
-    "ratios": [{"label": "error rate", "target": "0", "measured": "0.00%", "met": True}],
+    "ratios": [{"name": "error rate", "target": "0", "value": "0.00%", "met": True}],
 }
 
 
