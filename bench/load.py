@@ -168,7 +168,7 @@ def server_env(port: int) -> dict:
     return env
 
 
-def start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "readiness.wsgi:application",
@@ -176,6 +176,8 @@ def start_gunicorn(port: int, workers: int, log: Path) -> subprocess.Popen:
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        "--threads",
+        str(threads),  # more than 1: gunicorn's gthread workers
         "--no-control-socket",
     ]
     server = subprocess.Popen(  # noqa: S603
@@ -312,7 +314,7 @@ def machine() -> str:
     )
 
 
-def report(runs: list[dict], *, command: str, workers: int, run_time: int, facts: dict) -> dict:
+def report(runs: list[dict], *, command: str, workers: int, threads: int, run_time: int, facts: dict) -> dict:
     kinds = [k for k in KINDS if any(k in r["kinds"] for r in runs)]
     series = [{"label": "throughput", "x_label": "users", "y_label": "requests/s", "points": []}]
     series[0]["points"] = [[r["users"], round(r["rps"], 1)] for r in runs]
@@ -331,6 +333,7 @@ def report(runs: list[dict], *, command: str, workers: int, run_time: int, facts
                 "met": r["failures"] == 0,
             }
         )
+    pool = "sync workers" if threads == 1 else f"gthread workers × {threads} threads"
     first, last = runs[0], runs[-1]
     if len(runs) > 1 and first["rps"]:
         ratios.append(
@@ -374,7 +377,8 @@ def report(runs: list[dict], *, command: str, workers: int, run_time: int, facts
         "runs": runs,
         "gate_facts": facts,
         "notes": (
-            f"gunicorn {workers} sync workers, {run_time} s per user count, locust on the same machine; "
+            f"gunicorn {workers} {pool}, "
+            f"{run_time} s per user count, locust on the same machine; "
             f"{TEAMS} teams × {SYSTEMS} systems, each with a decided review (stored PDF) and one in the "
             "meeting; no broker (none of these requests enqueues a task)."
         ),
@@ -426,6 +430,7 @@ def main() -> None:
     parser.add_argument("--users", default="10,30,50", help="user counts, comma-separated")
     parser.add_argument("--run-time", type=int, default=60, help="seconds per user count")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread when > 1)")
     parser.add_argument("--port", type=int, default=8830)
     parser.add_argument("--quick", action="store_true", help="15 s per user count; keep a built dataset")
     parser.add_argument("--rebuild", action="store_true", help="build the data even if it exists")
@@ -446,7 +451,7 @@ def main() -> None:
     print(f"static files in {settings.STATIC_ROOT}")
 
     work = Path(tempfile.mkdtemp(prefix="readiness-load-"))
-    server = start_gunicorn(args.port, args.workers, work / "gunicorn.log")
+    server = start_gunicorn(args.port, args.workers, args.threads, work / "gunicorn.log")
     runs = []
     try:
         for users in user_counts:
@@ -467,7 +472,9 @@ def main() -> None:
         stop(server)
     facts = check_gate_facts()
     print(f"check_gate_facts: {facts['output']}")
-    result = report(runs, command=command, workers=args.workers, run_time=run_time, facts=facts)
+    result = report(
+        runs, command=command, workers=args.workers, threads=args.threads, run_time=run_time, facts=facts
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps(result, indent=1) + "\n")
