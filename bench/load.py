@@ -16,7 +16,6 @@ The numbers are for one machine and its load average at the time (both are writt
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -33,9 +32,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH / "load"))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/readiness_bench_load")
 
 from _harness import ensure_database, setup  # noqa: E402
+from stats import parse_stats, totals  # noqa: E402
 
 setup("readiness_bench_load", test_client=False)
 
@@ -61,6 +62,15 @@ KINDS = (
     "login form",
     "logout",
 )
+
+PLOTTED = (
+    "review page",
+    "meeting step",
+    "score change",
+    "record pdf",
+    "gate api",
+    "login",
+)  # the rest: tables
 
 
 def build() -> dict:
@@ -241,47 +251,8 @@ def run_locust(port: int, users: int, run_time: int, prefix: Path) -> dict:
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit(f"locust failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return parse_stats(Path(f"{prefix}_stats.csv"), Path(f"{prefix}_failures.csv"), elapsed)
-
-
-def parse_stats(stats_csv: Path, failures_csv: Path, elapsed: float) -> dict:
-    """Per kind: count, failures, rps and p50/p95/p99 (ms); the totals without the conflict rows."""
-    kinds, conflicts, total = {}, 0, {}
-    with stats_csv.open() as f:
-        for row in csv.DictReader(f):
-            if row["Type"] == "CONFLICT":
-                conflicts += int(row["Request Count"])
-                continue
-            figures = {
-                "requests": int(row["Request Count"]),
-                "failures": int(row["Failure Count"]),
-                "rps": float(row["Requests/s"]),
-                "p50": float(row["50%"]),
-                "p95": float(row["95%"]),
-                "p99": float(row["99%"]),
-            }
-            if row["Name"] == "Aggregated":
-                total = figures
-            else:
-                kinds[row["Name"]] = figures
-    failures = []
-    if failures_csv.exists():
-        with failures_csv.open() as f:
-            failures = [
-                {"kind": r["Name"], "error": r["Error"], "count": int(r["Occurrences"])}
-                for r in csv.DictReader(f)
-            ]
-    requests = total.get("requests", 0)
-    return {
-        "kinds": kinds,
-        "requests": requests,
-        "failures": total.get("failures", 0),
-        "failure_list": failures,
-        "conflicts": conflicts,
-        "rps": total.get("rps", 0.0),
-        "error_rate": total.get("failures", 0) / requests if requests else 0.0,
-        "seconds": round(elapsed, 1),
-    }
+    stats = parse_stats(Path(f"{prefix}_stats.csv"), Path(f"{prefix}_failures.csv"))
+    return {**stats, "seconds": round(elapsed, 1)}
 
 
 def check_gate_facts() -> dict:
@@ -319,9 +290,17 @@ def report(runs: list[dict], *, command: str, workers: int, threads: int, run_ti
     series = [{"label": "throughput", "x_label": "users", "y_label": "requests/s", "points": []}]
     series[0]["points"] = [[r["users"], round(r["rps"], 1)] for r in runs]
     for kind in kinds:
-        for pct in ("p95",):
-            points = [[r["users"], r["kinds"][kind][pct]] for r in runs if kind in r["kinds"]]
-            series.append({"label": f"{kind} {pct}", "x_label": "users", "y_label": "ms", "points": points})
+        if kind in PLOTTED:
+            points = [[r["users"], r["kinds"][kind]["p95"]] for r in runs if kind in r["kinds"]]
+            series.append(
+                {
+                    "label": f"{kind} p95",
+                    "x_label": "users",
+                    "y_label": "ms",
+                    "scale": "log",
+                    "points": points,
+                }
+            )
     ratios = []
     for r in runs:
         ratios.append(
@@ -376,6 +355,9 @@ def report(runs: list[dict], *, command: str, workers: int, threads: int, run_ti
         "ratios": ratios,
         "runs": runs,
         "gate_facts": facts,
+        "workers": workers,
+        "threads": threads,
+        "run_time": run_time,
         "notes": (
             f"gunicorn {workers} {pool}, "
             f"{run_time} s per user count, locust on the same machine; "
@@ -425,6 +407,26 @@ def write_markdown(result: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+def rewrite(earlier: Path, out: Path) -> None:
+    """The report of an earlier run again, from the runs it kept (when the report's shape changed)."""
+    kept = json.loads(earlier.read_text())
+    for run in kept["runs"]:
+        run.update(totals(run["kinds"]))  # as parse_stats counts them now
+    result = report(
+        kept["runs"],
+        command=kept["command"],
+        workers=kept.get("workers", 4),
+        threads=kept.get("threads", 1),
+        run_time=kept.get("run_time", 60),
+        facts=kept["gate_facts"],
+    )
+    result.update(date=kept["date"], machine=kept["machine"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "load.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_markdown(result, out / "load.md")
+    print(f"wrote {out / 'load.json'} and {out / 'load.md'} from the runs of {kept['date']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", default="10,30,50", help="user counts, comma-separated")
@@ -435,7 +437,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="15 s per user count; keep a built dataset")
     parser.add_argument("--rebuild", action="store_true", help="build the data even if it exists")
     parser.add_argument("--out", default=str(RESULTS), help="where load.json and load.md go")
+    parser.add_argument(
+        "--from-json",
+        metavar="LOAD_JSON",
+        help="run nothing: write the report again from the runs kept in an earlier load.json",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        return rewrite(Path(args.from_json), Path(args.out))
     run_time = 15 if args.quick and args.run_time == 60 else args.run_time
     user_counts = [int(u) for u in args.users.split(",")]
     command = "python bench/load.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
