@@ -447,7 +447,7 @@ def main() -> None:
         return rewrite(Path(args.from_json), Path(args.out))
     run_time = 15 if args.quick and args.run_time == 60 else args.run_time
     user_counts = [int(u) for u in args.users.split(",")]
-    command = "python bench/load.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join([".venv/bin/python bench/load.py", *(shlex.quote(a) for a in sys.argv[1:])])
 
     if args.rebuild or not args.quick or not DATASET.exists():
         ensure_database()

@@ -54,7 +54,7 @@ def log_ticks(low: float, high: float) -> list[float]:
 def fmt(value: float) -> str:
     if value == 0:
         return "0"
-    if abs(value) >= 10_000:
+    if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 1 and float(value).is_integer():
         return f"{value:.0f}"
