@@ -163,11 +163,11 @@ def build() -> dict:
     return dataset
 
 
-def server_env(port: int) -> dict:
+def server_env() -> dict:
+    """Production settings over plain HTTP on 127.0.0.1, on the benchmark's database, without a broker."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
     env.update(
         DJANGO_SETTINGS_MODULE="readiness.settings",
-        DATABASE_URL=os.environ["DATABASE_URL"],
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_COOKIES="0",
         SECURE_SSL_REDIRECT="0",
@@ -193,7 +193,7 @@ def start_gunicorn(port: int, workers: int, threads: int, log: Path) -> subproce
     server = subprocess.Popen(  # noqa: S603
         command,
         cwd=ROOT,
-        env=server_env(port),
+        env=server_env(),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stopped as a whole at the end
@@ -258,7 +258,7 @@ def run_locust(port: int, users: int, run_time: int, prefix: Path) -> dict:
 def check_gate_facts() -> dict:
     """`manage.py check_gate_facts` after the load, when the installation has that command."""
     manage = [sys.executable, str(ROOT / "manage.py")]
-    env = server_env(0)
+    env = server_env()
     listed = subprocess.run([*manage, "help", "--commands"], env=env, capture_output=True, text=True)  # noqa: S603
     if "check_gate_facts" not in listed.stdout.split():
         return {"ran": False, "output": "manage.py has no check_gate_facts command here"}
