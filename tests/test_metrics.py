@@ -9,11 +9,9 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
-import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
@@ -29,7 +27,7 @@ from probes.models import ProbeRun
 from readiness import requestid
 from readiness.celery import app
 from reviews import records, services
-from tests.brokers import reset_broker_connections
+from tests.brokers import celery_on_redis
 
 TOKEN = "scrape-token-" + "x" * 20
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -132,27 +130,8 @@ def test_a_rendered_decision_pdf_is_timed(
 @pytest.fixture
 def broker(settings):
     """Celery on the real Redis, with a default queue of this test alone."""
-    queue = f"metrics-{uuid.uuid4().hex[:10]}"
-    keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
-    saved = {key: app.conf[key] for key in keys}
-    settings.CELERY_BROKER_URL = REDIS_URL
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    app.conf.update(
-        broker_url=REDIS_URL,
-        task_always_eager=False,
-        task_default_queue=queue,
-        task_routes={},
-        result_backend=None,
-    )
-    reset_broker_connections()
-    yield queue
-    app.conf.update(saved)
-    reset_broker_connections()
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.keys(f"*{queue}*"):
-        client.delete(key)
-    client.close()
+    with celery_on_redis(settings, REDIS_URL, "metrics") as queue:
+        yield queue
 
 
 LOGGED = logging.getLogger("tests.test_metrics.task")

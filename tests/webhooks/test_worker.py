@@ -4,11 +4,9 @@ retried, given up on, counted in /metrics, and reached by the admin's replay."""
 
 import json
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
-import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
@@ -18,7 +16,7 @@ from django.utils import timezone
 from readiness.celery import app
 from reviews import services as review_services
 from reviews.models import Decision
-from tests.brokers import reset_broker_connections
+from tests.brokers import celery_on_redis, reset_broker_connections
 from tests.factories import score_all
 from tests.reviews.test_judgement import all_yes_post
 from tests.test_metrics import TOKEN, scrape, value
@@ -36,27 +34,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def broker(settings):
-    keys = ("broker_url", "task_always_eager", "task_default_queue", "task_routes", "result_backend")
-    saved = {key: app.conf[key] for key in keys}
-    queue = f"webhooks-test-{uuid.uuid4().hex[:10]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    settings.CELERY_BROKER_URL = REDIS_URL
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.update(
-        broker_url=REDIS_URL,
-        task_always_eager=False,
-        task_default_queue=queue,
-        task_routes={},
-        result_backend=None,
-    )
-    reset_broker_connections()
-    yield queue
-    app.conf.update(saved)
-    reset_broker_connections()
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.keys(f"*{queue}*"):
-        client.delete(key)
-    client.close()
+    with celery_on_redis(settings, REDIS_URL, "webhooks-test") as queue:
+        yield queue
 
 
 @pytest.fixture
