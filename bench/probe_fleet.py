@@ -49,6 +49,7 @@ ROLE_PASSWORD = "fleet-bench-not-a-secret-7Q"
 REDIS_URL = "redis://127.0.0.1:6379/11"
 QUEUE = f"fleet-bench-probes-{uuid.uuid4().hex[:8]}"
 DEFAULT_QUEUE = f"fleet-bench-default-{uuid.uuid4().hex[:8]}"
+POOL = os.environ.get("FLEET_BENCH_POOL", "prefork")  # prefork: the one pool with time limits
 ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
 # The environment of this process and of the workers: production settings on the app database.
@@ -229,7 +230,7 @@ def time_in_process(n: int) -> float:
 
 def start_worker(name: str, log: Path) -> subprocess.Popen:
     command = [
-        str(ROOT / ".venv/bin/celery"), "-A", "readiness", "worker", "-Q", QUEUE, "-c", "1",
+        str(ROOT / ".venv/bin/celery"), "-A", "readiness", "worker", "-Q", QUEUE, "-c", "1", "-P", POOL,
         "-n", f"{name}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "INFO",
     ]  # fmt: skip
     with log.open("w") as out:
