@@ -598,22 +598,24 @@ def _read_only(
 ) -> Iterator[psycopg.Cursor]:
     """A cursor in a read-only transaction with the timeouts, rolled back at the end.
 
-    One statement per execute: BEGIN READ ONLY, then each SET LOCAL. standard_conforming_strings is on
-    whatever the target's DSN, role or database says, so a backslash in '...' is a character, as the
-    guard (and our probes' SQL) read it. idle_in_transaction_session_timeout ends the session on the
-    server if the worker dies between two statements.
+    BEGIN READ ONLY, then each SET LOCAL, in that order, sent in one round trip (our own statements,
+    nothing of the target's or a user's in them; the probe's SQL goes apart, as one statement).
+    standard_conforming_strings is on whatever the target's DSN, role or database says, so a backslash
+    in '...' is a character, as the guard (and our probes' SQL) read it.
+    idle_in_transaction_session_timeout ends the session on the server if the worker dies between two
+    statements.
     """
+    local = [
+        f"SET LOCAL statement_timeout = {int(statement_ms)}",
+        f"SET LOCAL lock_timeout = {int(lock_ms)}",
+        f"SET LOCAL idle_in_transaction_session_timeout = {max(30_000, 2 * int(statement_ms))}",
+        "SET LOCAL standard_conforming_strings = on",
+    ]
+    if search_path is not None:
+        local.append(f"SET LOCAL search_path = {search_path}")
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("BEGIN READ ONLY")
         try:
-            cur.execute(f"SET LOCAL statement_timeout = {int(statement_ms)}")
-            cur.execute(f"SET LOCAL lock_timeout = {int(lock_ms)}")
-            cur.execute(
-                f"SET LOCAL idle_in_transaction_session_timeout = {max(30_000, 2 * int(statement_ms))}"
-            )
-            cur.execute("SET LOCAL standard_conforming_strings = on")
-            if search_path is not None:
-                cur.execute(f"SET LOCAL search_path = {search_path}")
+            cur.execute("; ".join(["BEGIN READ ONLY", *local]))
             yield cur
         except psycopg.Error:
             raise

@@ -11,6 +11,7 @@ from . import services
 
 
 @shared_task(
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -20,14 +21,18 @@ from . import services
     soft_time_limit=settings.PROBE_RUN_SOFT_TIME_LIMIT_S,
     time_limit=settings.PROBE_RUN_TIME_LIMIT_S,
 )
-def run_probe_run(run_id: int) -> str:
+def run_probe_run(self, run_id: int) -> str:
     """Run one probe run. Idempotent: it claims the run atomically and stores each result once, so a
-    redelivered message (acks_late) does nothing twice."""
+    redelivered message (acks_late) does nothing twice. While another worker still probes the run's
+    target ("target busy": it will stop at its next write, the run having been taken from it), the task
+    comes back later, a few times; past that the sweeper sends the run again."""
     from readiness import metrics
 
     started = time.perf_counter()
     outcome = services.execute_run(run_id)
     metrics.observe_probe_run(outcome, time.perf_counter() - started)
+    if outcome == "target busy" and self.request.retries < settings.PROBE_BUSY_RETRIES:
+        raise self.retry(countdown=settings.PROBE_BUSY_RETRY_S, max_retries=settings.PROBE_BUSY_RETRIES)
     return outcome
 
 

@@ -380,6 +380,21 @@ PROBE_KEEPALIVES_INTERVAL_S = env_int("PROBE_KEEPALIVES_INTERVAL_S", 5)
 PROBE_KEEPALIVES_COUNT = env_int("PROBE_KEEPALIVES_COUNT", 3)
 PROBE_TCP_USER_TIMEOUT_MS = env_int("PROBE_TCP_USER_TIMEOUT_MS", 30000)
 
+# A fleet of probe targets (probes.services.runs, probes.services.schedules).
+# A worker reserves no message beyond the ones it runs (acks_late on probe runs, so the running one
+# counts): a slow target holds one worker slot, never a queue of other targets' runs behind it.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# A run writes its results in batches: at least every so many seconds (its heartbeat), before each
+# invariant check and at the end.
+PROBE_RESULT_FLUSH_S = float(env_int("PROBE_RESULT_FLUSH_S", 5))
+# A scheduled run may wait this long in the queue behind the other targets' runs before the sweeper
+# sends it again (a run someone starts waits PROBE_RUN_DEADLINE_S).
+PROBE_SCHEDULED_QUEUE_WAIT_S = env_int("PROBE_SCHEDULED_QUEUE_WAIT_S", 3600)
+# A run whose target another worker still probes (one it was taken from, which stops at its next write)
+# comes back this many times, this many seconds apart; past that the sweeper sends it again.
+PROBE_BUSY_RETRIES = env_int("PROBE_BUSY_RETRIES", 5)
+PROBE_BUSY_RETRY_S = env_int("PROBE_BUSY_RETRY_S", 30)
+
 # Evidence goes stale: the maximum age in days of each kind of evidence ("never": it does not expire).
 # A score of 2 or 3 supported only by stale evidence counts as if it had no evidence (seed §4).
 EVIDENCE_MAX_AGE_DAYS = {

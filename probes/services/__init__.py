@@ -14,6 +14,7 @@ from .runs import (  # noqa: F401
     start_scheduled_run,
     store_result,
     sweep_stale_runs,
+    target_lock,
     worker_stops_it_within,
 )
 from .schedules import ScheduledStart, due_targets, start_due_runs  # noqa: F401

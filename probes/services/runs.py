@@ -8,6 +8,7 @@ import logging
 import math
 import traceback
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -75,12 +76,16 @@ def start_probe_run(*, target: ProbeTarget, actor, review: Review | None = None)
 
 @transaction.atomic
 def start_scheduled_run(*, target: ProbeTarget, review: Review | None = None) -> ProbeRun:
-    """A run started by the target's schedule (Celery beat), by nobody: audited without an actor."""
+    """A run started by the target's schedule (Celery beat), by nobody: audited without an actor. It may
+    wait PROBE_SCHEDULED_QUEUE_WAIT_S behind the other targets' runs before the sweeper calls it lost."""
     target = ProbeTarget.objects.select_related("system").get(pk=target.pk)
-    return _queue_run(target, review=review, actor=None, action="probe_run.schedule")
+    wait = max(run_deadline(), timedelta(seconds=settings.PROBE_SCHEDULED_QUEUE_WAIT_S))
+    return _queue_run(target, review=review, actor=None, action="probe_run.schedule", queue_wait=wait)
 
 
-def _queue_run(target: ProbeTarget, *, review: Review | None, actor, action: str) -> ProbeRun:
+def _queue_run(
+    target: ProbeTarget, *, review: Review | None, actor, action: str, queue_wait: timedelta | None = None
+) -> ProbeRun:
     if review is not None:
         if review.system_id != target.system_id:
             raise ServiceError("That review is of another system.")
@@ -97,7 +102,7 @@ def _queue_run(target: ProbeTarget, *, review: Review | None, actor, action: str
                 state=RunState.QUEUED,
                 started_by=actor if getattr(actor, "is_authenticated", False) else None,
                 created_at=now,
-                deadline=now + run_deadline(),
+                deadline=now + (queue_wait or run_deadline()),
                 attempts=1,
             )
     except IntegrityError:  # probe_run_one_active_per_target
@@ -122,11 +127,8 @@ def _claim(run_id: int) -> uuid.UUID | None:
     Exactly one caller gets the token; every later write of the run is conditional on it."""
     now = timezone.now()
     token = uuid.uuid4()
-    claimable = Q(state=RunState.QUEUED) | Q(
-        state=RunState.RUNNING, heartbeat_at__lt=now - heartbeat_stale_after()
-    )
     claimed = (
-        ProbeRun.objects.filter(claimable, pk=run_id).update(
+        ProbeRun.objects.filter(_claimable(now), pk=run_id).update(
             state=RunState.RUNNING,
             claim_token=token,
             started_at=Coalesce(F("started_at"), now),
@@ -203,11 +205,10 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def store_result(run: ProbeRun, result: Result, *, title: str = "") -> None:
-    """INSERT … ON CONFLICT DO NOTHING: a result already stored for (run, probe) stays as it is."""
+def _result_row(run_id: int, result: Result, *, title: str = "") -> ProbeResult:
     details = result.as_json()["details"]
-    row = ProbeResult(
-        run_id=run.pk,
+    return ProbeResult(
+        run_id=run_id,
         probe_id=result.probe_id[:120],
         title=(title or result.probe_id)[:200],
         category=result.category[:40],
@@ -219,7 +220,35 @@ def store_result(run: ProbeRun, result: Result, *, title: str = "") -> None:
         fix=_jsonable(result.fix or ""),
         duration_ms=float(result.duration_ms or 0),
     )
-    ProbeResult.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def store_result(run: ProbeRun, result: Result, *, title: str = "") -> None:
+    """INSERT … ON CONFLICT DO NOTHING: a result already stored for (run, probe) stays as it is."""
+    ProbeResult.objects.bulk_create([_result_row(run.pk, result, title=title)], ignore_conflicts=True)
+
+
+class _Batch:
+    """Results waiting to be written: one INSERT … ON CONFLICT DO NOTHING for all of them, with the
+    run's progress and heartbeat in one UPDATE after it. Written at least every PROBE_RESULT_FLUSH_S (so
+    the heartbeat stays fresh), before each invariant check (a user's SQL may be slow: what came before
+    is stored by then), and at the end; a result already stored for (run, probe) stays as it is."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.rows: list[ProbeResult] = []
+        self.written = monotonic()
+
+    def add(self, result: Result, *, title: str = "") -> None:
+        self.rows.append(_result_row(self.run_id, result, title=title))
+
+    def due(self) -> bool:
+        return bool(self.rows) and monotonic() - self.written >= settings.PROBE_RESULT_FLUSH_S
+
+    def write(self) -> None:
+        if self.rows:
+            ProbeResult.objects.bulk_create(self.rows, ignore_conflicts=True)
+            self.rows = []
+        self.written = monotonic()
 
 
 class _OutOfTime(Exception):
@@ -257,41 +286,87 @@ class _Clock:
         )
 
 
+# The key space of the app database's advisory locks that stand for "a worker is probing this target".
+TARGET_LOCK_CLASS = 0x7072
+
+
+@contextlib.contextmanager
+def target_lock(target_id: int) -> Iterator[bool]:
+    """Whether this worker holds the target: a session advisory lock on the app database, held for the
+    whole run, so no two workers ever probe one target at once, even when a run whose worker went silent
+    (but lives) was taken over or a message was duplicated. The lock goes with the worker's connection:
+    a killed worker frees it at once. Without PostgreSQL (the quick start) tasks run in-process: True."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [TARGET_LOCK_CLASS, target_id % 2**31])
+        held = bool(cur.fetchone()[0])
+    raw = connection.connection
+    try:
+        yield held
+    finally:
+        # A run interrupted mid-query closed the connection, and the lock with it.
+        if held and raw is not None and connection.connection is raw:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s, %s)", [TARGET_LOCK_CLASS, target_id % 2**31])
+
+
+def _claimable(now: datetime) -> Q:
+    stale = now - heartbeat_stale_after()
+    return Q(state=RunState.QUEUED) | Q(state=RunState.RUNNING, heartbeat_at__lt=stale)
+
+
 def execute_run(run_id: int) -> str:
     """The body of `probes.tasks.run_probe_run`: claim, run what is not stored yet, finish.
 
     Never raises for what can go wrong with the target (the run fails with the reason). A worker that
     dies mid-run leaves the run RUNNING with its stored results; the sweeper re-enqueues it and the next
-    worker resumes after the stored results.
+    worker resumes after the stored results. A run is executed only by the worker holding its target
+    (`target_lock`): "target busy" when another worker still probes it (the task tries again later).
 
-    A run stops at PROBE_RUN_DEADLINE_S: checked before each result is stored, and, for a probe that
+    A run stops at PROBE_RUN_DEADLINE_S: checked before each result is kept, and, for a probe that
     waits on a target that stopped answering, by the task's soft time limit (SoftTimeLimitExceeded,
     raised in the worker a little after the deadline). The engine may turn that interruption into an
-    error result for the probe it was running; the check before storing catches that too, so the run
-    fails with the reason either way, and the interrupted probe's result is not stored.
+    error result for the probe it was running; the check before keeping it catches that too, so the run
+    fails with the reason either way, the results obtained in time are stored and the interrupted
+    probe's is not.
     """
-    token = _claim(run_id)
-    if token is None:
-        return "not claimed"
-    clock = _Clock()
-    try:
-        return _execute(run_id, token, clock)
-    except (_OutOfTime, SoftTimeLimitExceeded) as exc:
-        if isinstance(exc, SoftTimeLimitExceeded) and not connection.in_atomic_block:
-            connection.close()  # the interruption may have come in the middle of a query of our own
-        _fail(run_id, token, clock.error())
-        return "failed"
-    except ServiceError as exc:
-        _fail(run_id, token, " ".join(exc.messages))
-        return "failed"
-    except Exception as exc:
-        logger.error("probe run %s stopped on an internal error:\n%s", run_id, _scrubbed_traceback(run_id))
-        _fail(
-            run_id,
-            token,
-            f"The run stopped on an internal error ({type(exc).__name__}); see the worker's log.",
-        )
-        return "failed"
+    claimable = ProbeRun.objects.filter(_claimable(timezone.now()), pk=run_id)
+    target_id = claimable.values_list("target_id", flat=True).first()
+    if target_id is None:
+        return "not claimed"  # finished, or running on a live worker: a duplicate message
+    with target_lock(target_id) as held:
+        if not held:
+            return "target busy"
+        token = _claim(run_id)
+        if token is None:
+            return "not claimed"
+        clock = _Clock()
+        batch = _Batch(run_id)
+        try:
+            return _execute(run_id, token, clock, batch)
+        except (_OutOfTime, SoftTimeLimitExceeded) as exc:
+            if isinstance(exc, SoftTimeLimitExceeded) and not connection.in_atomic_block:
+                connection.close()  # the interruption may have come in the middle of a query of our own
+            batch.write()  # what came in time is kept
+            _fail(run_id, token, clock.error())
+            return "failed"
+        except ServiceError as exc:
+            _fail(run_id, token, " ".join(exc.messages))
+            return "failed"
+        except Exception as exc:
+            logger.error(
+                "probe run %s stopped on an internal error:\n%s", run_id, _scrubbed_traceback(run_id)
+            )
+            with contextlib.suppress(Exception):
+                batch.write()
+            _fail(
+                run_id,
+                token,
+                f"The run stopped on an internal error ({type(exc).__name__}); see the worker's log.",
+            )
+            return "failed"
 
 
 def _scrubbed_traceback(run_id: int) -> str:
@@ -305,7 +380,7 @@ def _scrubbed_traceback(run_id: int) -> str:
         )
 
 
-def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
+def _execute(run_id: int, token: uuid.UUID, clock: _Clock, batch: _Batch) -> str:
     from .. import engine
 
     run = ProbeRun.objects.select_related("target").get(pk=run_id)
@@ -318,9 +393,9 @@ def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
     stored = set(ProbeResult.objects.filter(run_id=run_id).values_list("probe_id", flat=True))
     remaining = [probe_id for probe_id in plan if probe_id not in stored]  # resume after what is stored
 
-    def reported(probe_id: str) -> bool:
-        if probe_id in remaining:
-            remaining.remove(probe_id)
+    def flush() -> bool:
+        """Write the batch and report progress; False when another worker has taken the run over."""
+        batch.write()
         return _report(
             run_id,
             token,
@@ -329,13 +404,13 @@ def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
             current_probe=remaining[0] if remaining else "",
         )
 
-    if not _report(
-        run_id,
-        token,
-        progress_done=len(plan) - len(remaining),
-        progress_total=len(plan),
-        current_probe=remaining[0] if remaining else "",
-    ):
+    def kept(result: Result, probe_id: str, title: str) -> bool:
+        batch.add(replace(result, probe_id=probe_id), title=title)
+        if probe_id in remaining:
+            remaining.remove(probe_id)
+        return flush() if batch.due() else True
+
+    if not flush():
         return "lost claim"
     try:
         todo = [probe_id for probe_id in remaining if probe_id in titles]
@@ -354,13 +429,14 @@ def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
                 for result in results:
                     clock.check()
                     clock.answered()
-                    store_result(run, result, title=titles.get(result.probe_id, ""))
-                    if not reported(result.probe_id):
+                    if not kept(result, result.probe_id, titles.get(result.probe_id, "")):
                         return "lost claim"
         for check in checks:
             if check.probe_id not in remaining:
                 continue
             clock.check()
+            if not flush():  # a user's SQL may be slow: what came before it is stored by then
+                return "lost claim"
             try:
                 result = engine.run_invariant(
                     conninfo,
@@ -385,16 +461,15 @@ def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
                 )
             clock.check()
             clock.answered()
-            store_result(run, replace(result, probe_id=check.probe_id), title=check.name)
-            if not reported(check.probe_id):
+            if not kept(result, check.probe_id, check.name):
                 return "lost claim"
     except engine.ProbeConnectionError as exc:
+        batch.write()
         info = describe_connection_error(exc, conninfo)
         _fail(run_id, token, "\n".join(v for v in (info["error"], info["detail"], info["hint"]) if v))
         return "failed"
     for probe_id in list(remaining):  # the engine gave no result for it: say so rather than leave a gap
-        store_result(
-            run,
+        kept(
             Result(
                 probe_id=probe_id,
                 category=next((p.category for p in probes if p.id == probe_id), "observability"),
@@ -402,10 +477,10 @@ def _execute(run_id: int, token: uuid.UUID, clock: _Clock) -> str:
                 status=Status.ERROR,
                 summary="The probe engine returned no result for this probe.",
             ),
-            title=titles.get(probe_id, ""),
+            probe_id,
+            titles.get(probe_id, ""),
         )
-        if not reported(probe_id):
-            return "lost claim"
+    batch.write()
     return _finish(run_id, token)
 
 

@@ -25,7 +25,8 @@ class ScheduledStart:
 
 def due_targets(now: datetime) -> list[ProbeTarget]:
     """Targets with a schedule whose newest run is older than their interval (or that never ran), and
-    that have no run queued or running: one query."""
+    that have no run queued or running: one query. Longest waiting first (never run first, then by when
+    each became due), the order their runs go to the queue, so no target waits behind later ones."""
     newest = ProbeRun.objects.filter(target=OuterRef("pk")).order_by("-created_at", "-pk")
     targets = (
         ProbeTarget.objects.filter(schedule_hours__isnull=False)
@@ -37,11 +38,15 @@ def due_targets(now: datetime) -> list[ProbeTarget]:
         .select_related("system")
         .order_by("pk")
     )
-    return [
+    due = [
         t
         for t in targets
         if t.last_run_at is None or t.last_run_at <= now - timedelta(hours=t.schedule_hours)
     ]
+    never = [t for t in due if t.last_run_at is None]
+    ran = [t for t in due if t.last_run_at is not None]
+    ran.sort(key=lambda t: (t.last_run_at + timedelta(hours=t.schedule_hours), t.pk))
+    return never + ran
 
 
 def open_reviews_by_system(system_ids: list[int]) -> dict[int, Review]:
@@ -57,7 +62,9 @@ def open_reviews_by_system(system_ids: list[int]) -> dict[int, Review]:
 
 
 def start_due_runs(now: datetime) -> list[ScheduledStart]:
-    """Start a run of every due target. A refusal (a run started meanwhile) skips that target only."""
+    """Start a run of every due target, longest waiting first: one task each on the probe queue, taken
+    in that order by whichever worker slot is free. A refusal (a run started meanwhile) skips that
+    target only."""
     targets = due_targets(now)
     reviews = open_reviews_by_system(sorted({t.system_id for t in targets}))
     started = []

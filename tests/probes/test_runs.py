@@ -81,22 +81,23 @@ def test_only_one_caller_claims_a_run(target, member):
 
 
 def test_a_worker_that_died_mid_run_is_resumed_by_the_sweeper_and_each_probe_stored_once(
-    target, member, django_capture_on_commit_callbacks
+    target, member, settings, django_capture_on_commit_callbacks
 ):
     """The in-process twin of test_worker's SIGKILL test: the "worker" dies after k stored results."""
+    settings.PROBE_RESULT_FLUSH_S = 0  # each result written as it comes
     with django_capture_on_commit_callbacks(execute=False):
         run = services.start_probe_run(target=target, actor=member)
     k = max(1, len(plan(target)) // 2)
-    real_store = runs.store_result
+    real_write = runs._Batch.write
     stored = []
 
-    def dying_store(run_, result, **kw):
-        if len(stored) == k:
+    def dying_write(batch):
+        if batch.rows and len(stored) == k:
             raise KeyboardInterrupt("worker killed")
-        stored.append(result.probe_id)
-        real_store(run_, result, **kw)
+        stored.extend(row.probe_id for row in batch.rows)
+        real_write(batch)
 
-    with mock.patch.object(runs, "store_result", dying_store), pytest.raises(KeyboardInterrupt):
+    with mock.patch.object(runs._Batch, "write", dying_write), pytest.raises(KeyboardInterrupt):
         services.execute_run(run.pk)
     run.refresh_from_db()
     assert run.state == RunState.RUNNING and run.results.count() == k

@@ -176,7 +176,8 @@ def test_two_workers_racing_for_one_run_store_each_result_once(target, member):
         t.start()
     for t in threads:
         t.join(60)
-    assert sorted(outcomes) == ["done", "not claimed"]
+    # The loser finds the run claimed, or its target held by the winner (probes.services.target_lock).
+    assert sorted(outcomes)[0] == "done" and sorted(outcomes)[1] in ("not claimed", "target busy")
     ids = list(ProbeResult.objects.filter(run=run).values_list("probe_id", flat=True))
     assert len(ids) == len(set(ids)) == len(plan(target))
 
