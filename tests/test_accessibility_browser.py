@@ -23,7 +23,7 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SERIOUS = {"serious", "critical"}
 # Not pages: downloads, sign-out, the admin (Django's own), the API and its documentation.
 SKIP_PREFIXES = ("/logout", "/admin", "/api/", "/static/", "/media/")
-SKIP_SUFFIXES = (".pdf", ".json", ".csv", "/file/", "/export/")
+SKIP_SUFFIXES = (".pdf", ".json", ".csv", ".yaml", "/file/", "/export/")
 PER_ROUTE = 1  # pages visited per URL pattern: the templates are what is checked, not the data
 MAX_PAGES = 50
 # htmx marks what it is loading (the app dims it): wait until the page's own loads have landed.

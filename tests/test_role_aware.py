@@ -282,7 +282,7 @@ def test_menus_show_what_each_role_can_do(
         "Audit",
         "API",
     ]
-    assert menu_of(client, superuser) == ["Systems", "Admin"]
+    assert menu_of(client, superuser) == ["Systems", "Catalogue", "Admin"]
 
 
 def test_the_count_on_the_menu_says_what_it_counts_to_screen_readers(client, payments, lead):

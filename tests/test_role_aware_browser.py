@@ -66,7 +66,7 @@ def test_each_role_sees_the_menu_of_what_it_can_do(
         "alice": ["Systems", "Portfolio", "Actions", "Loosenings to confirm", "Audit", "API"],
         "mia": ["Systems", "Portfolio", "Actions", "Audit"],
         "charlie": ["Systems", "Portfolio", "Audit"],
-        "root": ["Systems", "Admin"],
+        "root": ["Systems", "Catalogue", "Admin"],
     }
     for username, entries in expected.items():
         context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -104,7 +104,7 @@ def test_an_administrator_of_a_new_installation_is_walked_through_the_set_up(bro
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     sign_in(page, live_server, "root")
-    assert menu(page) == ["Systems", "Admin"]
+    assert menu(page) == ["Systems", "Catalogue", "Admin"]
     first_run = page.locator("#first-run")
     expect(first_run).to_contain_text("Set up Readiness")
     page.screenshot(path=str(ARTIFACTS / "dashboard-superuser-first-run-1440.png"), full_page=True)

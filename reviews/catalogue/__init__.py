@@ -1,4 +1,4 @@
-"""The shipped checklist catalogue (seed §5–§18), one JSON file per version, and its loader."""
+"""The shipped checklist catalogue, one JSON file per version, and its loader."""
 
 import json
 from pathlib import Path
@@ -19,6 +19,7 @@ def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publ
     # critical_level came after version 1 was first installed: a data migration older than the field
     # passes a historical model without it.
     has_level = any(f.name == "critical_level" for f in ChecklistItem._meta.get_fields())
+    has_minimum = any(f.name == "minimum_score" for f in Category._meta.get_fields())
     version, _ = CatalogueVersion.objects.get_or_create(
         number=data["version"], defaults={"label": data["label"], "published": publish}
     )
@@ -31,6 +32,11 @@ def load_version(number: int, *, CatalogueVersion, Category, ChecklistItem, publ
                 "name": cat["name"],
                 "section": cat["section"],
                 "description": cat.get("description", ""),
+                **(
+                    {"minimum_score": cat.get("minimum_score"), "minimum_when": cat.get("minimum_when", "")}
+                    if has_minimum
+                    else {}
+                ),
             },
         )
         for position, item in enumerate(cat["items"], start=1):

@@ -17,6 +17,10 @@ def set_minimums(apps, schema_editor):
     Category = apps.get_model("reviews", "Category")
     for code, (score, when) in MINIMUMS.items():
         Category.objects.filter(code=code).update(minimum_score=score, minimum_when=when)
+    # Version 1's label named the document it was written from; users see labels now.
+    apps.get_model("reviews", "CatalogueVersion").objects.filter(
+        number=1, label="2026.1 (Part 073 checklist)"
+    ).update(label="2026.1 (built-in checklist)")
 
 
 def clear_minimums(apps, schema_editor):

@@ -341,7 +341,7 @@ def test_the_diff_names_what_was_added_removed_and_changed():
     changes = as_code.diff(old, new)
     lines = {(c.kind, c.what, c.code): c for c in changes}
     assert lines[("changed", "label", "")].details == (
-        "label “2026.1 (Part 073 checklist)” → “2027.1 (our edits)”",
+        "label “2026.1 (built-in checklist)” → “2027.1 (our edits)”",
     )
     assert ("added", "category", "cost") in lines
     assert lines[("changed", "category", "security")].details == (
